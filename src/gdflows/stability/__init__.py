@@ -1,0 +1,5 @@
+"""Stability coefficients sc_i, regimes, and edge-of-stability diagnostics."""
+
+from gdflows.stability.coefficients import REGIMES, log_star, regime, stability_coefficients
+
+__all__ = ["stability_coefficients", "regime", "log_star", "REGIMES"]

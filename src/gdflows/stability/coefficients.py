@@ -1,0 +1,93 @@
+r"""Stability coefficients of the Principal Flow and the regimes they define.
+
+.. math::
+
+    sc(\lambda) = \frac{\log(1 - h\lambda)}{h\lambda}
+
+The PF moves along eigenvector u_i at rate sc_i * c_i (c_i = g . u_i), so
+``sc_i * lambda_i`` is the continuous-time rate whose exponential over time h
+is GD's factor ``1 - h lambda_i``.
+
+Branch. For ``h lambda > 1`` the log's argument is negative: GD's real
+iterates correspond to ``log(1 - h lambda) = ln(h lambda - 1) + i pi``. At a
+complex state of a non-quadratic loss, ``lambda`` carries a tiny imaginary part
+and the principal log's cut (the negative real axis) would flip +i pi to
+-i pi from one evaluation to the next. We therefore use the branch with
+argument in (-pi/2, 3 pi/2]:
+
+.. math:: \log_\star(z) = \mathrm{Log}(-i z) + i\pi/2,
+
+which equals the principal log for Re z > 0, gives +i pi on the negative real
+axis, and is continuous in a neighbourhood of the whole real axis except at 0.
+Its cut lies on the negative imaginary axis, i.e. only at ``h lambda`` near 1
+with ``Im(lambda) > 0``, where |sc| is huge anyway.
+
+Limits, computed exactly rather than clamped:
+
+* ``lambda = 0``: sc = -1 (the NGF). Near 0 the quotient loses digits, so for
+  ``|x| < 1e-3`` (x = h lambda) the series
+  ``-(1 + x/2 + x^2/3 + x^3/4 + ... + x^7/8)`` is used; its truncation error
+  is below 1e-24.
+* ``h lambda = 1`` (1 - h lambda rounds to 0): sc = -inf, the true limit.
+  GD removes that component in one step; the PF removes it instantly
+  (see :mod:`gdflows.flows.principal`).
+"""
+
+import jax.numpy as jnp
+import numpy as np
+
+from gdflows.validation import check_lr
+
+_SERIES_RADIUS = 1e-3
+_SERIES_TERMS = 8
+
+REGIMES = (
+    "saddle escape",  # h lambda < 0
+    "as NGF",  # h lambda == 0
+    "monotone convergence",  # 0 < h lambda < 1
+    "one-step removal",  # h lambda == 1
+    "oscillating convergence",  # 1 < h lambda < 2
+    "2-cycle",  # h lambda == 2
+    "oscillating divergence",  # h lambda > 2
+)
+
+
+def log_star(z):
+    """log with argument in (-pi/2, 3pi/2]: +i*pi on the negative real axis."""
+    z = jnp.asarray(z)
+    z = z.astype(jnp.result_type(z, jnp.complex64))
+    return jnp.log(-1j * z) + 0.5j * jnp.pi
+
+
+def stability_coefficients(eigvals, lr):
+    r"""sc_i = log*(1 - h lambda_i) / (h lambda_i), a complex array.
+
+    ``eigvals`` may be real or complex (complex-symmetric Hessians at complex
+    states); the result has the matching complex dtype.
+    """
+    h = check_lr(lr)
+    lam = jnp.asarray(eigvals)
+    x = h * lam.astype(jnp.result_type(lam, jnp.complex64))
+    small = jnp.abs(x) < _SERIES_RADIUS
+    safe_x = jnp.where(small | (x == 0), 0.5, x)
+    removal = x == 1
+    direct = log_star(jnp.where(removal, 0.5, 1 - safe_x)) / safe_x
+    series = -sum(x**k / (k + 1) for k in range(_SERIES_TERMS))
+    out = jnp.where(small, series, direct)
+    return jnp.where(removal, jnp.asarray(-jnp.inf, out.dtype), out)
+
+
+def regime(eigvals, lr) -> np.ndarray:
+    """Name the GD regime along each eigendirection (SPEC.md's table).
+
+    Equality cases (h lambda = 0, 1, 2) are decided exactly in floating point;
+    complex eigenvalues are classified by their real part.
+    """
+    h = check_lr(lr)
+    x = h * np.real(np.asarray(eigvals, dtype=np.complex128))
+    idx = np.select(
+        [x < 0, x == 0, x < 1, x == 1, x < 2, x == 2],
+        [0, 1, 2, 3, 4, 5],
+        default=6,
+    )
+    return np.asarray(REGIMES, dtype=object)[idx]
