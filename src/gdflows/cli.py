@@ -1,0 +1,32 @@
+"""Command line: one subcommand per experiment.
+
+Each entry of COMMANDS maps a subcommand name to a config dataclass with a
+``run(self)`` method; tyro turns the dataclass fields into flags.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import tyro
+
+# name -> "module:ConfigClass"; imported lazily so `gdflows --help` stays fast.
+COMMANDS: dict[str, str] = {
+}
+
+
+def _load(spec: str):
+    module, cls = spec.split(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+def main(argv: list[str] | None = None) -> None:
+    import gdflows  # noqa: F401  (enables float64 before anything runs)
+
+    configs = {name: _load(spec) for name, spec in COMMANDS.items()}
+    cfg = tyro.extras.subcommand_cli_from_dict(configs, args=argv)
+    cfg.run()
+
+
+if __name__ == "__main__":
+    main()
