@@ -1,0 +1,96 @@
+"""The dataset record every loader returns, and the subsetting shared by all.
+
+Images are kept as ``(N, H, W, C)`` arrays (NHWC), pixels scaled to [0, 1];
+labels are integer class indices ``0..num_classes-1``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from gdflows.errors import GDFlowsError
+
+
+class DatasetNotFoundError(GDFlowsError, FileNotFoundError):
+    """A dataset's files are not on disk; the message says which files go where."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Dataset:
+    """Train and test arrays of one dataset (``x``: (N, H, W, C), ``y``: (N,) ints)."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    num_classes: int
+    name: str
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.x_train.shape[1:])
+
+
+def select_classes(x: np.ndarray, y: np.ndarray, classes) -> tuple[np.ndarray, np.ndarray]:
+    """Keep examples of ``classes`` and relabel them ``0..len(classes)-1`` in the order given."""
+    classes = [int(c) for c in classes]
+    if len(set(classes)) != len(classes) or not classes:
+        raise GDFlowsError(f"classes must be distinct labels, got {classes}")
+    missing = sorted(set(classes) - set(np.unique(y).tolist()))
+    if missing:
+        raise GDFlowsError(
+            f"classes {missing} do not occur in the data (labels present: {sorted(set(y.tolist()))})"
+        )
+    keep = np.isin(y, classes)
+    relabel = {c: i for i, c in enumerate(classes)}
+    return x[keep], np.array([relabel[int(c)] for c in y[keep]], dtype=np.int32)
+
+
+def stratified_order(y: np.ndarray) -> np.ndarray:
+    """Indices interleaving the classes round-robin (each class in its original order).
+
+    Taking the first n of them gives a class-balanced, deterministic subset.
+    """
+    rank = np.zeros(len(y), dtype=np.int64)
+    for c in np.unique(y):
+        idx = np.flatnonzero(y == c)
+        rank[idx] = np.arange(len(idx))
+    return np.lexsort((y, rank))
+
+
+def take_stratified(x: np.ndarray, y: np.ndarray, n: int | None, split: str):
+    """The first ``n`` examples in :func:`stratified_order` (all when ``n`` is None)."""
+    if n is None:
+        return x, y
+    if isinstance(n, bool) or int(n) != n or not 0 < n <= len(y):
+        raise GDFlowsError(f"n_{split} must be an integer in [1, {len(y)}], got {n!r}")
+    idx = np.sort(stratified_order(y)[: int(n)])
+    return x[idx], y[idx]
+
+
+def finish(x_train, y_train, x_test, y_test, *, name, classes=None, n_train=None,
+           n_test=None, standardize=False, dtype="float64") -> Dataset:
+    """Apply class and size subsets, scale uint8 pixels to [0, 1], optionally standardise.
+
+    Standardisation uses the scalar mean and std of the (subset) training pixels:
+    x <- (x - mean) / std, the same constants for the test set.
+    """
+    num_classes = int(max(y_train.max(), y_test.max())) + 1
+    if classes is not None:
+        x_train, y_train = select_classes(x_train, y_train, classes)
+        x_test, y_test = select_classes(x_test, y_test, classes)
+        num_classes = len(classes)
+    x_train, y_train = take_stratified(x_train, y_train, n_train, "train")
+    x_test, y_test = take_stratified(x_test, y_test, n_test, "test")
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float32, np.float64):
+        raise GDFlowsError(f"dtype must be float32 or float64, got {dtype}")
+    x_train = x_train.astype(dtype) / 255.0
+    x_test = x_test.astype(dtype) / 255.0
+    if standardize:
+        mean, std = x_train.mean(), x_train.std()
+        x_train, x_test = (x_train - mean) / std, (x_test - mean) / std
+    return Dataset(x_train.astype(dtype), y_train.astype(np.int32), x_test.astype(dtype),
+                   y_test.astype(np.int32), num_classes, name)
