@@ -128,17 +128,18 @@ def test_momentum_rate_from_its_direction():
     g1 = np.asarray(jax.grad(energy)(theta))
     update, state = opt.update(jnp.asarray(g1), state, theta, value_fn=energy)
     u = g1 + 0.9 * g0
-    h = 2 * np.linalg.norm(u) / np.linalg.norm(H @ u)
+    h = (0.1 / 1.9) * 2 * np.linalg.norm(u) / np.linalg.norm(H @ u)
     assert float(state.h) == pytest.approx(h, rel=1e-12)
     np.testing.assert_allclose(update, -h * u, rtol=1e-12)
 
 
-def test_adam_rate_from_its_direction():
+def test_adam_rate_from_its_preconditioned_direction():
     opt = dal_adam(b1=0.9, b2=0.999, eps_root=1e-8)
     g = np.asarray(jax.grad(energy)(THETA0))
     update, state = opt.update(jnp.asarray(g), opt.init(THETA0), THETA0, value_fn=energy)
-    u = g / (np.abs(g) + 1e-8)  # first Adam step: m_hat = g, v_hat = g^2
-    h = 2 * np.linalg.norm(u) / np.linalg.norm(H @ u)
+    p_inv = 1 / (np.abs(g) + 1e-8)  # first Adam step: m_hat = g, nu_hat = g^2
+    u = p_inv * g
+    h = 2 / 1.9 * np.linalg.norm(u) / np.linalg.norm(p_inv * (H @ u))
     assert float(state.h) == pytest.approx(h, rel=1e-9)
     np.testing.assert_allclose(update, -h * u, rtol=1e-9)
 
