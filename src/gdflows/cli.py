@@ -12,6 +12,7 @@ import tyro
 
 # name -> "module:ConfigClass"; imported lazily so `gdflows --help` stays fast.
 COMMANDS: dict[str, str] = {
+    "compare-optimizers": "gdflows.experiments.compare_optimizers:CompareOptimizersConfig",
 }
 
 

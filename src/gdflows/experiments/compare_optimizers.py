@@ -1,0 +1,171 @@
+"""``gdflows compare-optimizers``: DAL against the optimizers people use, on the MNIST subset.
+
+For each model (tanh MLP; small tanh CNN on 2x-downsampled images), regime
+(full batch; minibatch) and seed, every method of
+:mod:`gdflows.experiments.optimizer_zoo` trains from the same initialisation.
+Per run: final full training loss, test accuracy, steps to reach
+``loss_target`` (full batch: per step; minibatch: at the logged full-loss
+evaluations), loss spikes (:func:`~gdflows.experiments.optimizer_metrics.count_spikes`
+on the per-step loss in full batch, on the logged full loss in minibatch, so
+batch noise is not counted), divergence, and for seed 0 of the DAL runs h_t
+beside 2/lambda_0 of the full loss.
+
+Output (a run folder): ``results.csv`` (one row per run), ``curves.csv``
+(logged points), ``summary.csv`` (mean over seeds), figures, ``REPORT.md``.
+Rerunning with the same config skips the runs already in ``results.csv``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from gdflows.data import load_dataset
+from gdflows.errors import GDFlowsError
+from gdflows.experiments import optimizer_report
+from gdflows.experiments.optimizer_metrics import count_spikes, steps_to_target
+from gdflows.experiments.optimizer_run import make_chunk, make_power_iteration, train
+from gdflows.experiments.optimizer_zoo import methods
+from gdflows.problems.network import network_problem
+from gdflows.progress import track
+from gdflows.runs import Run, read_csv
+
+MODEL_KWARGS = {"mlp": {"depth": 2, "width": 32, "activation": "tanh"},
+                "cnn": {"width": 4, "activation": "tanh"}}
+QUICK_METHODS = ("gd_lr0.1", "dal_p1_hvp", "dal_p1_fd", "dal_p1_secant", "polyak", "adam_lr0.001",
+                 "dal_adam")
+KEY = ("model", "regime", "method", "seed")
+
+
+@dataclasses.dataclass
+class CompareOptimizersConfig:
+    """Compare DAL-p (hvp/fd/secant) with GD/SGD, Polyak, DoG, Prodigy, momentum and Adam."""
+
+    out: Path = Path("runs/compare_optimizers")
+    models: tuple[str, ...] = ("mlp", "cnn")
+    regimes: tuple[str, ...] = ("full", "minibatch")
+    seeds: int = 3
+    steps: int = 300
+    mlp_n_train: int = 1000
+    cnn_n_train: int = 256
+    cnn_downsample: int = 2  # average-pool the CNN's images by this factor (CPU budget)
+    batch_size: int = 64
+    log_every: int = 10
+    lrs: tuple[float, ...] = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
+    ps: tuple[float, ...] = (0.5, 1.0, 2.0)
+    hg_modes: tuple[str, ...] = ("hvp", "fd", "secant")
+    max_lr: float = 5.0
+    secant_lr: float = 0.01  # the secant's first step, before it has a gradient pair
+    momentum_lr: float = 0.03
+    adam_lr: float = 1e-3
+    loss: str = "mse"
+    loss_target: float = 0.1
+    lambda_iters: int = 10  # power iterations per logged point (warm-started)
+    methods: tuple[str, ...] = ()  # run only these method names (empty: all)
+    dtype: str = "float32"
+    scale: float = 1.0  # multiplies steps and training-set sizes
+    quick: bool = False  # tiny CPU check: 1 seed, 20 steps, 7 methods
+
+    def resolved(self) -> "CompareOptimizersConfig":
+        cfg = self
+        if cfg.quick:
+            cfg = dataclasses.replace(cfg, seeds=1, steps=20, mlp_n_train=128, cnn_n_train=64,
+                                      batch_size=32, log_every=5, methods=cfg.methods or QUICK_METHODS,
+                                      quick=False)
+        if cfg.scale != 1.0:
+            s = cfg.scale
+            cfg = dataclasses.replace(cfg, steps=max(cfg.log_every, round(cfg.steps * s)),
+                                      mlp_n_train=max(10, round(cfg.mlp_n_train * s)),
+                                      cnn_n_train=max(10, round(cfg.cnn_n_train * s)), scale=1.0)
+        return cfg
+
+    def run(self) -> Path:
+        cfg = self.resolved()
+        run = Run.open(cfg.out, cfg)
+        compare(cfg, run)
+        optimizer_report.write(run, cfg)
+        print(f"report: {run.file('REPORT.md')}")
+        return run.path
+
+
+def _data(cfg, model: str):
+    n = cfg.mlp_n_train if model == "mlp" else cfg.cnn_n_train
+    data = load_dataset("mnist_subset", n_train=n, dtype=cfg.dtype)
+    k = cfg.cnn_downsample if model == "cnn" else 1
+    if k > 1:
+        pool = lambda x: x.reshape(x.shape[0], 28 // k, k, 28 // k, k, 1).mean(axis=(2, 4))  # noqa: E731
+        data = dataclasses.replace(data, x_train=pool(data.x_train), x_test=pool(data.x_test))
+    return data
+
+
+def _selected(cfg):
+    all_methods = methods(cfg.lrs, cfg.ps, cfg.hg_modes, cfg.max_lr, cfg.secant_lr,
+                          cfg.momentum_lr, cfg.adam_lr)
+    if not cfg.methods:
+        return all_methods
+    unknown = set(cfg.methods) - {m.name for m in all_methods}
+    if unknown:
+        raise GDFlowsError(f"unknown methods {sorted(unknown)}; known: {[m.name for m in all_methods]}")
+    return [m for m in all_methods if m.name in cfg.methods]
+
+
+def _row(cfg, key, method, curve, theta, facts, problem, data):
+    final = curve.loss[-1]
+    full = key[1] == "full"
+    losses, steps = (curve.step_loss, range(len(curve.step_loss))) if full else (curve.loss, curve.steps)
+    tail = [h for s, h in zip(curve.steps, curve.h) if s >= 2 * cfg.steps / 3 and np.isfinite(h)]
+    acc = problem.accuracy(theta, jnp.asarray(data.x_test), jnp.asarray(data.y_test))
+    return dict(zip(KEY, key)) | {
+        "family": method.family, "lr": method.lr if method.lr is not None else "",
+        "final_train_loss": final, "test_acc": float(acc) if np.isfinite(final) else np.nan,
+        "steps_to_target": steps_to_target(list(steps) + [curve.steps[-1]], list(losses) + [final],
+                                           cfg.loss_target),
+        "spikes": count_spikes(losses if np.isfinite(final) else list(losses) + [np.nan]),
+        "diverged": facts["diverged_at"] is not None, "diverged_at": facts["diverged_at"] or "",
+        "mean_h_last_third": float(np.mean(tail)) if tail else np.nan,
+        "final_two_over_lambda0": curve.two_over_lambda0[-1], "time_s": facts["time_s"],
+        "ms_per_step": facts["ms_per_step"],
+    }
+
+
+def _curve_rows(key, curve):
+    return [dict(zip(KEY, key)) | {"step": s, "loss": l, "h": h, "two_over_lambda0": t}
+            for s, l, h, t in zip(curve.steps, curve.loss, curve.h, curve.two_over_lambda0)]
+
+
+def compare(cfg, run: Run) -> None:
+    """Train every (model, regime, method, seed) not yet in ``results.csv``."""
+    rows = read_csv(run.file("results.csv")) if run.file("results.csv").exists() else []
+    curves = read_csv(run.file("curves.csv")) if run.file("curves.csv").exists() else []
+    done = {tuple(r[k] for k in KEY) for r in rows}
+    chosen = _selected(cfg)
+    todo = [(m, r, meth, s) for m in cfg.models for r in cfg.regimes for meth in chosen
+            for s in range(cfg.seeds) if (m, r, meth.name, str(s)) not in done]
+    compiled = {}
+    for model, regime, method, seed in track(todo, "compare optimizers", total=len(todo)):
+        data = _data(cfg, model)
+        problem = network_problem(model, data, loss=cfg.loss, seed=seed, dtype=cfg.dtype,
+                                  **MODEL_KWARGS[model])
+        ck = (model, regime, method.name)
+        if ck not in compiled:
+            opt = method.make()
+            compiled[ck] = (opt, make_chunk(problem.batch_loss, method, opt, regime == "full"))
+        opt, chunk = compiled[ck]
+        if ("eig", model) not in compiled:
+            compiled[("eig", model)] = make_power_iteration(problem.batch_loss, cfg.lambda_iters)
+            compiled[("loss", model)] = jax.jit(problem.batch_loss)
+        track_eig = seed == 0 and method.family.startswith("dal")
+        xy = (jnp.asarray(data.x_train), jnp.asarray(data.y_train))
+        curve, theta, facts = train(chunk, opt, problem.theta0, xy, cfg.steps, cfg.log_every,
+                                    None if regime == "full" else cfg.batch_size, seed,
+                                    compiled[("loss", model)],
+                                    compiled[("eig", model)] if track_eig else None)
+        key = (model, regime, method.name, seed)
+        rows.append(_row(cfg, key, method, curve, theta, facts, problem, data))
+        curves += _curve_rows(key, curve)
+        run.write_table("results", rows)
+        run.write_table("curves", curves)

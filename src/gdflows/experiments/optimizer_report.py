@@ -1,0 +1,158 @@
+"""Tables, figures and REPORT.md of ``compare-optimizers``, read from its CSV files."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from gdflows.runs import Run, read_csv  # noqa: E402
+
+GROUP = ("model", "regime", "method")
+BASELINE_FAMILIES = ("gd", "polyak", "dog", "prodigy", "momentum", "adam")
+
+
+def _f(value) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def summarise(rows) -> list[dict]:
+    """Mean over seeds per (model, regime, method)."""
+    groups = defaultdict(list)
+    for r in rows:
+        groups[tuple(r[k] for k in GROUP)].append(r)
+    out = []
+    for key, rs in groups.items():
+        loss = np.array([_f(r["final_train_loss"]) for r in rs])
+        reached = [_f(r["steps_to_target"]) for r in rs if r["steps_to_target"] not in ("", "None")]
+        out.append(dict(zip(GROUP, key)) | {
+            "family": rs[0]["family"], "lr": rs[0]["lr"], "seeds": len(rs),
+            "final_loss_mean": float(np.mean(loss)), "final_loss_std": float(np.std(loss)),
+            "test_acc_mean": float(np.mean([_f(r["test_acc"]) for r in rs])),
+            "reached_target": f"{len(reached)}/{len(rs)}",
+            "steps_to_target_median": float(np.median(reached)) if reached else math.nan,
+            "spikes_mean": float(np.mean([_f(r["spikes"]) for r in rs])),
+            "diverged": sum(r["diverged"] == "True" for r in rs),
+            "mean_h_last_third": float(np.mean([_f(r["mean_h_last_third"]) for r in rs])),
+            "two_over_lambda0_end": _f(next((r["final_two_over_lambda0"] for r in rs if r["seed"] == "0"), "")),
+            "ms_per_step": float(np.mean([_f(r["ms_per_step"]) for r in rs])),
+        })
+    return out
+
+
+def _fmt(v, digits=4):
+    if isinstance(v, float):
+        return "-" if math.isnan(v) else f"{v:.{digits}g}"
+    return str(v)
+
+
+def markdown_table(summary) -> str:
+    cols = ["model", "regime", "method", "final_loss_mean", "final_loss_std", "test_acc_mean",
+            "reached_target", "steps_to_target_median", "spikes_mean", "diverged",
+            "mean_h_last_third", "two_over_lambda0_end", "ms_per_step"]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(_fmt(s[c]) for c in cols) + " |" for s in summary]
+    return "\n".join(lines)
+
+
+def _best(summary, families):
+    cands = [s for s in summary if s["family"] in families and not math.isnan(s["final_loss_mean"])]
+    return min(cands, key=lambda s: s["final_loss_mean"]) if cands else None
+
+
+def verdicts(summary) -> list[str]:
+    """Where the best DAL-p (plain DAL on the gradient) wins and loses, per setting."""
+    lines = []
+    for setting in sorted({(s["model"], s["regime"]) for s in summary}):
+        here = [s for s in summary if (s["model"], s["regime"]) == setting]
+        dal = _best(here, ("dal",))
+        if dal is None:
+            continue
+        beat = [s for s in here if s["family"] in BASELINE_FAMILIES
+                and s["final_loss_mean"] < dal["final_loss_mean"]]
+        beat_acc = [s for s in here if s["family"] in BASELINE_FAMILIES
+                    and s["test_acc_mean"] > dal["test_acc_mean"]]
+        lines.append(
+            f"- {setting[0]}, {setting[1]}: best DAL-p is {dal['method']} (loss "
+            f"{_fmt(dal['final_loss_mean'])}, test acc {_fmt(dal['test_acc_mean'])}). "
+            f"Baselines with lower final loss: {', '.join(s['method'] for s in beat) or 'none'}; "
+            f"with higher test accuracy: {', '.join(s['method'] for s in beat_acc) or 'none'}."
+        )
+    return lines
+
+
+def _curves_by(curves):
+    out = defaultdict(lambda: defaultdict(list))
+    for c in curves:
+        d = out[(c["model"], c["regime"], c["method"], c["seed"])]
+        for k in ("step", "loss", "h", "two_over_lambda0"):
+            d[k].append(_f(c[k]))
+    return out
+
+
+def figures(run: Run, summary, curves) -> list[str]:
+    by = _curves_by(curves)
+    names = []
+    for model, regime in sorted({(s["model"], s["regime"]) for s in summary}):
+        here = [s for s in summary if (s["model"], s["regime"]) == (model, regime)]
+        best_gd = _best(here, ("gd",))
+        shown = [s["method"] for s in here if s["family"] != "gd"
+                 and not (s["family"] == "dal" and not s["method"].endswith("_hvp"))]
+        shown += [best_gd["method"]] if best_gd else []
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        for m in shown:
+            c = by.get((model, regime, m, "0"))
+            if c:
+                ax.semilogy(c["step"], c["loss"], label=m, lw=1.2)
+        ax.set(xlabel="step", ylabel="full training loss", title=f"{model}, {regime} (seed 0)")
+        ax.legend(fontsize=7, ncol=2)
+        name = f"loss_{model}_{regime}.png"
+        fig.savefig(run.figure_path(name), dpi=110, bbox_inches="tight")
+        plt.close(fig)
+        names.append(name)
+
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        for i, m in enumerate(s["method"] for s in here if s["family"].startswith("dal")
+                              and (s["family"] != "dal" or s["method"].endswith("_hvp"))):
+            c = by.get((model, regime, m, "0"))
+            if c:
+                color = f"C{i}"
+                ax.semilogy(c["step"], c["h"], color=color, label=f"{m}: h_t")
+                ax.semilogy(c["step"], c["two_over_lambda0"], color=color, ls="--", label=f"{m}: 2/lambda_0")
+        ax.set(xlabel="step", ylabel="rate", title=f"DAL rate beside 2/lambda_0: {model}, {regime}")
+        ax.legend(fontsize=7)
+        name = f"h_vs_sharpness_{model}_{regime}.png"
+        fig.savefig(run.figure_path(name), dpi=110, bbox_inches="tight")
+        plt.close(fig)
+        names.append(name)
+    return names
+
+
+def write(run: Run, cfg) -> None:
+    rows = read_csv(run.file("results.csv"))
+    curves = read_csv(run.file("curves.csv"))
+    summary = summarise(rows)
+    run.write_table("summary", summary)
+    names = figures(run, summary, curves)
+    text = [
+        "# compare-optimizers", "",
+        f"Models {', '.join(cfg.models)}; regimes {', '.join(cfg.regimes)}; {cfg.seeds} seeds; "
+        f"{cfg.steps} steps; loss {cfg.loss}; dtype {cfg.dtype}; loss target {cfg.loss_target}.",
+        "Means over seeds. `spikes`: upward crossings of 2x the running minimum of the loss "
+        "(per step in full batch, at logged full-loss points in minibatch). `mean_h_last_third`: "
+        "the rate over the last third (DAL's h_t, or the fixed rate). `two_over_lambda0_end`: 2/lambda_0 "
+        "of the full loss at the end, seed 0, DAL runs only. `ms_per_step`: wall time per step "
+        "after compilation (the first chunk), on a shared CPU: indicative only.", "",
+        "## Where DAL wins and loses", "", *verdicts(summary), "",
+        "## Table", "", markdown_table(summary), "",
+        "## Figures", "", *[f"![{n}](figures/{n})" for n in names], "",
+    ]
+    run.write_text("REPORT.md", "\n".join(text))
