@@ -1,0 +1,65 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from gdflows.experiments import compare_optimizers as co
+from gdflows.experiments.optimizer_metrics import count_spikes, steps_to_target
+from gdflows.experiments.optimizer_run import batch_schedule, make_power_iteration
+from gdflows.problems.network import network_problem
+from gdflows.runs import read_csv
+
+
+def test_spikes_count_upward_crossings_of_twice_running_min():
+    assert count_spikes([1.0, 0.5, 1.2, 0.4, 0.3, 0.7, 0.65, 0.2]) == 2  # 1.2 > 1.0, 0.7 > 0.6
+    assert count_spikes([1.0, 0.9, 0.8]) == 0
+    assert count_spikes([1.0, 0.5, float("nan")]) == 1
+
+
+def test_steps_to_target_first_hit():
+    assert steps_to_target([0, 10, 20], [1.0, 0.09, 0.05], 0.1) == 10
+    assert steps_to_target([0, 10], [1.0, 0.5], 0.1) is None
+
+
+def test_batch_schedule_is_a_permutation_per_epoch():
+    idx = batch_schedule(10, 3, 7, seed=0)
+    assert idx.shape == (7, 3)
+    for epoch in (idx[:3].ravel(), idx[3:6].ravel()):
+        assert len(set(epoch.tolist())) == 9
+    np.testing.assert_array_equal(idx, batch_schedule(10, 3, 7, seed=0))
+
+
+def test_power_iteration_finds_top_eigenvalue():
+    lam = jnp.array([5.0, 2.0, -1.0, 0.5])
+    top = make_power_iteration(lambda t, x, y: 0.5 * jnp.sum(lam * t**2), iters=60)
+    value, _ = top(jnp.zeros(4), jnp.ones(4), None, None)
+    assert float(value) == pytest.approx(5.0, rel=1e-8)
+
+
+def test_small_comparison_matches_manual_gd_and_resumes(tmp_path, monkeypatch):
+    cfg = co.CompareOptimizersConfig(out=tmp_path / "run", models=("mlp",), regimes=("full", "minibatch"),
+                                     seeds=1, steps=10, mlp_n_train=64, batch_size=16, log_every=5,
+                                     methods=("gd_lr0.1", "dal_p1_hvp"), dtype="float64")
+    cfg.run()
+    rows = read_csv(tmp_path / "run" / "results.csv")
+    assert {(r["regime"], r["method"]) for r in rows} == {
+        ("full", "gd_lr0.1"), ("full", "dal_p1_hvp"), ("minibatch", "gd_lr0.1"), ("minibatch", "dal_p1_hvp")}
+
+    data = co._data(cfg, "mlp")
+    prob = network_problem("mlp", data, seed=0, dtype="float64", **co.MODEL_KWARGS["mlp"])
+    theta = prob.theta0
+    for _ in range(10):
+        theta = theta - 0.1 * jax.grad(prob.loss)(theta)
+    gd_row = next(r for r in rows if r["regime"] == "full" and r["method"] == "gd_lr0.1")
+    assert float(gd_row["final_train_loss"]) == pytest.approx(float(prob.loss(theta)), rel=1e-10)
+    dal_row = next(r for r in rows if r["regime"] == "full" and r["method"] == "dal_p1_hvp")
+    assert 0 < float(dal_row["mean_h_last_third"]) <= 5.0
+    assert float(dal_row["final_two_over_lambda0"]) > 0
+    assert (tmp_path / "run" / "REPORT.md").read_text().count("| mlp |") == 4
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a finished configuration was trained again")
+
+    monkeypatch.setattr(co, "train", no_training)
+    cfg.run()
+    assert read_csv(tmp_path / "run" / "results.csv") == rows
