@@ -12,6 +12,9 @@ import tyro
 
 # name -> "module:ConfigClass"; imported lazily so `gdflows --help` stays fast.
 COMMANDS: dict[str, str] = {
+    "demo": "gdflows.experiments.demo:DemoConfig",
+    "quadratic": "gdflows.experiments.quadratic:QuadraticConfig",
+    "toys": "gdflows.experiments.toys:ToysConfig",
     "compare-optimizers": "gdflows.experiments.compare_optimizers:CompareOptimizersConfig",
 }
 

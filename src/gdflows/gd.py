@@ -6,9 +6,9 @@ Divergence is a result, not an error: once the iterates overflow they are
 returned as inf/NaN and :func:`first_nonfinite` says where.
 """
 
-from functools import partial
 from typing import Callable
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 
@@ -16,7 +16,7 @@ from gdflows.params import flatten_loss
 from gdflows.validation import check_loss_at, check_lr, check_steps
 
 
-@partial(jax.jit, static_argnums=(0, 3))
+@eqx.filter_jit
 def _gd_scan(loss, theta0, lr, steps):
     grad = jax.grad(loss)
 

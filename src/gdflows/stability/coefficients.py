@@ -33,6 +33,7 @@ Limits, computed exactly rather than clamped:
   (see :mod:`gdflows.flows.principal`).
 """
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -59,22 +60,28 @@ def log_star(z):
     return jnp.log(-1j * z) + 0.5j * jnp.pi
 
 
+def sc_of_x(x):
+    """sc as a function of x = h*lambda (jit-safe; no input validation)."""
+    x = jnp.asarray(x)
+    x = x.astype(jnp.result_type(x, jnp.complex64))
+    small = jnp.abs(x) < _SERIES_RADIUS
+    removal = x == 1
+    safe_x = jnp.where(small | removal, 0.5, x)
+    direct = log_star(1 - safe_x) / safe_x
+    series = -sum(x**k / (k + 1) for k in range(_SERIES_TERMS))
+    out = jnp.where(small, series, direct)
+    return jnp.where(removal, jnp.asarray(-jnp.inf, out.dtype), out)
+
+
 def stability_coefficients(eigvals, lr):
     r"""sc_i = log*(1 - h lambda_i) / (h lambda_i), a complex array.
 
     ``eigvals`` may be real or complex (complex-symmetric Hessians at complex
-    states); the result has the matching complex dtype.
+    states); the result has the matching complex dtype. ``lr`` may be a traced
+    value inside jit; a concrete one is validated (> 0, finite).
     """
-    h = check_lr(lr)
-    lam = jnp.asarray(eigvals)
-    x = h * lam.astype(jnp.result_type(lam, jnp.complex64))
-    small = jnp.abs(x) < _SERIES_RADIUS
-    safe_x = jnp.where(small | (x == 0), 0.5, x)
-    removal = x == 1
-    direct = log_star(jnp.where(removal, 0.5, 1 - safe_x)) / safe_x
-    series = -sum(x**k / (k + 1) for k in range(_SERIES_TERMS))
-    out = jnp.where(small, series, direct)
-    return jnp.where(removal, jnp.asarray(-jnp.inf, out.dtype), out)
+    h = lr if isinstance(lr, jax.core.Tracer) else check_lr(lr)
+    return sc_of_x(h * jnp.asarray(eigvals))
 
 
 def regime(eigvals, lr) -> np.ndarray:

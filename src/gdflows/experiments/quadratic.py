@@ -1,0 +1,104 @@
+"""The authors' reference quadratic (SPEC.md section 2): which flow follows GD.
+
+E = theta^T diag(1, 0.01) theta from (-0.35, -0.2), at h = 0.5, 0.9, 1.0
+(20 steps) and 1.05 (5 steps, divergent): |flow(n h) - theta_n| for PF, NGF,
+IGR and the third-order flow, and the contour figure with the paths.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import jax.numpy as jnp
+import numpy as np
+
+from gdflows import plots
+from gdflows.comparison import compare_to_gd, distance_rows, path_rows
+from gdflows.problems.quadratic import REFERENCE_LRS, reference_quadratic, reference_theta0
+from gdflows.progress import track
+from gdflows.runs import Run
+
+QUADRATIC_FLOWS = ("PF", "NGF", "IGR", "third-order")
+
+
+def quadratic_tables(lrs=REFERENCE_LRS, substeps=8, rtol=1e-12, atol=1e-14):
+    """(distance rows, path rows) for each (lr, steps) in ``lrs``."""
+    loss, theta0 = reference_quadratic(), reference_theta0()
+    dist, paths = [], []
+    for lr, steps in track(lrs, "quadratic: flows vs GD"):
+        gd_thetas, sols = compare_to_gd(loss, theta0, lr, steps, QUADRATIC_FLOWS, substeps, rtol=rtol, atol=atol)
+        dist += distance_rows(gd_thetas, sols, substeps, lr=lr)
+        paths += path_rows(sols, gd_thetas, lr, substeps, lr=lr)
+    return dist, paths
+
+
+def summary_rows(dist_rows) -> list[dict]:
+    """Per (lr, flow): the largest distance over n and the distance at the last step."""
+    out = {}
+    for r in dist_rows:
+        key = (r["lr"], r["flow"])
+        s = out.setdefault(key, {"lr": r["lr"], "flow": r["flow"], "max_distance": 0.0, "final_distance": 0.0})
+        s["max_distance"] = max(s["max_distance"], r["distance"])
+        s["final_distance"] = r["distance"]
+        s["steps"] = r["n"]
+    return list(out.values())
+
+
+def _loss_grid(lim=0.7, n=121):
+    A = np.asarray(reference_quadratic().A)
+    xs, ys = np.linspace(-lim, lim, n), np.linspace(-0.25, 0.25, n)
+    X, Y = np.meshgrid(xs, ys)
+    return X, Y, 0.5 * (A[0, 0] * X**2 + A[1, 1] * Y**2)
+
+
+def quadratic_figures(run: Run, paths) -> list[Path]:
+    figs = []
+    for lr, _ in REFERENCE_LRS:
+        sel = [r for r in paths if float(r["lr"]) == lr]
+        if sel:
+            figs.append(plots.contour_paths(run.figure_path(f"quadratic_lr{lr}.png"), _loss_grid(), sel,
+                                            f"E = theta^T diag(1, 0.01) theta, h = {lr} (flows: real part)"))
+    return figs
+
+
+def markdown_table(rows, columns, fmt=None) -> str:
+    fmt = fmt or {}
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for r in rows:
+        lines.append("| " + " | ".join(fmt.get(c, "{}").format(r[c]) for c in columns) + " |")
+    return "\n".join(lines)
+
+
+def quadratic_section(run: Run, dist, paths) -> str:
+    run.write_table("quadratic_distances", dist)
+    run.write_table("quadratic_paths", paths)
+    summary = summary_rows(dist)
+    run.write_table("quadratic_summary", summary)
+    figs = quadratic_figures(run, paths)
+    table = markdown_table(summary, ["lr", "flow", "steps", "max_distance", "final_distance"],
+                           {"max_distance": "{:.3e}", "final_distance": "{:.3e}"})
+    images = "\n".join(f"![{f.stem}](figures/{f.name})" for f in figs)
+    return (
+        "## Reference quadratic (SPEC.md section 2)\n\n"
+        "E = theta^T diag(1, 0.01) theta, theta_0 = (-0.35, -0.2). Distance of each flow from GD "
+        "at t = n h (largest over n, and at the last step). Only the PF follows GD once h*lambda > 1.\n\n"
+        f"{table}\n\n{images}\n"
+    )
+
+
+@dataclasses.dataclass
+class QuadraticConfig:
+    """Reproduce the reference quadratic: flows against GD at h = 0.5, 0.9, 1.0, 1.05."""
+
+    out: Path = Path("runs/quadratic")
+    rtol: float = 1e-12
+    atol: float = 1e-14
+    substeps: int = 8
+
+    def run(self) -> Path:
+        run = Run.open(self.out, self)
+        dist, paths = quadratic_tables(substeps=self.substeps, rtol=self.rtol, atol=self.atol)
+        run.write_text("REPORT.md", "# gdflows: reference quadratic\n\n" + quadratic_section(run, dist, paths))
+        print(f"wrote {run.path / 'REPORT.md'}")
+        return run.path

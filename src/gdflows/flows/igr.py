@@ -1,0 +1,31 @@
+r"""Implicit gradient regularisation flow (Barrett & Dherin, 2021).
+
+.. math:: \dot\theta = -g - \frac{h}{2} H g = -\nabla\big(E + \tfrac{h}{4}\|g\|^2\big)
+
+One-step error against GD: O(h^3).
+"""
+
+from typing import Callable
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
+from gdflows.curvature.hvp import gradient, hvp
+from gdflows.validation import check_lr
+
+
+class IGR(eqx.Module):
+    """dtheta/dt = -g - (h/2) H g."""
+
+    loss: Callable
+    lr: jax.Array  # an array, so a new lr reuses the compiled solve
+
+    def __call__(self, theta, t=None):
+        g = gradient(self.loss)(theta)
+        return -g - 0.5 * self.lr * hvp(self.loss, theta, g)
+
+
+def igr(loss: Callable, lr) -> IGR:
+    """The IGR flow of ``loss`` at learning rate ``lr``."""
+    return IGR(loss, jnp.asarray(check_lr(lr)))

@@ -1,0 +1,74 @@
+r"""The Principal Flow (PF) and the PF plus the non-principal term.
+
+.. math::
+
+    \dot\theta = \sum_i sc_i\, c_i\, u_i = \frac{1}{h}\log(I - hH)\, H^{-1} g,
+    \qquad sc_i = \frac{\log(1 - h\lambda_i)}{h\lambda_i},\quad c_i = u_i^\top g
+
+(sum of the principal backward-error terms -(h^p/(p+1)) H^p g). It follows GD
+exactly on quadratics for every h, including oscillation (1 < h lambda < 2)
+and divergence (h lambda > 2), where its state is complex. With
+``non_principal=True`` the field gains :math:`-\frac{h^2}{12} D^3E[g,g]`
+(one-step error O(h^4) instead of O(h^3)).
+
+Branch and limits: ``sc`` is :func:`gdflows.stability.stability_coefficients`
+(log with +i*pi for h lambda > 1, chosen continuously; series near lambda = 0).
+
+One-step removal (h lambda_i = 1 exactly, i.e. 1 - h lambda_i rounds to 0):
+sc_i = -inf and the exact flow map removes c_i at t = 0+ (GD's factor is 0).
+A vector field cannot jump, so the PF does it in two parts: :meth:`jump`
+returns the state after the instantaneous removal,
+``theta - h * sum_{h lambda_i = 1} c_i u_i`` (exact on quadratics), and the
+field's component along such u_i is 0 (the flow stays on c_i = 0).
+:func:`gdflows.integrate` applies ``jump`` at t = 0+.
+"""
+
+from typing import Callable, ClassVar
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
+from gdflows.curvature.dense import spectral_coordinates
+from gdflows.curvature.hvp import d3, gradient, hessian
+from gdflows.stability.coefficients import stability_coefficients
+from gdflows.validation import check_lr
+
+
+def pf_components(sc, c):
+    """sc_i * c_i, with the one-step-removal directions (sc = -inf) set to 0."""
+    removed = jnp.isneginf(jnp.real(sc))
+    return jnp.where(removed, 0, sc) * c
+
+
+class Principal(eqx.Module):
+    """dtheta/dt = U diag(sc) U^{-1} g  (+ -(h^2/12) D3E[g, g] if non_principal).
+
+    Dense path: forms the Hessian and diagonalises it; for small D.
+    """
+
+    loss: Callable
+    lr: jax.Array  # an array, so a new lr reuses the compiled solve
+    non_principal: bool = False
+    complex_state: ClassVar[bool] = True
+
+    def __call__(self, theta, t=None):
+        theta = theta.astype(jnp.result_type(theta, jnp.complex64))
+        g = gradient(self.loss)(theta)
+        lam, U, c = spectral_coordinates(hessian(self.loss, theta), g)
+        field = U @ pf_components(stability_coefficients(lam, self.lr), c)
+        if self.non_principal:
+            field = field - (self.lr**2 / 12) * d3(self.loss, theta, g)
+        return field
+
+    def jump(self, theta):
+        """The state at t = 0+: components with h lambda_i = 1 removed."""
+        g = gradient(self.loss)(theta)
+        lam, U, c = spectral_coordinates(hessian(self.loss, theta), g)
+        removed = self.lr * lam == 1
+        return theta - self.lr * (U @ jnp.where(removed, c, 0)).astype(theta.dtype)
+
+
+def principal(loss: Callable, lr, non_principal: bool = False) -> Principal:
+    """The Principal Flow of ``loss`` at learning rate ``lr``."""
+    return Principal(loss, jnp.asarray(check_lr(lr)), bool(non_principal))
