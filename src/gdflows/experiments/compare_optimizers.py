@@ -49,8 +49,8 @@ class CompareOptimizersConfig:
     models: tuple[str, ...] = ("mlp", "cnn")
     regimes: tuple[str, ...] = ("full", "minibatch")
     seeds: int = 3
-    steps: int = 300
-    mlp_n_train: int = 1000
+    steps: int = 200
+    mlp_n_train: int = 500
     cnn_n_train: int = 256
     cnn_downsample: int = 2  # average-pool the CNN's images by this factor (CPU budget)
     batch_size: int = 64
@@ -63,7 +63,7 @@ class CompareOptimizersConfig:
     momentum_lr: float = 0.03
     adam_lr: float = 1e-3
     loss: str = "mse"
-    loss_target: float = 0.1
+    loss_target: float = 0.15
     lambda_iters: int = 10  # power iterations per logged point (warm-started)
     methods: tuple[str, ...] = ()  # run only these method names (empty: all)
     dtype: str = "float32"

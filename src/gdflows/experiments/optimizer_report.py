@@ -14,6 +14,8 @@ import numpy as np  # noqa: E402
 from gdflows.runs import Run, read_csv  # noqa: E402
 
 GROUP = ("model", "regime", "method")
+KEY = GROUP + ("seed",)
+BLOW_UP = 1.0
 BASELINE_FAMILIES = ("gd", "polyak", "dog", "prodigy", "momentum", "adam")
 
 
@@ -24,25 +26,34 @@ def _f(value) -> float:
         return math.nan
 
 
-def summarise(rows) -> list[dict]:
-    """Mean over seeds per (model, regime, method)."""
+def blew_up(row, initial_loss: float, factor: float = BLOW_UP) -> bool:
+    """Diverged: the loss went non-finite, or ended above ``factor`` x its initial value."""
+    final = _f(row["final_train_loss"])
+    return row["diverged"] == "True" or not math.isfinite(final) or final > factor * initial_loss
+
+
+def summarise(rows, initial_losses: dict) -> list[dict]:
+    """Per (model, regime, method): means over the seeds that did not diverge."""
     groups = defaultdict(list)
     for r in rows:
         groups[tuple(r[k] for k in GROUP)].append(r)
     out = []
     for key, rs in groups.items():
-        loss = np.array([_f(r["final_train_loss"]) for r in rs])
-        reached = [_f(r["steps_to_target"]) for r in rs if r["steps_to_target"] not in ("", "None")]
+        ok = [r for r in rs if not blew_up(r, initial_losses[tuple(r[k] for k in KEY)])]
+        loss = np.array([_f(r["final_train_loss"]) for r in ok])
+        reached = [_f(r["steps_to_target"]) for r in ok if r["steps_to_target"] not in ("", "None")]
+        mean = lambda col: float(np.mean([_f(r[col]) for r in ok])) if ok else math.nan  # noqa: E731
         out.append(dict(zip(GROUP, key)) | {
             "family": rs[0]["family"], "lr": rs[0]["lr"], "seeds": len(rs),
-            "final_loss_mean": float(np.mean(loss)), "final_loss_std": float(np.std(loss)),
-            "test_acc_mean": float(np.mean([_f(r["test_acc"]) for r in rs])),
+            "final_loss_mean": float(np.mean(loss)) if ok else math.nan,
+            "final_loss_std": float(np.std(loss)) if ok else math.nan,
+            "test_acc_mean": mean("test_acc"),
             "reached_target": f"{len(reached)}/{len(rs)}",
             "steps_to_target_median": float(np.median(reached)) if reached else math.nan,
             "spikes_mean": float(np.mean([_f(r["spikes"]) for r in rs])),
-            "diverged": sum(r["diverged"] == "True" for r in rs),
-            "mean_h_last_third": float(np.mean([_f(r["mean_h_last_third"]) for r in rs])),
-            "two_over_lambda0_end": _f(next((r["final_two_over_lambda0"] for r in rs if r["seed"] == "0"), "")),
+            "diverged": len(rs) - len(ok),
+            "mean_h_last_third": mean("mean_h_last_third"),
+            "two_over_lambda0_end": _f(next((r["final_two_over_lambda0"] for r in ok if r["seed"] == "0"), "")),
             "ms_per_step": float(np.mean([_f(r["ms_per_step"]) for r in rs])),
         })
     return out
@@ -86,7 +97,18 @@ def verdicts(summary) -> list[str]:
             f"Baselines with lower final loss: {', '.join(s['method'] for s in beat) or 'none'}; "
             f"with higher test accuracy: {', '.join(s['method'] for s in beat_acc) or 'none'}."
         )
+        lines += [_pair(here, setting, f"dal_{base}", base) for base in ("momentum", "adam")
+                  if _best(here, (f"dal_{base}",)) and _best(here, (base,))]
     return lines
+
+
+def _pair(here, setting, dal_family: str, base_family: str) -> str:
+    """One line: the DAL variant of a base optimizer against its fixed-rate version."""
+    d, b = _best(here, (dal_family,)), _best(here, (base_family,))
+    winner = d["method"] if d["final_loss_mean"] < b["final_loss_mean"] else b["method"]
+    return (f"- {setting[0]}, {setting[1]}: {d['method']} (loss {_fmt(d['final_loss_mean'])}, acc "
+            f"{_fmt(d['test_acc_mean'])}) vs {b['method']} (loss {_fmt(b['final_loss_mean'])}, acc "
+            f"{_fmt(b['test_acc_mean'])}): lower loss {winner}.")
 
 
 def _curves_by(curves):
@@ -139,14 +161,17 @@ def figures(run: Run, summary, curves) -> list[str]:
 def write(run: Run, cfg) -> None:
     rows = read_csv(run.file("results.csv"))
     curves = read_csv(run.file("curves.csv"))
-    summary = summarise(rows)
+    initial = {tuple(c[k] for k in KEY): _f(c["loss"]) for c in curves if c["step"] == "0"}
+    summary = summarise(rows, initial)
     run.write_table("summary", summary)
     names = figures(run, summary, curves)
     text = [
         "# compare-optimizers", "",
         f"Models {', '.join(cfg.models)}; regimes {', '.join(cfg.regimes)}; {cfg.seeds} seeds; "
         f"{cfg.steps} steps; loss {cfg.loss}; dtype {cfg.dtype}; loss target {cfg.loss_target}.",
-        "Means over seeds. `spikes`: upward crossings of 2x the running minimum of the loss "
+        f"Means over the seeds that did not diverge; `diverged` counts runs whose loss went "
+        f"non-finite or ended above {BLOW_UP:g}x its initial value (failed to train). "
+        "`spikes`: upward crossings of 2x the running minimum of the loss "
         "(per step in full batch, at logged full-loss points in minibatch). `mean_h_last_third`: "
         "the rate over the last third (DAL's h_t, or the fixed rate). `two_over_lambda0_end`: 2/lambda_0 "
         "of the full loss at the end, seed 0, DAL runs only. `ms_per_step`: wall time per step "
