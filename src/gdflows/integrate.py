@@ -73,7 +73,7 @@ class _Term(eqx.Module):
 
 
 @eqx.filter_jit
-def _solve(field, y0, ts, rtol, atol, solver, max_steps, pair):
+def _solve(field, y0, ts, step_ts, rtol, atol, solver, max_steps, pair):
     return diffrax.diffeqsolve(
         diffrax.ODETerm(_Term(field, pair)),
         solver,
@@ -82,7 +82,7 @@ def _solve(field, y0, ts, rtol, atol, solver, max_steps, pair):
         dt0=None,
         y0=y0,
         saveat=diffrax.SaveAt(ts=ts),
-        stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol),
+        stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol, step_ts=step_ts),
         max_steps=max_steps,
         throw=False,
     )
@@ -141,7 +141,8 @@ def integrate(
     if steps == 0:
         return FlowSolution(np.asarray(ts), np.asarray(theta0)[None], 0, 0, 0, "ok")
     tol = jnp.asarray(rtol, real_dtype), jnp.asarray(atol, real_dtype)
-    sol = _solve(field, y0, ts, *tol, solver, max_steps, pair)
+    # Steps land on every t = n h, so GD-step values are solver states, not interpolants.
+    sol = _solve(field, y0, ts, ts[::substeps], *tol, solver, max_steps, pair)
     ys = sol.ys[0] + 1j * sol.ys[1] if pair else sol.ys
     ys = np.asarray(ys).copy()
     ys[0] = np.asarray(theta0)

@@ -67,7 +67,9 @@ def sc_of_x(x):
     small = jnp.abs(x) < _SERIES_RADIUS
     removal = x == 1
     safe_x = jnp.where(small | removal, 0.5, x)
-    direct = log_star(1 - safe_x) / safe_x
+    # log1p keeps the digits of log(1 - x) where 1 - x is near 1; it is the same branch there.
+    log_1mx = jnp.where(jnp.real(safe_x) < 0.5, jnp.log1p(-safe_x), log_star(1 - safe_x))
+    direct = log_1mx / safe_x
     series = -sum(x**k / (k + 1) for k in range(_SERIES_TERMS))
     out = jnp.where(small, series, direct)
     return jnp.where(removal, jnp.asarray(-jnp.inf, out.dtype), out)

@@ -1,0 +1,46 @@
+"""Integration: field-evaluation counts, complex state, substeps."""
+
+import diffrax
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from gdflows.flows import ngf, principal
+from gdflows.integrate import integrate
+from gdflows.problems.quadratic import reference_quadratic, reference_theta0
+
+
+@pytest.mark.parametrize("solver", [diffrax.Tsit5(), diffrax.Dopri8(), diffrax.Dopri5()])
+def test_field_eval_count_matches_a_counter(solver):
+    calls = []
+
+    def counted(theta, t):
+        jax.debug.callback(lambda: calls.append(1))
+        return -theta
+
+    sol = integrate(counted, jnp.ones(2), 0.3, 5, rtol=1e-8, atol=1e-10, solver=solver)
+    assert sol.num_field_evals == len(calls)
+    np.testing.assert_allclose(sol.thetas[-1], np.exp(-1.5), rtol=1e-7)
+
+
+def test_pf_state_goes_complex_between_steps_and_real_at_steps():
+    sol = integrate(principal(reference_quadratic(), 0.9), reference_theta0(), 0.9, 4, substeps=2)
+    assert sol.is_complex
+    assert np.max(np.abs(sol.thetas[::2].imag)) < 1e-10  # (1 - h lambda)^n is real at integer n
+    assert np.max(np.abs(sol.thetas[1::2].imag)) > 1e-3  # and complex half-way
+
+
+def test_real_flows_stay_real():
+    sol = integrate(ngf(reference_quadratic()), reference_theta0(), 0.1, 3)
+    assert not np.iscomplexobj(sol.thetas)
+
+
+def test_substeps_save_intermediate_times():
+    sol = integrate(ngf(reference_quadratic()), reference_theta0(), 0.1, 3, substeps=4)
+    assert sol.thetas.shape == (13, 2)
+    np.testing.assert_allclose(sol.ts, np.arange(13) * 0.025)
+    # NGF on E = theta^T diag(1, 0.01) theta: theta(t) = exp(-2 diag(1, 0.01) t) theta_0.
+    expected = np.exp(-2 * np.outer(sol.ts, [1.0, 0.01])) * np.asarray(reference_theta0())
+    np.testing.assert_allclose(sol.thetas[::4], expected[::4], rtol=1e-11)  # solver steps land on t = n h
+    np.testing.assert_allclose(sol.thetas, expected, rtol=1e-8)  # in between: the dense interpolant
