@@ -1,0 +1,242 @@
+r"""Block Lanczos with full reorthogonalisation, in the bilinear form x^T y.
+
+Starting from a block of b vectors, the process builds rows q_0, q_1, ... of
+a basis Q (one block of b rows per step, b HVPs per step) with
+
+.. math::
+
+    Q Q^T = I, \qquad H Q_n^T = Q_n^T T_n + Q_{\rm next}^T R_n ,
+
+where Q_n holds the n rows whose products H q_j are known, T_n = Q_n H Q_n^T
+is the projected matrix and R_n couples them to the next block. Each new
+vector is orthogonalised against every earlier one twice (classical
+Gram-Schmidt, "twice is enough"), so no spurious copies of converged
+eigenvalues appear.
+
+Complex states. At a complex parameter vector the Hessian of a holomorphic
+loss is complex-symmetric (H^T = H), not Hermitian. Its eigenvectors are
+orthogonal under the bilinear form x^T y, so every inner product here is
+``x @ y`` without conjugation (complex-symmetric Lanczos); T is then
+complex-symmetric and is diagonalised by ``eig``. On real inputs this is
+ordinary symmetric Lanczos. A complex vector with q^T q close to 0 and
+|q| not small (a "serious breakdown") is not handled specially; it does not
+arise for the small imaginary parts of a PF state.
+
+Ritz pairs. For T_n s = theta s (s^T s = 1), y = Q_n^T s approximates an
+eigenpair with residual norm |H y - theta y| = |R_n s| (exact when Q is real).
+
+Everything runs inside one ``lax.while_loop`` with static shapes: the basis
+has room for ``max_size`` rows, and the Ritz problem at size n is the
+``max_size`` problem with the unused part replaced by a decoupled diagonal
+(a "sentinel" above the spectrum) whose eigenpairs are recognised and dropped.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from typing import Any, Callable, NamedTuple
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
+from gdflows.errors import GDFlowsError
+
+
+class Krylov(eqx.Module):
+    """The Lanczos basis and projected matrix after ``size`` HVPs.
+
+    basis: (max_size + b, D); rows [0, size) are Q_n, rows [size, size + b)
+    the next block, the rest zero. proj: the matching square T, with the
+    coupling R_n in rows [size, size + b). block: b.
+    """
+
+    basis: jax.Array
+    proj: jax.Array
+    size: jax.Array
+    block: int = eqx.field(static=True)
+
+
+class Ritz(NamedTuple):
+    """Ritz pairs of T_n, padded to max_size; ``valid`` marks the real ones.
+
+    vectors: (max_size, max_size) columns s with s^T s = 1 (coefficients in Q);
+    first: S^{-1} e_1, the coordinates of q_0 in the Ritz basis;
+    residuals: |R_n s|, the residual norm of each Ritz pair.
+    """
+
+    values: jax.Array
+    vectors: jax.Array
+    first: jax.Array
+    valid: jax.Array
+    residuals: jax.Array
+
+
+def _orthogonalise(basis, w):
+    """w - Q^T (Q w), twice; returns the result and the total coefficients Q w."""
+    c1 = basis @ w
+    w = w - c1 @ basis
+    c2 = basis @ w
+    return w - c2 @ basis, c1 + c2
+
+
+def _bilinear_norm(w):
+    """sqrt(w^T w): the 2-norm for real w, the complex-symmetric norm for complex w."""
+    return jnp.sqrt(w @ w)
+
+
+def _next_vector(basis, w, key):
+    """Orthonormalise w against the rows of ``basis``: returns (q, Q w, norm).
+
+    On breakdown (w in the span already: an invariant subspace was found) q is
+    a fresh random direction and norm is 0, so the coupling it records is 0.
+    """
+    scale = jnp.linalg.norm(w)
+    w, coef = _orthogonalise(basis, w)
+    norm = _bilinear_norm(w)
+    broke = jnp.abs(norm) <= 1e3 * jnp.finfo(basis.real.dtype).eps * scale
+    fresh = jax.random.normal(key, w.shape, basis.real.dtype).astype(basis.dtype)
+    fresh = _orthogonalise(basis, fresh)[0]
+    q = jnp.where(broke, fresh / _bilinear_norm(fresh), w / jnp.where(broke, 1, norm))
+    return q, coef, jnp.where(broke, 0, norm)
+
+
+def _append_block(krylov: Krylov, products, key) -> Krylov:
+    """Add the columns H q_j (j in the current block) to T and the next block to Q."""
+    basis, proj, n, b = krylov.basis, krylov.proj, krylov.size, krylov.block
+    for i in range(b):
+        q, coef, norm = _next_vector(basis, products[i], jax.random.fold_in(key, i))
+        basis = basis.at[n + b + i].set(q)
+        proj = proj.at[:, n + i].set(coef.at[n + b + i].set(norm))
+    cols = jax.lax.dynamic_slice_in_dim(proj, n, b, axis=1)
+    proj = jax.lax.dynamic_update_slice_in_dim(proj, cols.T, n, axis=0)
+    diag = jax.lax.dynamic_slice(proj, (n, n), (b, b))
+    proj = jax.lax.dynamic_update_slice(proj, (diag + diag.T) / 2, (n, n))
+    return Krylov(basis, proj, n + b, b)
+
+
+def start(block, max_size: int, key) -> Krylov:
+    """An empty Krylov process whose first block spans the rows of ``block`` (b, D)."""
+    b, dim = block.shape
+    basis = jnp.zeros((max_size + b, dim), block.dtype)
+    for i in range(b):
+        basis = basis.at[i].set(_next_vector(basis, block[i], jax.random.fold_in(key, i))[0])
+    return Krylov(basis, jnp.zeros((max_size + b,) * 2, block.dtype), jnp.asarray(0), b)
+
+
+def ritz(krylov: Krylov) -> Ritz:
+    """Ritz pairs of T_n (n = krylov.size) with their residual norms |R_n s|.
+
+    The eigenproblem is solved on the smallest of a few leading sizes
+    (32, 128, 512, ..., max_size) that holds T_n, so early steps stay cheap.
+    """
+    m = krylov.proj.shape[0] - krylov.block
+    sizes = _bucket_sizes(m)
+    index = jnp.searchsorted(jnp.asarray(sizes), krylov.size)
+    branches = [functools.partial(_ritz_leading, p=p, m=m, b=krylov.block) for p in sizes]
+    return jax.lax.switch(index, branches, krylov.proj, krylov.size)
+
+
+def _bucket_sizes(m: int) -> tuple[int, ...]:
+    sizes = [p for p in (2 ** e for e in range(5, 31, 2)) if p < m]
+    return tuple(sizes) + (m,)
+
+
+def _ritz_leading(proj, n, p: int, m: int, b: int) -> Ritz:
+    """Ritz pairs from the leading p x p block (p >= n), padded to m."""
+    used = jnp.arange(p) < n
+    t = jnp.where(used[:, None] & used[None, :], proj[:p, :p], 0)
+    sentinel = 1 + 2 * jnp.max(jnp.sum(jnp.abs(t), axis=1))
+    t = t + jnp.diag(jnp.where(used, 0, sentinel)).astype(t.dtype)
+    if jnp.iscomplexobj(t):
+        values, vectors = jnp.linalg.eig(t)
+        vectors = vectors / _safe(jnp.sqrt(jnp.sum(vectors * vectors, axis=0)))
+        first = jnp.linalg.solve(vectors, jnp.zeros(p, t.dtype).at[0].set(1))
+    else:
+        values, vectors = jnp.linalg.eigh(t)
+        first = vectors[0]
+    weight_used = jnp.sum(jnp.where(used[:, None], jnp.abs(vectors) ** 2, 0), axis=0)
+    valid = weight_used > 0.5 * jnp.sum(jnp.abs(vectors) ** 2, axis=0)
+    coupling = jax.lax.dynamic_slice_in_dim(proj[:, :p], n, b, axis=0)
+    residuals = jnp.where(valid, jnp.linalg.norm(coupling @ vectors, axis=0), jnp.inf)
+    pad = m - p
+    return Ritz(
+        values=jnp.pad(values, (0, pad)),
+        vectors=jnp.pad(vectors, ((0, pad), (0, pad))),
+        first=jnp.pad(first, (0, pad)),
+        valid=jnp.pad(valid, (0, pad)),
+        residuals=jnp.pad(residuals, (0, pad), constant_values=jnp.inf),
+    )
+
+
+def _safe(x):
+    return jnp.where(x == 0, 1, x)
+
+
+def run(matvec: Callable, block, max_size: int, monitor: Callable, aux: Any,
+        key) -> tuple[Krylov, Ritz, Any]:
+    """Grow the Krylov basis one block at a time until ``monitor`` says done.
+
+    ``matvec(v) -> H v``; ``block`` (b, D) is the start block;
+    ``monitor(krylov, ritz, aux) -> (done, aux)`` sees the Ritz pairs of the
+    current basis. It is called after every block up to 32 blocks, then every
+    ``2^(floor(log2 j) - 4)`` blocks (j blocks done; about 16 checks per
+    doubling, so at most ~6% extra HVPs), and at the end. Stops at
+    ``max_size`` HVPs at the latest (a multiple of b). Returns the final
+    basis, its Ritz pairs and ``aux``.
+    """
+    krylov = start(block, max_size, key)
+    b = krylov.block
+
+    def check(krylov, aux):
+        pairs = ritz(krylov)
+        done, aux = monitor(krylov, pairs, aux)
+        return pairs, aux, done
+
+    def cond(state):
+        krylov, _, _, done = state
+        return (~done) & (krylov.size + b <= max_size)
+
+    def body(state):
+        krylov, pairs, aux, _ = state
+        current = jax.lax.dynamic_slice_in_dim(krylov.basis, krylov.size, b, axis=0)
+        products = jax.vmap(matvec)(current)
+        krylov = _append_block(krylov, products, jax.random.fold_in(key, krylov.size + 1))
+        last = krylov.size + b > max_size
+        new_pairs, aux, done = jax.lax.cond(_check_now(krylov.size // b) | last, check,
+                                            lambda k, a: (pairs, a, jnp.asarray(False)), krylov, aux)
+        return krylov, new_pairs, aux, done
+
+    shapes = jax.eval_shape(ritz, krylov)
+    pairs0 = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
+    krylov, pairs, aux, _ = jax.lax.while_loop(cond, body, (krylov, pairs0, aux, jnp.asarray(False)))
+    return krylov, pairs, aux
+
+
+def _check_now(steps):
+    """Check convergence after every step up to 32, then about 16 times per doubling."""
+    stride = jnp.maximum(1, 2 ** (jnp.floor(jnp.log2(jnp.maximum(steps, 1))).astype(jnp.int32) - 4))
+    return (steps <= 32) | (steps % stride == 0)
+
+
+def ritz_vectors(krylov: Krylov, coefficients):
+    """y_j = Q_n^T s_j for the columns s_j of ``coefficients`` (max_size, k) -> (k, D)."""
+    m = coefficients.shape[0]
+    return coefficients.T @ krylov.basis[:m]
+
+
+def check_krylov_args(dim: int, max_size: int, block: int, tol: float, dtype) -> None:
+    """Raise with the fix for an impossible basis size or tolerance."""
+    if block < 1 or max_size < block:
+        raise GDFlowsError(f"max_size ({max_size}) must be >= the start block size ({block})")
+    if max_size > dim:
+        raise GDFlowsError(f"max_size ({max_size}) exceeds the dimension D = {dim}; pass max_size <= {dim}")
+    eps = float(jnp.finfo(jnp.dtype(dtype)).eps)
+    if not tol > 0:
+        raise GDFlowsError(f"tol must be > 0, got {tol!r}")
+    if tol < 10 * eps:
+        raise GDFlowsError(
+            f"tol = {tol:g} is below 10 * machine epsilon of {jnp.dtype(dtype).name} ({10 * eps:.1e}); "
+            "pass a larger tol or float64 parameters"
+        )

@@ -1,0 +1,101 @@
+"""Lanczos eigenpairs against numpy's dense eigensolvers on the same Hessian."""
+
+import warnings
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from curvature_problems import tanh_mlp
+from gdflows.curvature import hessian
+from gdflows.curvature.chunked import grad_of
+from gdflows.curvature.eigen import hessian_eigenpairs
+from gdflows.errors import GDFlowsError
+
+
+@pytest.fixture(scope="module")
+def problem():
+    loss, theta, _ = tanh_mlp(n=96, din=6, width=12, chunk_size=48)
+    return loss, theta, np.linalg.eigh(np.asarray(hessian(loss, theta)))
+
+
+def test_top_and_bottom_eigenpairs_match_eigh(problem):
+    loss, theta, (lam, vecs) = problem
+    k = 4
+    top = hessian_eigenpairs(loss, theta, k, which="LA", tol=1e-10)
+    bottom = hessian_eigenpairs(loss, theta, k, which="SA", tol=1e-10)
+    np.testing.assert_allclose(top.values, lam[::-1][:k], rtol=1e-10)
+    np.testing.assert_allclose(bottom.values, lam[:k], rtol=1e-10, atol=1e-12)
+    overlaps = np.abs(np.sum(np.asarray(top.vectors) * vecs[:, ::-1][:, :k].T, axis=1))
+    np.testing.assert_allclose(overlaps, 1, atol=1e-7)
+    assert bool(top.converged) and int(top.hvps) < theta.shape[0]
+
+
+def test_residuals_are_the_true_residuals(problem):
+    loss, theta, (lam, _) = problem
+    pairs = hessian_eigenpairs(loss, theta, 4, tol=1e-6)  # same compiled solve, looser tol
+    H = np.asarray(hessian(loss, theta))
+    true = np.linalg.norm(np.asarray(pairs.vectors) @ H - pairs.values[:, None] * pairs.vectors, axis=1)
+    np.testing.assert_allclose(pairs.residuals, true, rtol=1e-4, atol=1e-13)
+    assert np.all(true <= 1e-6 * lam[-1])
+
+
+def test_complex_symmetric_hessian_at_a_complex_state(problem):
+    loss, theta, _ = problem
+    z = theta + 1e-2j * jnp.asarray(np.random.default_rng(3).normal(size=theta.shape))
+    H = np.asarray(hessian(loss, z))
+    assert np.abs(H - H.T).max() < 1e-12 and np.abs(H - H.conj().T).max() > 1e-6
+    ref = np.linalg.eigvals(H)
+    ref = ref[np.argsort(-ref.real)]
+    pairs = hessian_eigenpairs(loss, z, 4, tol=1e-10)
+    np.testing.assert_allclose(pairs.values, ref[:4], rtol=1e-9)
+    U = np.asarray(pairs.vectors)
+    np.testing.assert_allclose(U @ U.T, np.eye(4), atol=1e-9)  # bilinear, not Hermitian, orthonormality
+
+
+def test_warm_start_after_a_gd_step_needs_fewer_hvps(problem):
+    loss, theta, _ = problem
+    cold = hessian_eigenpairs(loss, theta, 4, tol=1e-8)
+    nxt = theta - 0.1 * grad_of(loss)(theta)
+    ref = np.linalg.eigvalsh(np.asarray(hessian(loss, nxt)))[::-1][:4]
+    warm = hessian_eigenpairs(loss, nxt, 4, tol=1e-8, warm_start=cold)
+    again = hessian_eigenpairs(loss, nxt, 4, tol=1e-8)
+    np.testing.assert_allclose(warm.values, ref, rtol=1e-10)
+    assert int(warm.hvps) < int(again.hvps)  # a modest saving; see benchmarks/pf_scale.py
+
+
+def test_float32():
+    loss32, theta32, _ = tanh_mlp(n=96, din=6, width=12, chunk_size=48, dtype="float32")
+    lam = np.linalg.eigvalsh(np.asarray(hessian(loss32, theta32), np.float64))
+    pairs = hessian_eigenpairs(loss32, theta32, 4, tol=1e-4)
+    assert pairs.values.dtype == jnp.float32
+    np.testing.assert_allclose(pairs.values, lam[::-1][:4], rtol=1e-4)
+
+
+def test_unconverged_run_warns(problem):
+    loss, theta, _ = problem
+    with pytest.warns(UserWarning, match="raise max_size"):
+        hessian_eigenpairs(loss, theta, 3, tol=1e-12, max_size=4)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(k=0), "k must be"),
+        (dict(k=10**6), "k must be"),
+        (dict(k=2, which="LM"), "which"),
+        (dict(k=2, tol=0.0), "tol must be > 0"),
+        (dict(k=2, max_size=10**6), "exceeds the dimension"),
+        (dict(k=2, warm_start=jnp.ones((2, 3))), "warm_start"),
+    ],
+)
+def test_bad_arguments_name_the_fix(problem, kwargs, match):
+    loss, theta, _ = problem
+    with warnings.catch_warnings(), pytest.raises(GDFlowsError, match=match):
+        hessian_eigenpairs(loss, theta, **kwargs)
+
+
+def test_float32_tolerance_below_epsilon_is_refused():
+    loss32, theta32, _ = tanh_mlp(dtype="float32")
+    with pytest.raises(GDFlowsError, match="machine epsilon"):
+        hessian_eigenpairs(loss32, theta32, 2, tol=1e-8)
