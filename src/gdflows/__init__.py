@@ -8,9 +8,11 @@ Importing gdflows enables float64 in JAX (see ``gdflows._x64``).
 """
 
 from gdflows import _x64  # noqa: F401  (must run before arrays are made)
+from gdflows import flows
 from gdflows.gd import gd
+from gdflows.integrate import FlowSolution, integrate  # the function shadows the module name on purpose
 from gdflows.params import flatten_loss
 from gdflows.stability import regime, stability_coefficients
 
-__all__ = ["gd", "flatten_loss", "stability_coefficients", "regime"]
+__all__ = ["gd", "integrate", "FlowSolution", "flows", "flatten_loss", "stability_coefficients", "regime"]
 __version__ = "0.1.0"
