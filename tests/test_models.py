@@ -1,4 +1,5 @@
 import jax
+import jax.flatten_util
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -23,12 +24,13 @@ def tiny_data(shape=(8, 8, 1), n=12, k=3, seed=0):
 ])
 def test_logit_shapes_and_seeded_init(name, kwargs):
     data = tiny_data()
-    p1 = network_problem(name, data, seed=3, **kwargs)
-    p2 = network_problem(name, data, seed=3, **kwargs)
-    p3 = network_problem(name, data, seed=4, **kwargs)
-    assert p1.logits(p1.theta0, data.x_train).shape == (12, 3)
-    np.testing.assert_array_equal(p1.theta0, p2.theta0)
-    assert not np.allclose(p1.theta0, p3.theta0)
+    prob = network_problem(name, data, seed=3, **kwargs)
+    assert jax.jit(prob.logits)(prob.theta0, data.x_train).shape == (12, 3)
+    model = get_model(name, data.input_shape, 3, **kwargs)
+    same = jax.flatten_util.ravel_pytree(model.init(jax.random.PRNGKey(3)))[0]
+    other = jax.flatten_util.ravel_pytree(model.init(jax.random.PRNGKey(4)))[0]
+    np.testing.assert_array_equal(prob.theta0, same)
+    assert not np.allclose(prob.theta0, other)
 
 
 def test_flat_loss_equals_pytree_loss():
