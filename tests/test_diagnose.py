@@ -1,0 +1,43 @@
+"""diagnose() against the dense Hessian's eigendecomposition."""
+
+import numpy as np
+import pytest
+
+from curvature_problems import tanh_mlp
+from gdflows.curvature import gradient, hessian
+from gdflows.errors import GDFlowsError
+from gdflows.stability import diagnose, regime, stability_coefficients
+
+
+def test_diagnosis_matches_dense_quantities():
+    loss, theta, _ = tanh_mlp(n=64, din=5, width=10, chunk_size=32, seed=4)
+    H = np.asarray(hessian(loss, theta))
+    g = np.asarray(gradient(loss)(theta))
+    lam, U = np.linalg.eigh(H)
+    lam, U = lam[::-1], U[:, ::-1]
+    lr = 1.5 / lam[0]
+    k = 4
+    d = diagnose(loss, theta, lr, k, tol=1e-10)
+    c = U.T @ g
+    sc = np.asarray(stability_coefficients(lam, lr))
+    np.testing.assert_allclose(d.eigenvalues, lam[:k], rtol=1e-10)
+    np.testing.assert_allclose(np.abs(d.c), np.abs(c[:k]), rtol=1e-7, atol=1e-12)  # sign of u_i is free
+    np.testing.assert_allclose(d.sc, sc[:k], rtol=1e-10)
+    np.testing.assert_allclose(d.c2_fraction, c[:k] ** 2 / (g @ g), rtol=1e-7, atol=1e-14)
+    np.testing.assert_allclose(d.energy_rate_topk, np.sum(sc[:k] * c[:k] ** 2), rtol=1e-7)
+    np.testing.assert_allclose(d.energy_rate, np.sum(sc * c**2), rtol=1e-8)
+    np.testing.assert_allclose(d.hg_over_g, np.linalg.norm(H @ g) / np.linalg.norm(g), rtol=1e-12)
+    assert list(d.regimes) == list(regime(lam[:k], lr))
+    assert d.regimes[0] == "oscillating convergence"
+
+    row = d.as_row()
+    assert row["lambda_0"] == pytest.approx(lam[0], rel=1e-10)
+    assert row["regime_0"] == "oscillating convergence"
+    assert row["dE_dt_topk"] + row["dE_dt_rest"] == pytest.approx(row["dE_dt"], rel=1e-12)
+    assert row["two_over_h"] == pytest.approx(2 / lr)
+
+
+def test_bad_k_names_the_fix():
+    loss, theta, _ = tanh_mlp(n=16, chunk_size=16)
+    with pytest.raises(GDFlowsError, match="k must be"):
+        diagnose(loss, theta, 0.1, theta.shape[0] + 1)
