@@ -24,7 +24,10 @@ per-chunk accumulation.
 Data parallelism: :meth:`ChunkedLoss.sharded` lays every chunk out across the
 devices of a ``jax.sharding.Mesh`` along its batch axis; the per-chunk sums
 become all-reduces that XLA inserts, so every function here runs
-data-parallel unchanged.
+data-parallel unchanged, provided the loss reaches ``jit`` as an argument
+(as :func:`gdflows.curvature.hessian_eigenpairs` and the scalable PF pass
+it); a loss captured in a closure is a constant, which XLA does not
+partition.
 """
 
 from __future__ import annotations
