@@ -9,7 +9,7 @@ import pytest
 from curvature_problems import tanh_mlp
 from gdflows.curvature import hessian
 from gdflows.curvature.chunked import grad_of
-from gdflows.curvature.eigen import hessian_eigenpairs
+from gdflows.curvature.eigen import eigsh, hessian_eigenpairs
 from gdflows.errors import GDFlowsError
 
 
@@ -99,3 +99,13 @@ def test_float32_tolerance_below_epsilon_is_refused():
     loss32, theta32, _ = tanh_mlp(dtype="float32")
     with pytest.raises(GDFlowsError, match="machine epsilon"):
         hessian_eigenpairs(loss32, theta32, 2, tol=1e-8)
+
+
+def test_block_start_on_an_invariant_subspace_stops_after_one_block():
+    """A start block spanning eigenvectors is exact after b HVPs (and survives the breakdown)."""
+    lam = jnp.arange(1.0, 31.0)
+    eye = np.eye(30)
+    block = jnp.asarray(eye[[29, 27, 28]] + eye[[28, 29, 27]])  # mixes the top 3 eigenvectors
+    pairs = eigsh(lambda v: lam * v, block, 3, which="LA", tol=1e-12, max_size=30)
+    assert int(pairs.hvps) == 3 and bool(pairs.converged)
+    np.testing.assert_allclose(pairs.values, [30.0, 29.0, 28.0], rtol=1e-14)

@@ -1,0 +1,150 @@
+"""The Principal Flow at network scale: dense vs Krylov, HVP counts, memory, warm starts.
+
+Measured side by side in one run (float64, tanh MLP, MSE, bundled MNIST subset,
+4,000 training images), printed as a table; nothing is asserted:
+
+1. D ~ 5k (one hidden layer of 6): the dense PF field (Hessian by D HVPs +
+   ``eigh``, field = U diag(sc) U^T g, as ``gdflows.flows.principal`` does at a
+   real state) vs the scalable field (:mod:`gdflows.flows.principal_scalable`),
+   wall time (second call, compiled) and their ratio; relative field error;
+   top-10 eigenvalues by Lanczos vs ``eigh``. The learning rate puts
+   h*lambda_0 at 2.3 (beyond the edge: several h*lambda in (1, 2)).
+2. D ~ 100k (one hidden layer of 128), in a child process so its peak
+   resident memory (``ru_maxrss``) is the PF evaluation's alone: HVPs per PF
+   evaluation and peak memory.
+3. Warm-started vs cold top-10 eigensolves along 50 consecutive GD steps
+   (D ~ 5k): total HVPs.
+
+    .venv/bin/python benchmarks/pf_scale.py            # all parts (~15 min on 2 cores)
+    .venv/bin/python benchmarks/pf_scale.py --part large
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import subprocess
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.flatten_util import ravel_pytree
+
+import gdflows  # noqa: F401  (float64)
+from gdflows.curvature import chunked_loss, grad_of, hessian, hessian_eigenpairs
+from gdflows.data import load_dataset
+from gdflows.flows.principal import pf_components
+from gdflows.flows.principal_scalable import principal_scalable
+from gdflows.models.losses import mse
+from gdflows.models.mlp import mlp
+from gdflows.progress import track
+from gdflows.stability import stability_coefficients
+
+TOL = 1e-10
+H_LAMBDA_0 = 2.3
+
+
+def mnist_mlp(width: int, chunk_size: int = 500):
+    """(ChunkedLoss, theta0) for a 784-width-10 tanh MLP on the bundled MNIST subset."""
+    data = load_dataset("mnist_subset", dtype="float64")
+    model = mlp(data.input_shape, data.num_classes, depth=1, width=width, activation="tanh")
+    theta0, unravel = ravel_pytree(model.init(jax.random.PRNGKey(0)))
+
+    def example_loss(theta, example):
+        x, y = example
+        return mse(model.apply(unravel(theta), x[None]), y[None])
+
+    return chunked_loss(example_loss, (jnp.asarray(data.x_train), jnp.asarray(data.y_train)), chunk_size), theta0
+
+
+def timed(fn, *args):
+    """(result, seconds) of the second call (the first compiles)."""
+    jax.block_until_ready(fn(*args))
+    start = time.perf_counter()
+    out = jax.block_until_ready(fn(*args))
+    return out, time.perf_counter() - start
+
+
+def dense_field(loss, theta, lr):
+    """The dense PF field at a real state and the eigenvalues (descending)."""
+    lam, U = jnp.linalg.eigh(hessian(loss, theta))
+    g = grad_of(loss)(theta)
+    return U @ pf_components(stability_coefficients(lam, lr), U.T @ g), lam[::-1]
+
+
+def part_small():
+    loss, theta = mnist_mlp(width=6)
+    top = hessian_eigenpairs(loss, theta, 10, tol=TOL)
+    lr = H_LAMBDA_0 / float(top.values[0])
+    pf = principal_scalable(loss, lr, tol=1e-8)
+    (field, info), t_krylov = timed(pf.evaluate, theta)
+    start = time.perf_counter()
+    ref, lam = jax.block_until_ready(dense_field(loss, theta, lr))
+    t_dense = time.perf_counter() - start
+    x = lr * np.asarray(lam)
+    print(f"D = {theta.size}, lr = {lr:.4g}: h*lambda_0 = {x[0]:.2f}, "
+          f"{np.sum((x > 1) & (x < 2))} in (1, 2), {np.sum(x > 2)} > 2, {np.sum(x < 0)} negative")
+    eig_err = np.max(np.abs(np.asarray(top.values) - lam[:10]) / np.abs(lam[:10]))
+    print(f"top-10 eigenvalues, Lanczos ({int(top.hvps)} HVPs) vs eigh: max relative error {eig_err:.1e} (goal 1e-8)")
+    field_err = float(jnp.linalg.norm(field - ref) / jnp.linalg.norm(ref))
+    print(f"PF field, Krylov vs dense: relative error {field_err:.1e} (goal 1e-6), "
+          f"estimate {float(info.error) / float(jnp.linalg.norm(ref)):.1e}, {int(info.hvps)} HVPs")
+    print(f"PF field time: dense {t_dense:.2f} s (first call), Krylov {t_krylov:.3f} s (compiled); "
+          f"ratio {t_dense / t_krylov:.0f}x (goal >= 100x)")
+    return loss, theta, lr
+
+
+def part_large():
+    loss, theta = mnist_mlp(width=128)
+    top = hessian_eigenpairs(loss, theta, 1, tol=1e-6)
+    lr = H_LAMBDA_0 / float(top.values[0])
+    field, info = principal_scalable(loss, lr, tol=1e-6).evaluate(theta)
+    jax.block_until_ready(field)
+    peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    print(f"D = {theta.size}: PF evaluation (tol 1e-6, h*lambda_0 = {H_LAMBDA_0}) used {int(info.hvps)} HVPs "
+          f"(goal <= 60), converged {bool(info.converged)}, {int(np.sum(~np.isnan(info.outliers.real)))} outliers; "
+          f"peak resident memory of the process {peak_gib:.2f} GiB (goal < 2 GiB)")
+
+
+def part_warm(loss, theta, lr, steps: int = 50, k: int = 10, tol: float = 1e-6):
+    step = jax.jit(lambda th: th - 0.5 * lr * grad_of(loss)(th))
+    cold_total = warm_total = 0
+    prev = hessian_eigenpairs(loss, theta, k, tol=tol)
+    worst = 0.0
+    for _ in track(range(steps), "warm vs cold eigensolves"):
+        theta = step(theta)
+        cold = hessian_eigenpairs(loss, theta, k, tol=tol)
+        warm = hessian_eigenpairs(loss, theta, k, tol=tol, warm_start=prev)
+        cold_total += int(cold.hvps)
+        warm_total += int(warm.hvps)
+        worst = max(worst, float(jnp.max(jnp.abs(warm.values - cold.values) / jnp.abs(cold.values))))
+        prev = warm
+    print(f"top-{k} eigensolves along {steps} GD steps (h*lambda_0 ~ {H_LAMBDA_0 / 2}, tol {tol:g}): "
+          f"cold {cold_total} HVPs, warm {warm_total} HVPs, ratio {cold_total / warm_total:.2f}; "
+          f"max relative eigenvalue difference {worst:.1e}")
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--part", choices=["all", "small", "large", "warm"], default="all")
+    part = parser.parse_args().part
+    if part in ("all", "large"):
+        if part == "all":  # a child process, so ru_maxrss is the large evaluation's alone
+            subprocess.run([sys.executable, __file__, "--part", "large"], check=True)
+        else:
+            part_large()
+    if part in ("all", "small", "warm"):
+        loss, theta, lr = part_small() if part != "warm" else _small_setup()
+        if part in ("all", "warm"):
+            part_warm(loss, theta, lr)
+
+
+def _small_setup():
+    loss, theta = mnist_mlp(width=6)
+    return loss, theta, H_LAMBDA_0 / float(hessian_eigenpairs(loss, theta, 1, tol=1e-6).values[0])
+
+
+if __name__ == "__main__":
+    main()
