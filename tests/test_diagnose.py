@@ -23,6 +23,7 @@ def test_diagnosis_matches_dense_quantities():
     np.testing.assert_allclose(d.eigenvalues, lam[:k], rtol=1e-10)
     np.testing.assert_allclose(np.abs(d.c), np.abs(c[:k]), rtol=1e-7, atol=1e-12)  # sign of u_i is free
     np.testing.assert_allclose(d.sc, sc[:k], rtol=1e-10)
+    np.testing.assert_allclose(np.abs(d.vectors @ U[:, :k]), np.eye(k), atol=1e-7)
     np.testing.assert_allclose(d.c2_fraction, c[:k] ** 2 / (g @ g), rtol=1e-7, atol=1e-14)
     np.testing.assert_allclose(d.energy_rate_topk, np.sum(sc[:k] * c[:k] ** 2), rtol=1e-7)
     np.testing.assert_allclose(d.energy_rate, np.sum(sc * c**2), rtol=1e-8)

@@ -45,6 +45,7 @@ class Diagnosis:
     hg_over_g: float  # |H g| / |g|
     grad_norm: float
     hvps: int
+    vectors: np.ndarray | None = None  # u_0..u_{k-1} as rows (k, D): the next call's warm start
 
     def as_row(self) -> dict:
         """A flat dict for a metrics table (one column per quantity and direction)."""
@@ -100,4 +101,5 @@ def diagnose(loss: Callable, theta, lr, k: int, tol: float = 1e-8, warm_start=No
         hg_over_g=float(jnp.linalg.norm(hvp_of(loss)(theta, g)) / jnp.linalg.norm(g)),
         grad_norm=float(jnp.linalg.norm(g)),
         hvps=int(pairs.hvps) + int(info.hvps) + 1,
+        vectors=np.asarray(pairs.vectors),
     )
