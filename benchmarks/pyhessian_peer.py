@@ -68,9 +68,12 @@ def gdflows_side(npz: Path, tol: float) -> dict:
 
 
 def pyhessian_side(npz: Path, tol: float) -> dict:
-    import pyhessian.hessian as pyhessian_module
+    import importlib
+
     import torch
     from pyhessian import hessian
+
+    pyhessian_module = importlib.import_module("pyhessian.hessian")  # the module, not the class
 
     hvps = [0]
     product = pyhessian_module.hessian_vector_product
@@ -114,7 +117,9 @@ def main():
         npz = Path(tmp) / "mlp.npz"
         ours = gdflows_side(npz, args.tol)
         run = subprocess.run([args.peer_python, __file__, "--side", "pyhessian", "--npz", str(npz),
-                              "--tol", str(args.tol)], capture_output=True, text=True, check=True)
+                              "--tol", str(args.tol)], capture_output=True, text=True)
+        if run.returncode:
+            sys.exit(f"the PyHessian side failed in {args.peer_python}:\n{run.stderr}")
         peer = json.loads(run.stdout.strip().splitlines()[-1])
     ref = ours["reference"]
     print(f"top Hessian eigenvalue, 784-{WIDTH}-10 tanh MLP, 4000 MNIST images, float64, tol {args.tol:g}")
