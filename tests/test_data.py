@@ -114,3 +114,19 @@ def test_subset_errors():
         load_dataset("mnist_subset", classes=[3, 11])
     with pytest.raises(GDFlowsError, match="n_train"):
         load_dataset("mnist_subset", n_train=0)
+
+
+def test_downsample_averages_blocks_and_names_the_fix():
+    from gdflows.data import Dataset, downsample
+
+    rng = np.random.default_rng(0)
+    x = rng.random((3, 4, 6, 2))
+    data = Dataset(x, np.zeros(3, np.int32), x[:1], np.zeros(1, np.int32), 1, "t")
+    small = downsample(data, 2)
+    assert small.input_shape == (2, 3, 2)
+    for i, j in [(0, 0), (1, 2)]:
+        block = x[:, 2 * i:2 * i + 2, 2 * j:2 * j + 2, :]
+        np.testing.assert_allclose(small.x_train[:, i, j, :], block.sum(axis=(1, 2)) / 4, rtol=1e-15)
+    np.testing.assert_array_equal(small.x_test, small.x_train[:1])
+    with pytest.raises(GDFlowsError, match="dividing the image size"):
+        downsample(data, 4)

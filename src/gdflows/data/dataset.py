@@ -94,3 +94,20 @@ def finish(x_train, y_train, x_test, y_test, *, name, classes=None, n_train=None
         x_train, x_test = (x_train - mean) / std, (x_test - mean) / std
     return Dataset(x_train.astype(dtype), y_train.astype(np.int32), x_test.astype(dtype),
                    y_test.astype(np.int32), num_classes, name)
+
+
+def downsample(data: Dataset, factor: int) -> Dataset:
+    """Average-pool the images by ``factor`` in height and width (a CPU-budget knob).
+
+    x'[n, i, j, c] = mean over a, b in [0, factor) of x[n, factor*i + a, factor*j + b, c].
+    """
+    h, w, c = data.input_shape
+    if isinstance(factor, bool) or int(factor) != factor or factor < 1 or h % factor or w % factor:
+        raise GDFlowsError(f"downsample factor must be an integer >= 1 dividing the image size "
+                           f"{h}x{w}, got {factor!r}; e.g. 2 for MNIST (14x14)")
+    k = int(factor)
+
+    def pool(x):
+        return x.reshape(x.shape[0], h // k, k, w // k, k, c).mean(axis=(2, 4)).astype(x.dtype)
+
+    return dataclasses.replace(data, x_train=pool(data.x_train), x_test=pool(data.x_test))
