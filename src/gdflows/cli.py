@@ -16,6 +16,8 @@ COMMANDS: dict[str, str] = {
     "quadratic": "gdflows.experiments.quadratic:QuadraticConfig",
     "toys": "gdflows.experiments.toys:ToysConfig",
     "compare-optimizers": "gdflows.experiments.compare_optimizers:CompareOptimizersConfig",
+    "train": "gdflows.experiments.train:TrainConfig",
+    "drift": "gdflows.experiments.drift:DriftConfig",
 }
 
 
