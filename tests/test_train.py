@@ -1,0 +1,141 @@
+"""gdflows train: rows against a dense Hessian, divergence as an outcome, the EoS verdicts,
+and a run killed with SIGKILL that resumes to the uninterrupted metrics."""
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+import pytest
+
+import gdflows
+from gdflows.experiments.network_setup import NetworkSetup
+from gdflows.experiments.train import TrainConfig, eos_verdicts, train, write_report
+from gdflows.runs import Run, read_csv
+from gdflows.stability import stability_coefficients
+
+TINY = NetworkSetup(n_train=50, n_test=20, downsample=7, width=8)  # 4x4 images, 298 parameters
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    problem = TINY.build()
+    lam0 = np.linalg.eigvalsh(np.asarray(jax.hessian(problem.loss)(problem.theta0)))[-1]
+    return problem, 1.5 / lam0  # h lambda_0 = 1.5 at the start: c_0 flips sign every step
+
+
+def _dense(loss, theta):
+    lam, U = np.linalg.eigh(np.asarray(jax.hessian(loss)(theta)))
+    return lam[::-1], U[:, ::-1], np.asarray(jax.grad(loss)(theta))
+
+
+def test_rows_match_a_dense_hessian(tiny, tmp_path):
+    problem, lr = tiny
+    cfg = TrainConfig(out=tmp_path, net=TINY, lr=lr, steps=12, log_every=3, k=2, tol=1e-10)
+    run = Run.open(tmp_path, cfg)
+    rows = train(problem, cfg, run)
+    assert [r["step"] for r in rows] == [0, 3, 6, 9, 12] and rows[-1]["outcome"] == "completed"
+    thetas = gdflows.gd(problem.loss, problem.theta0, lr, cfg.steps)
+    for r in (rows[0], rows[-1]):
+        theta = thetas[r["step"]]
+        lam, U, g = _dense(problem.loss, theta)
+        u0 = U[:, 0] * np.sign(U[:, 0] @ g) * np.sign(r["c_0"])  # the row's orientation
+        np.testing.assert_allclose([r["lambda_0"], r["lambda_1"]], lam[:2], rtol=1e-8)
+        np.testing.assert_allclose(r["c_0"], u0 @ g, rtol=1e-6)
+        np.testing.assert_allclose(r["dE_dt"], np.real(np.sum(stability_coefficients(lam, lr) * (U.T @ g) ** 2)),
+                                   rtol=1e-6)
+        nxt = theta - lr * g
+        np.testing.assert_allclose(r["loss_next"], problem.loss(nxt), rtol=1e-12)
+        np.testing.assert_allclose(r["observed_dE_dt"], (problem.loss(nxt) - problem.loss(theta)) / lr, rtol=1e-9)
+        np.testing.assert_allclose(r["c_0_next"], u0 @ np.asarray(jax.grad(problem.loss)(nxt)), rtol=1e-6, atol=1e-12)
+    assert rows[0]["c_0"] > 0 and rows[0]["c_0"] * rows[0]["c_0_next"] < 0  # h lambda_0 = 1.5 flips c_0
+
+
+def test_divergence_is_recorded_not_raised(tiny, tmp_path):
+    problem, lr = tiny
+    cfg = TrainConfig(out=tmp_path, net=TINY, lr=40 * lr, steps=400, log_every=100, k=1)
+    run = Run.open(tmp_path, cfg)
+    rows = train(problem, cfg, run)
+    thetas = gdflows.gd(problem.loss, problem.theta0, cfg.lr, cfg.steps)
+    losses = np.array([problem.loss(t) for t in thetas])
+    first = int(np.flatnonzero(~np.isfinite(losses))[0])
+    assert rows[-1]["outcome"] == f"diverged at step {first}" and rows[-1]["step"] == first
+    assert read_csv(tmp_path / "metrics.csv")[-1]["outcome"] == f"diverged at step {first}"
+    write_report(run, cfg, 0.0)
+    assert f"diverged at step {first}" in (tmp_path / "REPORT.md").read_text()
+
+
+def _rows(lam, loss, loss_next, dE, lr=0.1):
+    return [{"step": 10 * i, "two_over_h": 2 / lr, "lambda_0": l, "loss": e, "loss_next": en, "dE_dt": d,
+             "c_0": 1.0, "c_0_next": -1.0 if l > 2 / lr else 1.0}  # made-up flips: above 2/h
+            for i, (l, e, en, d) in enumerate(zip(lam, loss, loss_next, dE))]
+
+
+def test_eos_verdicts_on_hand_made_rows():
+    # 2/h = 20; steps 0..80, the last third is steps >= 53.3 (rows 6, 7, 8).
+    lam = [10, 14, 18, 21, 19, 20, 21.9, 18.1, 20.5]
+    loss = [1.0] * 9
+    loss_next = [0.9, 0.8, 1.0 + 1e-7, 1.1, 0.95, 0.9, 0.9, 0.9, 1.2]  # row 2 is below noise (1e-6)
+    dE = [-1, -1, +1, +1, -1, -1, -1, +1, +1]  # disagrees on row 7 only
+    v = eos_verdicts(_rows(lam, loss, loss_next, dE))
+    assert v["edge_of_stability"] and v["rose_from_below"] and v["hovers"]
+    assert v["max_deviation_last_third"] == pytest.approx(0.095)
+    assert v["steps_above_noise"] == 8 and v["sign_agreement"] == pytest.approx(7 / 8) and not v["signs_agree"]
+    assert v["c0_flip_fraction"] == pytest.approx(2 / 3)
+    lam[7] = 17.9  # leaves the 10% band
+    assert not eos_verdicts(_rows(lam, loss, loss_next, dE))["hovers"]
+
+
+# A CPU-sized run that reaches the edge of stability: tanh MLP, 500 MNIST images at 7x7.
+SMALL = ["train", "--net.n-train", "500", "--net.downsample", "4", "--net.width", "32",
+         "--lr", "0.2", "--steps", "400", "--log-every", "8"]
+
+
+def _cli(out, env):
+    return subprocess.Popen([sys.executable, "-m", "gdflows.cli", *SMALL, "--out", str(out)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory):
+    """The uninterrupted run; its compiled programs go to a cache the resumed runs reuse."""
+    root = tmp_path_factory.mktemp("small")
+    env = os.environ | {"GDFLOWS_QUIET": "1", "JAX_COMPILATION_CACHE_DIR": str(root / "xla"),
+                        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}
+    proc = _cli(root / "full", env)
+    assert proc.wait(timeout=600) == 0, proc.stderr.read().decode()
+    return root, env
+
+
+def test_small_run_reaches_the_edge_and_the_pf_predicts_the_sign(small_run):
+    root, _ = small_run
+    v = eos_verdicts(read_csv(root / "full" / "metrics.csv"))
+    assert v["edge_of_stability"], v
+    assert v["signs_agree"] and v["steps_above_noise"] >= 30, v
+    assert len(list((root / "full" / "figures").glob("*.png"))) == 4
+
+
+def _checkpoint_step(out):
+    try:
+        with np.load(out / "checkpoint.npz") as data:
+            return int(data["__step__"])
+    except (FileNotFoundError, OSError, ValueError, KeyError):
+        return -1
+
+
+def test_sigkill_then_rerun_gives_identical_metrics(small_run):
+    root, env = small_run
+    out, target = root / "killed", 8 * random.randint(3, 30)
+    proc = _cli(out, env)
+    while _checkpoint_step(out) < target and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait() == -signal.SIGKILL, "the run finished before it could be killed"
+    assert 0 < _checkpoint_step(out) < 400
+    rerun = _cli(out, env)
+    assert rerun.wait(timeout=600) == 0, rerun.stderr.read().decode()
+    assert (out / "metrics.csv").read_bytes() == (root / "full" / "metrics.csv").read_bytes()
