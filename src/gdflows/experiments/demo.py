@@ -9,6 +9,7 @@ from pathlib import Path
 
 from gdflows.experiments.quadratic import quadratic_section, quadratic_tables
 from gdflows.experiments.toys import toys_section
+from gdflows.experiments.train import eos_section
 from gdflows.runs import Run
 
 
@@ -22,7 +23,7 @@ class DemoConfig:
         run = Run.open(self.out, self)
         start = time.perf_counter()
         dist, paths = quadratic_tables(substeps=4)
-        sections = [quadratic_section(run, dist, paths), toys_section(run, quick=True)]
+        sections = [quadratic_section(run, dist, paths), toys_section(run, quick=True), eos_section(run)]
         elapsed = time.perf_counter() - start
         header = (
             "# gdflows demo\n\nThe Principal Flow (PF) against GD and the flows it is compared with. "

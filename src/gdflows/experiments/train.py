@@ -335,3 +335,19 @@ def write_report(run: Run, cfg: TrainConfig, elapsed: float) -> Path:
               f"(this session: {elapsed:.0f} s). Config: `config.json`; one row per logged step: "
               f"`metrics.csv` (definitions: `gdflows.experiments.train`).\n\n")
     return run.write_text("REPORT.md", header + report_markdown(run, cfg))
+
+
+DEMO = TrainConfig(net=NetworkSetup(n_train=500, downsample=4), lr=0.2, steps=400, log_every=8)
+
+
+def eos_section(parent: Run, cfg: TrainConfig = DEMO) -> str:
+    """The demo's section: a short MNIST run into ``<parent>/eos`` and its Markdown."""
+    cfg = dataclasses.replace(cfg, out=parent.path / "eos")
+    run = Run.open(cfg.out, cfg)
+    train(cfg.net.build(), cfg, run)
+    intro = ("## Edge of stability on MNIST through the PF\n\n"
+             "Full-batch GD on a tanh MLP (7x7 MNIST images): lambda_0 is driven to 2/h and hovers; "
+             "there h lambda_0 > 1, so sc_0 is complex and c_0 flips sign every step, and the PF's "
+             "dE/dt = sum_i sc_i c_i^2 predicts the sign of each step's loss change. "
+             f"Run folder: `eos/` (resume or extend with `gdflows train`).\n\n")
+    return intro + report_markdown(run, cfg, prefix="eos/")
