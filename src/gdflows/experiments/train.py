@@ -331,8 +331,8 @@ def report_markdown(run: Run, cfg: TrainConfig, prefix: str = "") -> str:
 
 
 def write_report(run: Run, cfg: TrainConfig, elapsed: float) -> Path:
-    header = (f"# gdflows train\n\nComputed by `gdflows train --out {cfg.out}` "
-              f"(this session: {elapsed:.0f} s). Config: `config.json`; one row per logged step: "
+    header = (f"# gdflows train\n\nComputed by `gdflows train` with the flags recorded in `config.json` "
+              f"(this session: {elapsed:.0f} s). One row per logged step: "
               f"`metrics.csv` (definitions: `gdflows.experiments.train`).\n\n")
     return run.write_text("REPORT.md", header + report_markdown(run, cfg))
 
