@@ -37,3 +37,14 @@ def test_tanh_mlp_at_h_lambda_15_solves_quickly_and_tracks_gd():
     assert sol.is_complex
     moved = np.linalg.norm(gd[-1] - gd[0])
     assert np.max(np.linalg.norm(sol.thetas - gd, axis=1)) < 0.1 * moved
+
+
+def test_krylov_and_dense_pf_solves_agree():
+    theta0 = jnp.asarray(np.random.default_rng(3).standard_normal(5 * HIDDEN + 1) * 0.8)
+    lam_max = float(np.linalg.eigvalsh(np.asarray(hessian(mlp_loss, theta0)))[-1])
+    lr = 1.5 / lam_max
+    kw = dict(rtol=1e-9, atol=1e-11, max_steps=4000)
+    dense = gdflows.integrate(principal(mlp_loss, lr, method="dense"), theta0, lr, 2, **kw)
+    krylov = gdflows.integrate(principal(mlp_loss, lr, method="krylov", tol=1e-11), theta0, lr, 2, **kw)
+    assert dense.status == krylov.status == "ok"
+    assert np.max(np.abs(krylov.thetas - dense.thetas)) < 1e-7

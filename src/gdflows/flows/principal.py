@@ -32,6 +32,7 @@ import jax.numpy as jnp
 from gdflows.curvature.dense import spectral_coordinates
 from gdflows.curvature.hvp import d3, gradient, hessian
 from gdflows.stability.coefficients import stability_coefficients
+from gdflows.errors import GDFlowsError
 from gdflows.validation import check_lr
 
 
@@ -41,34 +42,72 @@ def pf_components(sc, c):
     return jnp.where(removed, 0, sc) * c
 
 
+METHODS = ("auto", "dense", "krylov")
+DENSE_MAX_D = 256  # "auto": dense Hessian + eig up to this D, Krylov above
+
+
 class Principal(eqx.Module):
     """dtheta/dt = U diag(sc) U^{-1} g  (+ -(h^2/12) D3E[g, g] if non_principal).
 
-    Dense path: forms the Hessian and diagonalises it; for small D.
+    ``method="dense"`` forms the Hessian and diagonalises it (small D);
+    ``"krylov"`` evaluates f(H) g by Lanczos with exact outlier eigenpairs
+    (:mod:`gdflows.flows.principal_scalable`; ``tol``, ``max_size``,
+    ``threshold`` go there); ``"auto"`` picks dense for D <= DENSE_MAX_D.
     """
 
     loss: Callable
     lr: jax.Array  # an array, so a new lr reuses the compiled solve
     non_principal: bool = False
+    method: str = eqx.field(static=True, default="auto")
+    tol: float = eqx.field(static=True, default=1e-8)
+    max_size: int = eqx.field(static=True, default=100)
+    threshold: float = eqx.field(static=True, default=0.5)
     complex_state: ClassVar[bool] = True
+
+    def is_dense(self, dim: int) -> bool:
+        return self.method == "dense" or (self.method == "auto" and dim <= DENSE_MAX_D)
 
     def __call__(self, theta, t=None):
         theta = theta.astype(jnp.result_type(theta, jnp.complex64))
-        g = gradient(self.loss)(theta)
-        lam, U, c = spectral_coordinates(hessian(self.loss, theta), g)
-        field = U @ pf_components(stability_coefficients(lam, self.lr), c)
+        if self.is_dense(theta.shape[0]):
+            field = self._dense_field(theta)
+        else:
+            field = self.scalable()(theta)
         if self.non_principal:
+            g = gradient(self.loss)(theta)
             field = field - (self.lr**2 / 12) * d3(self.loss, theta, g)
         return field
 
+    def _dense_field(self, theta):
+        g = gradient(self.loss)(theta)
+        lam, U, c = spectral_coordinates(hessian(self.loss, theta), g)
+        return U @ pf_components(stability_coefficients(lam, self.lr), c)
+
+    def scalable(self):
+        """The Krylov evaluator of the principal part (``.evaluate`` gives error estimates)."""
+        from gdflows.flows.principal_scalable import ScalablePrincipal
+
+        return ScalablePrincipal(self.loss, self.lr, self.tol, self.max_size, self.threshold)
+
     def jump(self, theta):
-        """The state at t = 0+: components with h lambda_i = 1 removed."""
+        """The state at t = 0+: components with h lambda_i = 1 removed (dense path only;
+        a Krylov method never produces a Ritz value with h theta exactly 1)."""
+        if not self.is_dense(theta.shape[0]):
+            return theta
         g = gradient(self.loss)(theta)
         lam, U, c = spectral_coordinates(hessian(self.loss, theta), g)
         removed = self.lr * lam == 1
         return theta - self.lr * (U @ jnp.where(removed, c, 0)).astype(theta.dtype)
 
 
-def principal(loss: Callable, lr, non_principal: bool = False) -> Principal:
-    """The Principal Flow of ``loss`` at learning rate ``lr``."""
-    return Principal(loss, jnp.asarray(check_lr(lr)), bool(non_principal))
+def principal(loss: Callable, lr, non_principal: bool = False, method: str = "auto",
+              tol: float = 1e-8, max_size: int = 100, threshold: float = 0.5) -> Principal:
+    """The Principal Flow of ``loss`` at learning rate ``lr`` (see :class:`Principal`)."""
+    if method not in METHODS:
+        raise GDFlowsError(f"method must be one of {METHODS}, got {method!r}")
+    from gdflows.flows.principal_scalable import principal_scalable  # it imports pf_components from here
+
+    h = check_lr(lr)
+    if method != "dense":
+        principal_scalable(loss, h, tol, max_size, threshold)  # validates the Krylov arguments
+    return Principal(loss, jnp.asarray(h), bool(non_principal), method, float(tol), int(max_size), float(threshold))
