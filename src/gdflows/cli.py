@@ -15,6 +15,7 @@ COMMANDS: dict[str, str] = {
     "demo": "gdflows.experiments.demo:DemoConfig",
     "quadratic": "gdflows.experiments.quadratic:QuadraticConfig",
     "toys": "gdflows.experiments.toys:ToysConfig",
+    "track": "gdflows.experiments.track:TrackConfig",
     "compare-optimizers": "gdflows.experiments.compare_optimizers:CompareOptimizersConfig",
     "train": "gdflows.experiments.train:TrainConfig",
     "drift": "gdflows.experiments.drift:DriftConfig",

@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gdflows.data import load_dataset
+from gdflows.data.dataset import downsample
 from gdflows.errors import GDFlowsError
 from gdflows.experiments import optimizer_report
 from gdflows.experiments.optimizer_metrics import count_spikes, steps_to_target
@@ -95,11 +96,7 @@ class CompareOptimizersConfig:
 def _data(cfg, model: str):
     n = cfg.mlp_n_train if model == "mlp" else cfg.cnn_n_train
     data = load_dataset("mnist_subset", n_train=n, dtype=cfg.dtype)
-    k = cfg.cnn_downsample if model == "cnn" else 1
-    if k > 1:
-        pool = lambda x: x.reshape(x.shape[0], 28 // k, k, 28 // k, k, 1).mean(axis=(2, 4))  # noqa: E731
-        data = dataclasses.replace(data, x_train=pool(data.x_train), x_test=pool(data.x_test))
-    return data
+    return downsample(data, cfg.cnn_downsample) if model == "cnn" else data
 
 
 def _selected(cfg):

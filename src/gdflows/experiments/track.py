@@ -1,0 +1,142 @@
+"""`gdflows track`: which flow follows GD on a network, before and at the edge of stability.
+
+From GD iterates theta_s of a full-batch run (a small tanh MLP on the bundled
+MNIST subset), each flow F is solved from theta_s for m steps and compared with
+GD: ``d_F(n) = |theta_F(n h; theta_s) - theta_{s+n}|`` (the central-flow
+paper's metric), n = 0..m; d_F(1) is the one-step error. Starts are labelled
+by h*lambda_0(theta_s): before the edge of stability (< 1.8) or at it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+
+import numpy as np
+
+from gdflows import plots
+from gdflows.comparison import FLOWS, distance_rows
+from gdflows.curvature.eigen import hessian_eigenpairs
+from gdflows.data import load_dataset
+from gdflows.data.dataset import downsample
+from gdflows.experiments.quadratic import markdown_table
+from gdflows.flows import central
+from gdflows.gd import gd
+from gdflows.integrate import integrate
+from gdflows.problems.network import network_problem
+from gdflows.progress import track as progress
+from gdflows.runs import Run
+
+EOS_H_LAMBDA = 1.8
+TRACK_FLOWS = {**FLOWS, "central": lambda loss, lr: central(loss, lr)}
+
+
+def sharpness(loss, theta) -> float:
+    return float(hessian_eigenpairs(loss, theta, 1, tol=1e-8).values[0].real)
+
+
+def track_start(loss, gd_thetas, lr, start, horizon, names, **solve_kw) -> tuple[list[dict], list[dict]]:
+    """(distance rows, sharpness rows) for every flow solved from GD iterate ``start``.
+
+    Sharpness rows: h*lambda_0 along GD and along the central flow's own trajectory.
+    """
+    theta_s = gd_thetas[start]
+    h_lam = lr * sharpness(loss, theta_s)
+    phase = "before EoS" if h_lam < EOS_H_LAMBDA else "at EoS"
+    sols = {n: integrate(TRACK_FLOWS[n](loss, lr), theta_s, lr, horizon, **solve_kw) for n in names}
+    dist = distance_rows(gd_thetas[start: start + horizon + 1], sols, start=start, h_lambda0=h_lam, phase=phase)
+    sharp = []
+    for n in range(horizon + 1):
+        row = {"start": start, "phase": phase, "n": n, "gd_h_lambda0": lr * sharpness(loss, gd_thetas[start + n])}
+        if "central" in sols and np.all(np.isfinite(sols["central"].thetas[n])):
+            row["central_h_lambda0"] = lr * sharpness(loss, np.real(sols["central"].thetas[n]))
+        sharp.append(row)
+    return dist, sharp
+
+
+def central_deviation(sharp_rows, start) -> float:
+    """max over n >= 1 of |h lambda_0 - 2| / 2 along the central flow from ``start``."""
+    vals = [abs(r["central_h_lambda0"] - 2) / 2 for r in sharp_rows
+            if r["start"] == start and r["n"] >= 1 and "central_h_lambda0" in r]
+    return max(vals) if vals else float("nan")
+
+
+def summarize(rows) -> list[dict]:
+    """Per (start, flow): one-step error, distance after m steps, rank by that distance."""
+    out = []
+    for start in dict.fromkeys(r["start"] for r in rows):
+        sel = [r for r in rows if r["start"] == start]
+        m = max(r["n"] for r in sel)
+        finals = {r["flow"]: r for r in sel if r["n"] == m}
+        ones = {r["flow"]: r["distance"] for r in sel if r["n"] == 1}
+        order = sorted(finals, key=lambda f: (not math.isfinite(finals[f]["distance"]), finals[f]["distance"]))
+        for rank, flow in enumerate(order, 1):
+            r = finals[flow]
+            out.append({"start": start, "phase": r["phase"], "h_lambda0": r["h_lambda0"], "flow": flow,
+                        "one_step_error": ones[flow], f"distance_after_{m}": r["distance"], "rank": rank,
+                        "status": r["status"]})
+    return out
+
+
+def _central_text(sharp_rows, starts) -> str:
+    lines = ["Central flow: largest |h*lambda_0 - 2| / 2 along its own trajectory (n = 1..m), "
+             "beside GD's h*lambda_0 range over the same steps:", ""]
+    for s in starts:
+        gd_vals = [r["gd_h_lambda0"] for r in sharp_rows if r["start"] == s]
+        lines.append(f"- start {s}: central {central_deviation(sharp_rows, s):.2e}; "
+                     f"GD h*lambda_0 in [{min(gd_vals):.3f}, {max(gd_vals):.3f}]")
+    return "\n".join(lines)
+
+
+@dataclasses.dataclass
+class TrackConfig:
+    """Solve NGF, IGR, third-order, PF, PF+NP and the central flow from GD iterates of a tanh MLP."""
+
+    out: Path = Path("runs/track")
+    lr: float = 0.25
+    train_steps: int = 1400
+    starts: tuple[int, ...] = (100, 1380)  # h*lambda_0 = 1.47 (before EoS) and 2.07 (at EoS)
+    horizon: int = 10
+    n_train: int = 256
+    classes: tuple[int, ...] = (0, 1, 2, 3)
+    pool: int = 4
+    width: int = 16
+    depth: int = 1
+    seed: int = 0
+    flows: tuple[str, ...] = ("NGF", "IGR", "third-order", "PF", "PF+NP", "central")
+    rtol: float = 1e-8
+    atol: float = 1e-10
+
+    def problem(self):
+        data = downsample(load_dataset("mnist_subset", classes=self.classes, n_train=self.n_train), self.pool)
+        return network_problem("mlp", data, "mse", self.seed, depth=self.depth, width=self.width, activation="tanh")
+
+    def run(self) -> Path:
+        if max(self.starts) + self.horizon > self.train_steps:
+            raise ValueError("every start + horizon must be <= train_steps; raise --train-steps")
+        unknown = set(self.flows) - set(TRACK_FLOWS)
+        if unknown:
+            raise ValueError(f"unknown flows {sorted(unknown)}; choose from {sorted(TRACK_FLOWS)}")
+        run = Run.open(self.out, self)
+        prob = self.problem()
+        thetas = np.asarray(gd(prob.loss, prob.theta0, self.lr, self.train_steps))
+        rows, sharp = [], []
+        for start in progress(self.starts, "track: flows from GD iterates"):
+            dist, sh = track_start(prob.loss, thetas, self.lr, start, self.horizon, self.flows,
+                                   rtol=self.rtol, atol=self.atol)
+            rows, sharp = rows + dist, sharp + sh
+            run.write_table("track_distances", rows)
+            run.write_table("track_sharpness", sharp)
+        summary = summarize(rows)
+        run.write_table("track_summary", summary)
+        figs = [plots.distance_curves(run.figure_path(f"track_start{s}.png"), [r for r in rows if r["start"] == s],
+                                      f"Flows from GD step {s}, h = {self.lr}") for s in self.starts]
+        cols = ["start", "phase", "h_lambda0", "flow", "one_step_error", f"distance_after_{self.horizon}", "rank", "status"]
+        fmt = {"h_lambda0": "{:.3f}", "one_step_error": "{:.3e}", f"distance_after_{self.horizon}": "{:.3e}"}
+        text = (f"# gdflows track\n\ntanh MLP (D = {prob.theta0.size}) on {self.n_train} MNIST-subset images, "
+                f"full-batch GD at h = {self.lr}. Distance |theta_flow(n h) - theta_(s+n)| from each start s.\n\n"
+                + markdown_table(summary, cols, fmt) + "\n\n" + _central_text(sharp, self.starts) + "\n\n" + "\n".join(f"![{f.stem}](figures/{f.name})" for f in figs) + "\n")
+        run.write_text("REPORT.md", text)
+        print(f"wrote {run.path / 'REPORT.md'}")
+        return run.path
