@@ -84,7 +84,8 @@ def _central_text(sharp_rows, starts) -> str:
              "beside GD's h*lambda_0 range over the same steps:", ""]
     for s in starts:
         gd_vals = [r["gd_h_lambda0"] for r in sharp_rows if r["start"] == s]
-        lines.append(f"- start {s}: central {central_deviation(sharp_rows, s):.2e}; "
+        phase = next(r["phase"] for r in sharp_rows if r["start"] == s)
+        lines.append(f"- start {s} ({phase}; the constraint only acts at EoS): central {central_deviation(sharp_rows, s):.2e}; "
                      f"GD h*lambda_0 in [{min(gd_vals):.3f}, {max(gd_vals):.3f}]")
     return "\n".join(lines)
 
