@@ -18,13 +18,11 @@ import numpy as np
 from gdflows import plots
 from gdflows.comparison import FLOWS, distance_rows
 from gdflows.curvature.eigen import hessian_eigenpairs
-from gdflows.data import load_dataset
-from gdflows.data.dataset import downsample
 from gdflows.experiments.quadratic import markdown_table
 from gdflows.flows import central
 from gdflows.gd import gd
 from gdflows.integrate import integrate
-from gdflows.problems.network import network_problem
+from gdflows.experiments.network_setup import NetworkSetup
 from gdflows.progress import track as progress
 from gdflows.runs import Run
 
@@ -99,19 +97,11 @@ class TrackConfig:
     train_steps: int = 1400
     starts: tuple[int, ...] = (100, 1380)  # h*lambda_0 = 1.47 (before EoS) and 2.07 (at EoS)
     horizon: int = 10
-    n_train: int = 256
-    classes: tuple[int, ...] = (0, 1, 2, 3)
-    pool: int = 4
-    width: int = 16
-    depth: int = 1
-    seed: int = 0
+    net: NetworkSetup = dataclasses.field(default_factory=lambda: NetworkSetup(
+        n_train=256, classes=(0, 1, 2, 3), downsample=4, depth=1, width=16))
     flows: tuple[str, ...] = ("NGF", "IGR", "third-order", "PF", "PF+NP", "central")
     rtol: float = 1e-8
     atol: float = 1e-10
-
-    def problem(self):
-        data = downsample(load_dataset("mnist_subset", classes=self.classes, n_train=self.n_train), self.pool)
-        return network_problem("mlp", data, "mse", self.seed, depth=self.depth, width=self.width, activation="tanh")
 
     def run(self) -> Path:
         if max(self.starts) + self.horizon > self.train_steps:
@@ -120,7 +110,7 @@ class TrackConfig:
         if unknown:
             raise ValueError(f"unknown flows {sorted(unknown)}; choose from {sorted(TRACK_FLOWS)}")
         run = Run.open(self.out, self)
-        prob = self.problem()
+        prob = self.net.build()
         thetas = np.asarray(gd(prob.loss, prob.theta0, self.lr, self.train_steps))
         rows, sharp = [], []
         for start in progress(self.starts, "track: flows from GD iterates"):
@@ -135,7 +125,8 @@ class TrackConfig:
                                       f"Flows from GD step {s}, h = {self.lr}") for s in self.starts]
         cols = ["start", "phase", "h_lambda0", "flow", "one_step_error", f"distance_after_{self.horizon}", "rank", "status"]
         fmt = {"h_lambda0": "{:.3f}", "one_step_error": "{:.3e}", f"distance_after_{self.horizon}": "{:.3e}"}
-        text = (f"# gdflows track\n\ntanh MLP (D = {prob.theta0.size}) on {self.n_train} MNIST-subset images, "
+        text = (f"# gdflows track\n\n{self.net.activation} {self.net.model} (D = {prob.theta0.size}) on {self.net.n_train} "
+                f"{self.net.dataset} images, "
                 f"full-batch GD at h = {self.lr}. Distance |theta_flow(n h) - theta_(s+n)| from each start s.\n\n"
                 + markdown_table(summary, cols, fmt) + "\n\n" + _central_text(sharp, self.starts) + "\n\n" + "\n".join(f"![{f.stem}](figures/{f.name})" for f in figs) + "\n")
         run.write_text("REPORT.md", text)
