@@ -20,7 +20,7 @@ demo: $(STAMP)
 	@echo "report: $(OUT)/REPORT.md"
 
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --durations=15
 
 clean:
 	rm -rf $(VENV) runs

@@ -19,6 +19,7 @@ COMMANDS: dict[str, str] = {
     "compare-optimizers": "gdflows.experiments.compare_optimizers:CompareOptimizersConfig",
     "train": "gdflows.experiments.train:TrainConfig",
     "drift": "gdflows.experiments.drift:DriftConfig",
+    "reproduce": "gdflows.experiments.reproduce:ReproduceConfig",
 }
 
 
