@@ -66,7 +66,8 @@ def markdown_table(rows, columns, fmt=None) -> str:
     fmt = fmt or {}
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for r in rows:
-        lines.append("| " + " | ".join(fmt.get(c, "{}").format(r[c]) for c in columns) + " |")
+        cells = (fmt.get(c, "{}").format(r[c]).replace("|", "\\|") for c in columns)
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
