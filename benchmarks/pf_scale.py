@@ -28,6 +28,7 @@ import subprocess
 import sys
 import time
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -84,15 +85,16 @@ def edge_lr(top):
     return H_LAMBDA_0 / top[0]
 
 
+FIELD_TOL = 1e-7  # the acceptance asks for 1e-6 relative; one digit of margin
+
+
 def part_small():
     loss, theta = mnist_mlp(width=6)
     top = hessian_eigenpairs(loss, theta, 10, tol=TOL)
     lr = edge_lr(np.asarray(top.values))
-    pf = principal_scalable(loss, lr, tol=1e-8)
+    pf = principal_scalable(loss, lr, tol=FIELD_TOL)
     (field, info), t_krylov = timed(pf.evaluate, theta)
-    start = time.perf_counter()
-    ref, lam = jax.block_until_ready(dense_field(loss, theta, lr))
-    t_dense = time.perf_counter() - start
+    (ref, lam), t_dense = timed(eqx.filter_jit(dense_field), loss, theta, lr)
     x = lr * np.asarray(lam)
     print(f"D = {theta.size}, lr = {lr:.4g}: h*lambda_0 = {x[0]:.2f}, "
           f"{np.sum((x > 1) & (x < 2))} in (1, 2), {np.sum(x > 2)} > 2, {np.sum(x < 0)} negative")
@@ -101,7 +103,7 @@ def part_small():
     field_err = float(jnp.linalg.norm(field - ref) / jnp.linalg.norm(ref))
     print(f"PF field, Krylov vs dense: relative error {field_err:.1e} (goal 1e-6), "
           f"estimate {float(info.error) / float(jnp.linalg.norm(ref)):.1e}, {int(info.hvps)} HVPs")
-    print(f"PF field time: dense {t_dense:.2f} s (first call), Krylov {t_krylov:.3f} s (compiled); "
+    print(f"PF field time (both compiled, second call): dense {t_dense:.2f} s, Krylov {t_krylov:.3f} s; "
           f"ratio {t_dense / t_krylov:.0f}x (goal >= 100x)")
     return loss, theta, lr
 
