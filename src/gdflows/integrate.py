@@ -23,7 +23,7 @@ import numpy as np
 
 from gdflows.errors import GDFlowsError
 from gdflows.holomorphic import check_holomorphic
-from gdflows.validation import check_flat, check_loss_at, check_lr, check_steps
+from gdflows.validation import check_flat, check_loss_at, check_lr, check_steps, is_integer_in
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,7 +127,7 @@ def integrate(
     h = check_lr(lr)
     steps = check_steps(steps)
     theta0 = check_flat(theta0)
-    if isinstance(substeps, bool) or int(substeps) != substeps or substeps < 1:
+    if not is_integer_in(substeps, 1):
         raise GDFlowsError(f"substeps must be an integer >= 1, got {substeps!r}")
     if rtol <= 0 or atol <= 0:
         raise GDFlowsError(f"rtol and atol must be > 0, got rtol={rtol}, atol={atol}")

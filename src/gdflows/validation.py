@@ -20,9 +20,16 @@ def check_lr(lr) -> float:
     return value
 
 
+def is_integer_in(value, low, high=None) -> bool:
+    """True for a whole number (not a bool) with low <= value (<= high when given)."""
+    if isinstance(value, bool) or int(value) != value or value < low:
+        return False
+    return high is None or value <= high
+
+
 def check_steps(steps) -> int:
     """Return ``steps`` as an int; raise unless it is an integer >= 0."""
-    if isinstance(steps, bool) or int(steps) != steps or steps < 0:
+    if not is_integer_in(steps, 0):
         raise GDFlowsError(f"steps must be an integer >= 0, got {steps!r}")
     return int(steps)
 

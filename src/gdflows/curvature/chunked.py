@@ -42,6 +42,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from gdflows.curvature.hvp import d3, gradient, hvp
 from gdflows.errors import GDFlowsError
+from gdflows.validation import is_integer_in
 
 
 class ChunkedLoss(eqx.Module):
@@ -116,7 +117,7 @@ def chunked_loss(example_loss: Callable, data, chunk_size: int, mesh: Mesh | Non
     if len(sizes) != 1 or None in sizes:
         raise GDFlowsError(f"every data array needs the same leading (example) axis, got sizes {sizes}")
     n = sizes.pop()
-    if isinstance(chunk_size, bool) or int(chunk_size) != chunk_size or chunk_size < 1:
+    if not is_integer_in(chunk_size, 1):
         raise GDFlowsError(f"chunk_size must be an integer >= 1, got {chunk_size!r}")
     chunk_size = int(chunk_size)
     n_chunks = math.ceil(n / chunk_size)

@@ -34,7 +34,7 @@ import jax.numpy as jnp
 from gdflows.curvature import lanczos
 from gdflows.curvature.chunked import hvp_of
 from gdflows.errors import GDFlowsError
-from gdflows.validation import check_flat
+from gdflows.validation import check_flat, is_integer_in
 
 WHICH = ("LA", "SA")
 
@@ -102,7 +102,7 @@ def hessian_eigenpairs(loss: Callable, theta, k: int, which: str = "LA", tol: fl
     dim = theta.shape[0]
     if which not in WHICH:
         raise GDFlowsError(f"which must be one of {WHICH}, got {which!r}")
-    if isinstance(k, bool) or int(k) != k or not 1 <= k <= dim:
+    if not is_integer_in(k, 1, dim):
         raise GDFlowsError(f"k must be an integer in [1, D = {dim}], got {k!r}")
     key = jax.random.PRNGKey(0) if key is None else key
     block = _start_block(warm_start, theta, key)

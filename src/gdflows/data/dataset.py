@@ -11,6 +11,7 @@ import dataclasses
 import numpy as np
 
 from gdflows.errors import GDFlowsError
+from gdflows.validation import is_integer_in
 
 
 class DatasetNotFoundError(GDFlowsError, FileNotFoundError):
@@ -64,7 +65,7 @@ def take_stratified(x: np.ndarray, y: np.ndarray, n: int | None, split: str):
     """The first ``n`` examples in :func:`stratified_order` (all when ``n`` is None)."""
     if n is None:
         return x, y
-    if isinstance(n, bool) or int(n) != n or not 0 < n <= len(y):
+    if not is_integer_in(n, 1, len(y)):
         raise GDFlowsError(f"n_{split} must be an integer in [1, {len(y)}], got {n!r}")
     idx = np.sort(stratified_order(y)[: int(n)])
     return x[idx], y[idx]
@@ -102,7 +103,7 @@ def downsample(data: Dataset, factor: int) -> Dataset:
     x'[n, i, j, c] = mean over a, b in [0, factor) of x[n, factor*i + a, factor*j + b, c].
     """
     h, w, c = data.input_shape
-    if isinstance(factor, bool) or int(factor) != factor or factor < 1 or h % factor or w % factor:
+    if not is_integer_in(factor, 1) or h % factor or w % factor:
         raise GDFlowsError(f"downsample factor must be an integer >= 1 dividing the image size "
                            f"{h}x{w}, got {factor!r}; e.g. 2 for MNIST (14x14)")
     k = int(factor)

@@ -46,10 +46,11 @@ import optax
 
 from gdflows import eos_plots
 from gdflows.errors import GDFlowsError
+from gdflows.validation import is_integer_in
 from gdflows.experiments.network_setup import NetworkSetup
 from gdflows.experiments.optimizer_run import batch_schedule, make_chunk
 from gdflows.experiments.optimizer_zoo import Method
-from gdflows.experiments.quadratic import markdown_table
+from gdflows.markdown import markdown_table
 from gdflows.optim import dal
 from gdflows.problems.network import NetworkProblem
 from gdflows.progress import track
@@ -93,7 +94,7 @@ def check_config(cfg: TrainConfig) -> None:
         raise GDFlowsError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {cfg.optimizer!r}")
     for name in ("steps", "log_every", "k"):
         value = getattr(cfg, name)
-        if isinstance(value, bool) or int(value) != value or value < (0 if name == "steps" else 1):
+        if not is_integer_in(value, 0 if name == "steps" else 1):
             raise GDFlowsError(f"{name} must be an integer >= {0 if name == 'steps' else 1}, got {value!r}")
     if cfg.batch_size < 0:
         raise GDFlowsError(f"batch_size must be >= 0 (0: full batch), got {cfg.batch_size}")

@@ -39,7 +39,7 @@ import jax.numpy as jnp
 from gdflows.curvature.eigen import eigsh
 from gdflows.curvature.hvp import d3, gradient, hessian, hvp
 from gdflows.errors import GDFlowsError
-from gdflows.validation import check_lr
+from gdflows.validation import check_lr, is_integer_in
 
 DENSE_MAX_D = 500
 LCP_SWEEPS = 200
@@ -94,7 +94,7 @@ class Central(eqx.Module):
 def central(loss: Callable, lr, k: int = 1, kappa=None) -> Central:
     """The central flow of ``loss`` at learning rate ``lr`` with k tracked directions."""
     h = check_lr(lr)
-    if isinstance(k, bool) or int(k) != k or k < 1:
+    if not is_integer_in(k, 1):
         raise GDFlowsError(f"k (number of tracked eigendirections) must be an integer >= 1, got {k!r}")
     if kappa is not None and not float(kappa) > 0:
         raise GDFlowsError(f"kappa must be > 0 (or None for 4/lr), got {kappa!r}")

@@ -55,7 +55,7 @@ from gdflows.curvature.matfun import matfun
 from gdflows.errors import GDFlowsError
 from gdflows.flows.principal import pf_components
 from gdflows.stability.coefficients import stability_coefficients
-from gdflows.validation import check_flat, check_lr
+from gdflows.validation import check_flat, check_lr, is_integer_in
 
 
 class PFInfo(eqx.Module):
@@ -135,7 +135,7 @@ def principal_scalable(loss: Callable, lr, tol: float = 1e-8, max_size: int = 10
     h = check_lr(lr)
     if not 0 < tol < 1:
         raise GDFlowsError(f"tol must be in (0, 1), got {tol!r}; e.g. tol=1e-8")
-    if isinstance(max_size, bool) or int(max_size) != max_size or max_size < 2:
+    if not is_integer_in(max_size, 2):
         raise GDFlowsError(f"max_size must be an integer >= 2, got {max_size!r}")
     if not 0 < threshold < 1:
         raise GDFlowsError(
