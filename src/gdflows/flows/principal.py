@@ -69,19 +69,20 @@ class Principal(eqx.Module):
 
     def __call__(self, theta, t=None):
         theta = theta.astype(jnp.result_type(theta, jnp.complex64))
-        if self.is_dense(theta.shape[0]):
-            field = self._dense_field(theta)
+        dense = self.is_dense(theta.shape[0])
+        g = gradient(self.loss)(theta) if dense or self.non_principal else None  # Krylov computes its own
+        if dense:
+            lam, U, c = self._spectrum(theta, g)
+            field = U @ pf_components(stability_coefficients(lam, self.lr), c)
         else:
             field = self.scalable()(theta)
         if self.non_principal:
-            g = gradient(self.loss)(theta)
             field = field - (self.lr**2 / 12) * d3(self.loss, theta, g)
         return field
 
-    def _dense_field(self, theta):
-        g = gradient(self.loss)(theta)
-        lam, U, c = spectral_coordinates(hessian(self.loss, theta), g)
-        return U @ pf_components(stability_coefficients(lam, self.lr), c)
+    def _spectrum(self, theta, g):
+        """(lambda, U, c = U^{-1} g) of the dense Hessian at theta."""
+        return spectral_coordinates(hessian(self.loss, theta), g)
 
     def scalable(self):
         """The Krylov evaluator of the principal part (``.evaluate`` gives error estimates)."""
@@ -94,8 +95,7 @@ class Principal(eqx.Module):
         a Krylov method never produces a Ritz value with h theta exactly 1)."""
         if not self.is_dense(theta.shape[0]):
             return theta
-        g = gradient(self.loss)(theta)
-        lam, U, c = spectral_coordinates(hessian(self.loss, theta), g)
+        lam, U, c = self._spectrum(theta, gradient(self.loss)(theta))
         removed = self.lr * lam == 1
         return theta - self.lr * (U @ jnp.where(removed, c, 0)).astype(theta.dtype)
 
