@@ -2,7 +2,7 @@
 
 import pytest
 
-from gdflows.experiments.quadratic import markdown_table
+from gdflows.markdown import markdown_table
 from gdflows.experiments.reproduce import ReproduceConfig
 
 

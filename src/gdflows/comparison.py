@@ -10,7 +10,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from gdflows.flows import igr, ngf, principal, third_order
+from gdflows.flows import central, igr, ngf, principal, third_order
 from gdflows.gd import gd
 from gdflows.integrate import FlowSolution, integrate
 
@@ -20,6 +20,7 @@ FLOWS: dict[str, Callable] = {
     "NGF": lambda loss, lr: ngf(loss),
     "IGR": lambda loss, lr: igr(loss, lr),
     "third-order": lambda loss, lr: third_order(loss, lr),
+    "central": lambda loss, lr: central(loss, lr),
 }
 
 

@@ -28,7 +28,7 @@ import gdflows
 from gdflows import eos_plots
 from gdflows.curvature.hvp import hvp
 from gdflows.experiments.network_setup import NetworkSetup
-from gdflows.experiments.quadratic import markdown_table
+from gdflows.markdown import markdown_table
 from gdflows.gd import first_nonfinite
 from gdflows.progress import track
 from gdflows.runs import Run

@@ -11,6 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from gdflows import markdown
 from gdflows.runs import Run, read_csv  # noqa: E402
 
 GROUP = ("model", "regime", "method")
@@ -69,9 +70,7 @@ def markdown_table(summary) -> str:
     cols = ["model", "regime", "method", "final_loss_mean", "final_loss_std", "test_acc_mean",
             "reached_target", "steps_to_target_median", "spikes_mean", "diverged",
             "mean_h_last_third", "two_over_lambda0_end", "ms_per_step"]
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join(_fmt(s[c]) for c in cols) + " |" for s in summary]
-    return "\n".join(lines)
+    return markdown.markdown_table(summary, cols, default=_fmt)
 
 
 def _best(summary, families):

@@ -15,6 +15,7 @@ import numpy as np
 
 from gdflows import plots
 from gdflows.comparison import compare_to_gd, distance_rows, path_rows
+from gdflows.markdown import markdown_table
 from gdflows.problems.quadratic import REFERENCE_LRS, reference_quadratic, reference_theta0
 from gdflows.progress import track
 from gdflows.runs import Run
@@ -60,15 +61,6 @@ def quadratic_figures(run: Run, paths) -> list[Path]:
             figs.append(plots.contour_paths(run.figure_path(f"quadratic_lr{lr}.png"), _loss_grid(), sel,
                                             f"E = theta^T diag(1, 0.01) theta, h = {lr} (flows: real part)"))
     return figs
-
-
-def markdown_table(rows, columns, fmt=None) -> str:
-    fmt = fmt or {}
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    for r in rows:
-        cells = (fmt.get(c, "{}").format(r[c]).replace("|", "\\|") for c in columns)
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
 
 
 def quadratic_section(run: Run, dist, paths) -> str:

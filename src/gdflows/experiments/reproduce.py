@@ -16,13 +16,13 @@ import dataclasses
 import time
 from pathlib import Path
 
-import numpy as np
 
 from gdflows.experiments.compare_optimizers import CompareOptimizersConfig
 from gdflows.experiments.drift import DriftConfig, correlations
 from gdflows.experiments.network_setup import NetworkSetup
-from gdflows.experiments.quadratic import markdown_table, quadratic_tables, summary_rows
-from gdflows.experiments.toys import fitted_slopes, one_step_errors, saddle_tables, sharp_dip_tables
+from gdflows.experiments.quadratic import quadratic_tables, summary_rows
+from gdflows.markdown import markdown_table
+from gdflows.experiments.toys import fitted_slopes, one_step_errors, saddle_tables, sharp_dip_tables, tracked_steps
 from gdflows.experiments.train import TrainConfig, eos_verdicts
 from gdflows.runs import Run, atomic_write_bytes, read_csv
 
@@ -61,8 +61,7 @@ def quadratic_claims() -> list[dict]:
 
 def toy_claims() -> list[dict]:
     dip, _, facts = sharp_dip_tables(steps=12, substeps=1)
-    pf_tracked = max([r["n"] for r in dip if r["flow"] == "PF" and np.isfinite(r["distance"]) and r["distance"] <= 0.01],
-                     default=0)
+    pf_tracked = tracked_steps(dip, 0.01)["PF"]
     pf_status = next(r["status"] for r in dip if r["flow"] == "PF")
     stay = {f: next(r["distance"] for r in dip if r["flow"] == f and r["n"] == 12) for f in ("NGF", "IGR")}
     _, _, times = saddle_tables(steps=40, substeps=4)

@@ -22,7 +22,7 @@ import numpy as np
 from gdflows import plots
 from gdflows.comparison import FLOWS, compare_to_gd, distance_rows, path_rows, solve_flows
 from gdflows.curvature import hessian
-from gdflows.experiments.quadratic import markdown_table
+from gdflows.markdown import markdown_table
 from gdflows.gd import gd
 from gdflows.problems.toys import SharpDip, saddle, smooth_cubic
 from gdflows.progress import track
@@ -124,20 +124,19 @@ def _final_status(dist_rows):
     return [{"flow": f, "distance_at_end": r["distance"], "steps": r["n"], "status": r["status"]} for f, r in last.items()]
 
 
-def _tracked_steps(dist_rows, tol) -> dict[str, int]:
-    """Per flow: how many GD steps the flow stays within ``tol`` of GD (from n = 0)."""
+def tracked_steps(dist_rows, tol) -> dict[str, int]:
+    """Per flow: the last GD step n up to which the flow stays within ``tol`` of GD at every step."""
     out = {}
     for r in dist_rows:
-        if r["flow"] not in out:
-            out[r["flow"]] = 0
-        if r["n"] == out[r["flow"]] and np.isfinite(r["distance"]) and r["distance"] <= tol:
-            out[r["flow"]] = r["n"] + 1
+        last = out.setdefault(r["flow"], -1)
+        if r["n"] == last + 1 and np.isfinite(r["distance"]) and r["distance"] <= tol:
+            out[r["flow"]] = r["n"]
     return out
 
 
 def _toys_markdown(dip, dip_dist, times, slope_rows) -> str:
-    tracked = _tracked_steps(dip_dist, 0.01)
-    dip_rows = [{**row, "steps_within_0.01": tracked[row["flow"]] - 1} for row in _final_status(dip_dist)]
+    tracked = tracked_steps(dip_dist, 0.01)
+    dip_rows = [{**row, "steps_within_0.01": tracked[row["flow"]]} for row in _final_status(dip_dist)]
     return (
         "## Toy landscapes\n\n"
         f"### (a) Sharp dip next to a broad bowl\n\nSharp minimum at x = {dip['x_sharp']:.4f}, lambda = "

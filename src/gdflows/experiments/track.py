@@ -16,18 +16,15 @@ from pathlib import Path
 import numpy as np
 
 from gdflows import plots
-from gdflows.comparison import FLOWS, distance_rows
+from gdflows.comparison import FLOWS, distance_rows, solve_flows
 from gdflows.curvature.eigen import hessian_eigenpairs
-from gdflows.experiments.quadratic import markdown_table
-from gdflows.flows import central
+from gdflows.markdown import markdown_table
 from gdflows.gd import gd
-from gdflows.integrate import integrate
 from gdflows.experiments.network_setup import NetworkSetup
 from gdflows.progress import track as progress
 from gdflows.runs import Run
 
 EOS_H_LAMBDA = 1.8
-TRACK_FLOWS = {**FLOWS, "central": lambda loss, lr: central(loss, lr)}
 
 
 def sharpness(loss, theta) -> float:
@@ -42,7 +39,7 @@ def track_start(loss, gd_thetas, lr, start, horizon, names, **solve_kw) -> tuple
     theta_s = gd_thetas[start]
     h_lam = lr * sharpness(loss, theta_s)
     phase = "before EoS" if h_lam < EOS_H_LAMBDA else "at EoS"
-    sols = {n: integrate(TRACK_FLOWS[n](loss, lr), theta_s, lr, horizon, **solve_kw) for n in names}
+    sols = solve_flows(loss, theta_s, lr, horizon, names, **solve_kw)
     dist = distance_rows(gd_thetas[start: start + horizon + 1], sols, start=start, h_lambda0=h_lam, phase=phase)
     sharp = []
     for n in range(horizon + 1):
@@ -106,9 +103,9 @@ class TrackConfig:
     def run(self) -> Path:
         if max(self.starts) + self.horizon > self.train_steps:
             raise ValueError("every start + horizon must be <= train_steps; raise --train-steps")
-        unknown = set(self.flows) - set(TRACK_FLOWS)
-        if unknown:
-            raise ValueError(f"unknown flows {sorted(unknown)}; choose from {sorted(TRACK_FLOWS)}")
+        unknown = set(self.flows) - set(FLOWS)
+        if unknown:  # checked before the GD run, not after it
+            raise ValueError(f"unknown flows {sorted(unknown)}; choose from {sorted(FLOWS)}")
         run = Run.open(self.out, self)
         prob = self.net.build()
         thetas = np.asarray(gd(prob.loss, prob.theta0, self.lr, self.train_steps))
