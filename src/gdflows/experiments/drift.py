@@ -59,21 +59,28 @@ class DriftConfig:
 
 def drift_rows(loss, theta0, lr: float, steps: int, every: int, rtol: float = 1e-10,
                atol: float = 1e-12) -> list[dict]:
-    """One row per measured step n: drift d_n, predicted (h^2/2)|H g_n|, their ratio, E_n, |g_n|."""
-    thetas = gdflows.gd(loss, theta0, lr, steps)
-    stop = first_nonfinite(thetas)
-    last = steps if stop is None else stop - 1  # theta_{n+1} must be finite
+    """One row per measured step n: drift d_n, predicted (h^2/2)|H g_n|, their ratio, E_n, |g_n|.
+
+    GD runs in segments of ``every`` steps, so memory holds ``every + 1``
+    iterates, not the whole run; measurement stops where theta_(n+1) is not finite.
+    """
     grad = jax.jit(jax.grad(loss))
     flow = gdflows.flows.ngf(loss)
-    rows = []
-    for n in range(0, last, every):
-        theta = thetas[n]
+    rows, theta = [], theta0
+    for n in range(0, steps, every):
+        segment = gdflows.gd(loss, theta, lr, min(every, steps - n))
+        if first_nonfinite(segment[:2]) is not None:
+            break
+        theta = segment[0]
         g = grad(theta)
         ngf = gdflows.integrate(flow, theta, lr, 1, rtol=rtol, atol=atol).thetas[1]
-        drift = float(jnp.linalg.norm(thetas[n + 1] - ngf))
+        drift = float(jnp.linalg.norm(segment[1] - ngf))
         predicted = float(lr**2 / 2 * jnp.linalg.norm(hvp(loss, theta, g)))
         rows.append({"lr": lr, "step": n, "loss": float(loss(theta)), "grad_norm": float(jnp.linalg.norm(g)),
                      "drift": drift, "predicted": predicted, "ratio": drift / predicted})
+        if first_nonfinite(segment) is not None:
+            break
+        theta = segment[-1]
     return rows
 
 
