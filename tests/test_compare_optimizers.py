@@ -5,7 +5,7 @@ import pytest
 
 from gdflows.experiments import compare_optimizers as co
 from gdflows.experiments.optimizer_metrics import count_spikes, steps_to_target
-from gdflows.experiments.optimizer_run import batch_schedule, make_power_iteration
+from gdflows.experiments.optimizer_run import batch_schedule, make_power_iteration, step_flops
 from gdflows.problems.network import network_problem
 from gdflows.runs import read_csv
 
@@ -63,3 +63,9 @@ def test_small_comparison_matches_manual_gd_and_resumes(tmp_path, monkeypatch):
     monkeypatch.setattr(co, "train", no_training)
     cfg.run()
     assert read_csv(tmp_path / "run" / "results.csv") == rows
+
+
+def test_step_flops_counts_a_matrix_vector_product_as_2mn():
+    chunk = jax.jit(lambda theta, state, x, y, idx: x @ theta + state)
+    x = jnp.ones((50, 40))
+    assert step_flops(chunk, jnp.ones(40), 0.0, x, None, jnp.zeros((3, 0), jnp.int32)) == 2 * 50 * 40 + 50

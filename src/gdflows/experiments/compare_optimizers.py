@@ -7,8 +7,9 @@ Per run: final full training loss, test accuracy, steps to reach
 ``loss_target`` (full batch: per step; minibatch: at the logged full-loss
 evaluations), loss spikes (:func:`~gdflows.experiments.optimizer_metrics.count_spikes`
 on the per-step loss in full batch, on the logged full loss in minibatch, so
-batch noise is not counted), divergence, and for seed 0 of the DAL runs h_t
-beside 2/lambda_0 of the full loss.
+batch noise is not counted), divergence, wall time per step, FLOPs per step
+(XLA's cost analysis of the compiled step: a machine-independent cost), and
+for seed 0 of the DAL runs h_t beside 2/lambda_0 of the full loss.
 
 Output (a run folder): ``results.csv`` (one row per run), ``curves.csv``
 (logged points), ``summary.csv`` (mean over seeds), figures, ``REPORT.md``.
@@ -29,7 +30,7 @@ from gdflows.data.dataset import downsample
 from gdflows.errors import GDFlowsError
 from gdflows.experiments import optimizer_report
 from gdflows.experiments.optimizer_metrics import count_spikes, steps_to_target
-from gdflows.experiments.optimizer_run import make_chunk, make_power_iteration, train
+from gdflows.experiments.optimizer_run import batch_schedule, make_chunk, make_power_iteration, step_flops, train
 from gdflows.experiments.optimizer_zoo import methods
 from gdflows.problems.network import network_problem
 from gdflows.progress import track
@@ -125,7 +126,7 @@ def _row(cfg, key, method, curve, theta, facts, problem, data):
         "diverged": facts["diverged_at"] is not None, "diverged_at": facts["diverged_at"] or "",
         "mean_h_last_third": float(np.mean(tail)) if tail else np.nan,
         "final_two_over_lambda0": curve.two_over_lambda0[-1], "time_s": facts["time_s"],
-        "ms_per_step": facts["ms_per_step"],
+        "ms_per_step": facts["ms_per_step"], "flops_per_step": facts["flops_per_step"],
     }
 
 
@@ -148,21 +149,23 @@ def compare(cfg, run: Run) -> None:
         problem = network_problem(model, data, loss=cfg.loss, seed=seed, dtype=cfg.dtype,
                                   **MODEL_KWARGS[model])
         ck = (model, regime, method.name)
+        batch_size = None if regime == "full" else cfg.batch_size
+        xy = (jnp.asarray(data.x_train), jnp.asarray(data.y_train))
         if ck not in compiled:
             opt = method.make()
-            compiled[ck] = (opt, make_chunk(problem.batch_loss, method, opt, regime == "full"))
-        opt, chunk = compiled[ck]
+            chunk = make_chunk(problem.batch_loss, method, opt, regime == "full")
+            one = jnp.asarray(batch_schedule(len(data.y_train), batch_size, 1, seed))
+            compiled[ck] = (opt, chunk, step_flops(chunk, problem.theta0, opt.init(problem.theta0), *xy, one))
+        opt, chunk, flops = compiled[ck]
         if ("eig", model) not in compiled:
             compiled[("eig", model)] = make_power_iteration(problem.batch_loss, cfg.lambda_iters)
             compiled[("loss", model)] = jax.jit(problem.batch_loss)
         track_eig = seed == 0 and method.family.startswith("dal")
-        xy = (jnp.asarray(data.x_train), jnp.asarray(data.y_train))
-        curve, theta, facts = train(chunk, opt, problem.theta0, xy, cfg.steps, cfg.log_every,
-                                    None if regime == "full" else cfg.batch_size, seed,
+        curve, theta, facts = train(chunk, opt, problem.theta0, xy, cfg.steps, cfg.log_every, batch_size, seed,
                                     compiled[("loss", model)],
                                     compiled[("eig", model)] if track_eig else None)
         key = (model, regime, method.name, seed)
-        rows.append(_row(cfg, key, method, curve, theta, facts, problem, data))
+        rows.append(_row(cfg, key, method, curve, theta, facts | {"flops_per_step": flops}, problem, data))
         curves += _curve_rows(key, curve)
         run.write_table("results", rows)
         run.write_table("curves", curves)

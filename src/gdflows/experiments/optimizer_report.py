@@ -56,6 +56,7 @@ def summarise(rows, initial_losses: dict) -> list[dict]:
             "mean_h_last_third": mean("mean_h_last_third"),
             "two_over_lambda0_end": _f(next((r["final_two_over_lambda0"] for r in ok if r["seed"] == "0"), "")),
             "ms_per_step": float(np.mean([_f(r["ms_per_step"]) for r in rs])),
+            "flops_per_step": _f(rs[0].get("flops_per_step", "")),
         })
     return out
 
@@ -69,7 +70,7 @@ def _fmt(v, digits=4):
 def markdown_table(summary) -> str:
     cols = ["model", "regime", "method", "final_loss_mean", "final_loss_std", "test_acc_mean",
             "reached_target", "steps_to_target_median", "spikes_mean", "diverged",
-            "mean_h_last_third", "two_over_lambda0_end", "ms_per_step"]
+            "mean_h_last_third", "two_over_lambda0_end", "ms_per_step", "flops_per_step"]
     return markdown.markdown_table(summary, cols, default=_fmt)
 
 

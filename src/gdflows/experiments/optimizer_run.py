@@ -72,6 +72,13 @@ def make_chunk(batch_loss, method: Method, opt, full_batch: bool):
     return chunk
 
 
+def step_flops(chunk, theta, state, x, y, idx) -> float:
+    """FLOPs of one step: XLA's cost analysis of ``chunk`` compiled for a single step (``idx[:1]``)."""
+    cost = chunk.lower(theta, state, x, y, idx[:1]).compile().cost_analysis()
+    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+    return float(cost.get("flops", float("nan")))
+
+
 def make_power_iteration(loss, iters: int):
     @jax.jit
     def top(theta, v, x, y):
