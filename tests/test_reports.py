@@ -1,9 +1,6 @@
-"""Report helpers: Markdown tables stay tables; reproduce refuses unknown scales."""
-
-import pytest
+"""Report helpers: Markdown tables stay tables."""
 
 from gdflows.markdown import markdown_table
-from gdflows.experiments.reproduce import ReproduceConfig
 
 
 def test_markdown_table_escapes_pipes_inside_cells():
@@ -12,7 +9,3 @@ def test_markdown_table_escapes_pipes_inside_cells():
     assert row == "| \\|Hg\\| = 2 | 0.50 |"
     assert row.replace("\\|", "").count("|") == 3
 
-
-def test_reproduce_rejects_an_unknown_scale(tmp_path):
-    with pytest.raises(ValueError, match="scale must be one of"):
-        ReproduceConfig(out=tmp_path / "r", scale="huge").run()

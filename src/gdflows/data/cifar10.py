@@ -52,3 +52,20 @@ def load_raw(folder: Path):
     x_test, y_test = read_batch(folder / TEST[0])
     return (np.concatenate([b[0] for b in train]), np.concatenate([b[1] for b in train]),
             x_test, y_test)
+
+
+def write_random_batches(folder: Path, per_batch: int, seed: int = 0) -> Path:
+    """Random images and labels in the CIFAR-10 batch format under ``folder/cifar-10-batches-py``.
+
+    Five train batches and a test batch of ``per_batch`` images each. For
+    measuring costs and checking configs where the real data is absent; a
+    step's cost does not depend on the pixels.
+    """
+    out = Path(folder) / FOLDER
+    out.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for name in TRAIN + TEST:
+        batch = {b"data": rng.integers(0, 256, (per_batch, 3072), dtype=np.uint8),
+                 b"labels": rng.integers(0, 10, per_batch).tolist()}
+        (out / name).write_bytes(pickle.dumps(batch))
+    return out

@@ -1,22 +1,35 @@
 """`gdflows reproduce`: each claim of the paper beside our own measured number.
 
-Every number in REPRODUCTION.md is computed by the run that writes it. The
-sub-experiments run into sub-folders of the run folder (so an interrupted
-reproduction resumes the resumable parts), and a claim table is assembled from
-their tables. ``--scale paper`` swaps in a VGG-style net on 5,000 CIFAR-10
-images (from ``--data-dir``) for the edge-of-stability and drift claims,
-10,000 GD steps and 4x larger DAL runs, meant for a machine with an
-accelerator. Its run time has not been measured (no accelerator was available
-when it was written); the CPU-sized default takes about 4 minutes on 2 idle cores.
+Every number in REPRODUCTION.md is computed by the run that writes it, and
+the report holds no wall-clock times (those go to TIMINGS.md beside it), so
+the same command on the same software writes the same report: ``--check
+docs/reproduction`` reruns it and fails on any difference from the
+committed copy. The sub-experiments run into sub-folders of the run folder
+(so an interrupted reproduction resumes the resumable parts), and a claim
+table is assembled from their tables.
+
+Scales (:data:`SCALES`, a :class:`Scale` each):
+
+* ``cpu`` (default): a tanh MLP on 1,000 bundled MNIST images; about 4
+  minutes on 2 cores.
+* ``paper``: the paper-sized networks on 5,000 CIFAR-10 images from
+  ``--data-dir`` (VGG- and ResNet-style nets and a wide MLP, 10,000 GD
+  steps each) and 4x larger DAL runs, for a machine with an accelerator.
+  ``benchmarks/reproduce_paper_cost.py`` measures its cost per step and
+  extrapolates the run time (docs/reproduction/PAPER_SCALE.md).
+* ``smoke``: the same pipeline on tiny runs in about a minute, for tests;
+  its verdicts mean nothing.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import filecmp
 import time
 from pathlib import Path
 
 
+from gdflows.errors import GDFlowsError
 from gdflows.experiments.compare_optimizers import CompareOptimizersConfig
 from gdflows.experiments.drift import DriftConfig, correlations
 from gdflows.experiments.network_setup import NetworkSetup
@@ -26,14 +39,76 @@ from gdflows.experiments.toys import fitted_slopes, one_step_errors, saddle_tabl
 from gdflows.experiments.train import TrainConfig, eos_verdicts
 from gdflows.runs import Run, atomic_write_bytes, read_csv
 
-SCALES = ("cpu", "paper")
 DAL_METHODS = ("dal_p0.5_hvp", "dal_p1_hvp", "dal_p2_hvp", "gd_lr0.1")
 
 
-def _net(scale: str, data_dir) -> NetworkSetup:
-    if scale == "cpu":
-        return NetworkSetup()
-    return NetworkSetup(dataset="cifar10", data_dir=data_dir, n_train=5000, downsample=1, model="vgg", width=1)
+@dataclasses.dataclass(frozen=True)
+class EosRun:
+    """Full-batch GD on ``net`` at each rate in ``lrs`` for ``steps`` steps, diagnosed through the PF."""
+
+    net: NetworkSetup
+    lrs: tuple[float, ...]
+    steps: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Scale:
+    """The network sub-runs of one ``--scale`` (the quadratic and toy claims are the same at every scale)."""
+
+    eos: tuple[EosRun, ...]
+    drift_net: NetworkSetup
+    drift_lrs: tuple[float, ...]
+    drift_steps: int
+    dal_scale: float  # compare-optimizers' scale (steps and training-set sizes)
+    needs_data_dir: bool = False
+
+    def nets(self) -> list[NetworkSetup]:
+        return [e.net for e in self.eos] + [self.drift_net]
+
+
+def _cifar(model: str, **kwargs) -> NetworkSetup:
+    return NetworkSetup(dataset="cifar10", n_train=5000, downsample=1, model=model, **kwargs)
+
+
+SCALES = {
+    "cpu": Scale(eos=(EosRun(NetworkSetup(), (0.12, 0.15), 2000),), drift_net=NetworkSetup(),
+                 drift_lrs=(0.01, 0.03, 0.1, 0.15), drift_steps=600, dal_scale=1.0),
+    "paper": Scale(
+        eos=(EosRun(_cifar("vgg", width=16), (0.02, 0.04), 10000),
+             EosRun(_cifar("resnet", width=16), (0.02,), 10000),
+             EosRun(_cifar("mlp", depth=2, width=512), (0.02,), 10000)),
+        drift_net=_cifar("vgg", width=16), drift_lrs=(0.005, 0.01, 0.02, 0.04), drift_steps=2000,
+        dal_scale=4.0, needs_data_dir=True),
+    "smoke": Scale(eos=(EosRun(NetworkSetup(n_train=64, downsample=4, width=8), (0.12,), 40),),
+                   drift_net=NetworkSetup(n_train=64, downsample=4, width=8), drift_lrs=(0.03, 0.1),
+                   drift_steps=20, dal_scale=0.1),
+}
+
+
+def scale_plan(scale: str, data_dir: Path | None = None) -> Scale:
+    """The :class:`Scale` named ``scale``, with ``data_dir`` set on its CIFAR-10 nets."""
+    if scale not in SCALES:
+        raise GDFlowsError(f"scale must be one of {tuple(SCALES)}, got {scale!r}")
+    plan = SCALES[scale]
+    if not plan.needs_data_dir:
+        return plan
+    if data_dir is None:
+        raise GDFlowsError(f"--scale {scale} trains on CIFAR-10: pass --data-dir, the folder holding "
+                           "cifar-10-batches-py (the python version from https://www.cs.toronto.edu/~kriz/cifar.html)")
+    at = lambda net: dataclasses.replace(net, data_dir=Path(data_dir))  # noqa: E731
+    return dataclasses.replace(plan, eos=tuple(dataclasses.replace(e, net=at(e.net)) for e in plan.eos),
+                               drift_net=at(plan.drift_net))
+
+
+def net_flags(net: NetworkSetup) -> str:
+    """The command-line flags that set ``net`` (those differing from the default NetworkSetup)."""
+    default = NetworkSetup()
+    flags = ""
+    for f in dataclasses.fields(net):
+        value = getattr(net, f.name)
+        if value != getattr(default, f.name):
+            flags += f" --net.{f.name.replace('_', '-')} {'DIR' if f.name == 'data_dir' else value}"
+    return flags
 
 
 def _claim(claim, experiment, command, ours, paper, agrees) -> dict:
@@ -72,10 +147,11 @@ def toy_claims() -> list[dict]:
                "gdflows toys", f"GD ends at x = {facts['gd_final']:.3f} (sharp min {facts['x_sharp']:.3f}); PF within "
                f"0.01 of GD for {pf_tracked} steps, then solve {pf_status}; NGF and IGR stay in the sharp minimum, "
                f"{stay['NGF']:.2f} and {stay['IGR']:.2f} from GD at the end",
-               "PF follows GD out of the sharp minimum", "partly: PF follows the first steps only"),
+               "PF follows GD out of the sharp minimum",
+               "yes" if pf_tracked >= 12 else f"partly: PF follows the first {pf_tracked} steps" if pf_tracked else "no"),
         _claim("The PF captures escape from saddles (slower than NGF)", "E = x^2/2 - y^2/2 + y^4/4",
                "gdflows toys", f"escape time GD {t['GD']:.3f}, PF {t['PF']:.3f}, NGF {t['NGF']:.3f}, IGR {t['IGR']:.3f}",
-               "PF follows GD", "yes" if abs(t["PF"] - t["GD"]) < 0.01 * t["GD"] else "no"),
+               "PF follows GD", "yes" if abs(t["PF"] - t["GD"]) < 0.01 * t["GD"] and t["PF"] > t["NGF"] else "no"),
         _claim("Error orders: NGF 2, IGR 3, third-order 4, PF 3, PF+NP 4", "one-step error vs h, smooth cubic",
                "gdflows toys", ", ".join(f"{k} {v:.2f}" for k, v in slopes.items()), "2, 3, 4, 3, 4",
                "yes" if all(abs(slopes[k] - e) <= 0.15 for k, e in
@@ -83,15 +159,18 @@ def toy_claims() -> list[dict]:
     ]
 
 
-def eos_claims(run: Run, net: NetworkSetup, lrs, steps) -> list[dict]:
+def eos_claims(run: Run, eos: EosRun) -> list[dict]:
     out = []
-    for lr in lrs:
-        cfg = TrainConfig(out=run.path / f"train_lr{lr}", net=net, lr=lr, steps=steps, log_every=max(1, steps // 100))
+    net = eos.net
+    for lr in eos.lrs:
+        folder = f"train_lr{lr}" if net == NetworkSetup() else f"train_{net.model}_lr{lr}"
+        log_every = max(1, eos.steps // 100)
+        cfg = TrainConfig(out=run.path / folder, net=net, lr=lr, steps=eos.steps, log_every=log_every)
         cfg.run()
         v = eos_verdicts(read_csv(cfg.out / "metrics.csv"))
         out.append(_claim(f"Edge of stability explained by lambda_0 vs 2/h and Re(sc_0) (h = {lr})",
-                          f"full-batch GD, {net.activation} {net.model}, {steps} steps",
-                          f"gdflows train --lr {lr} --steps {steps}",
+                          f"full-batch GD, {net.activation} {net.model} on {net.dataset}, {eos.steps} steps",
+                          f"gdflows train --lr {lr} --steps {eos.steps} --log-every {log_every}{net_flags(net)}",
                           f"lambda_0 rose and hovers: {v['edge_of_stability']}; PF dE/dt sign agrees on "
                           f"{100 * v['sign_agreement']:.1f}% of {v['steps_above_noise']} steps",
                           "lambda_0 -> 2/h; loss rises when Re(sc_0) > 0",
@@ -99,33 +178,43 @@ def eos_claims(run: Run, net: NetworkSetup, lrs, steps) -> list[dict]:
     return out
 
 
-def drift_claim(run: Run, net: NetworkSetup, steps: int) -> dict:
-    cfg = DriftConfig(out=run.path / "drift", net=net, lrs=(0.01, 0.03, 0.1, 0.15), steps=steps, every=max(1, steps // 20))
+def drift_claim(run: Run, plan: Scale) -> dict:
+    every = max(1, plan.drift_steps // 20)
+    cfg = DriftConfig(out=run.path / "drift", net=plan.drift_net, lrs=plan.drift_lrs, steps=plan.drift_steps,
+                      every=every)
     cfg.run()
     c = correlations(read_csv(cfg.out / "drift.csv"))
-    return _claim("|Hg| tracks the per-iteration drift", "drift vs (h^2/2)|Hg| over 4 rates and training time",
-                  "gdflows drift", f"Pearson r (logs) = {c['pearson_log']:.4f} over {c['pairs']} pairs",
+    return _claim("|Hg| tracks the per-iteration drift",
+                  f"drift vs (h^2/2)|Hg| over {len(plan.drift_lrs)} rates and training time",
+                  f"gdflows drift --lrs {' '.join(map(str, plan.drift_lrs))} --steps {plan.drift_steps} --every {every}"
+                  f"{net_flags(plan.drift_net)}", f"Pearson r (logs) = {c['pearson_log']:.4f} over {c['pairs']} pairs",
                   "strong correlation", "yes" if c["pearson_log"] > 0.9 else "no")
 
 
-def dal_claims(run: Run, scale: str) -> list[dict]:
+def dal_claims(run: Run, plan: Scale) -> tuple[list[dict], dict]:
+    """The DAL claims, and the wall-clock facts that stay out of the report."""
     cfg = CompareOptimizersConfig(out=run.path / "dal", models=("mlp",), regimes=("full",), methods=DAL_METHODS,
-                                  scale=1.0 if scale == "cpu" else 4.0)
+                                  scale=plan.dal_scale)
     cfg.run()
     s = {r["method"]: r for r in read_csv(cfg.out / "summary.csv")}
     row = {p: s[f"dal_p{p}_hvp"] for p in ("0.5", "1", "2")}
+    flops = float(s["dal_p1_hvp"]["flops_per_step"]) / float(s["gd_lr0.1"]["flops_per_step"])
     ms = float(s["dal_p1_hvp"]["ms_per_step"]) / float(s["gd_lr0.1"]["ms_per_step"])
     trade = ", ".join(f"p={p}: diverged {r['diverged']}/{r['seeds']}, loss {float(r['final_loss_mean']):.3f}"
                       for p, r in row.items())
     stable = int(row["2"]["diverged"]) <= int(row["1"]["diverged"]) <= int(row["0.5"]["diverged"])
     faster = float(row["1"]["final_loss_mean"]) <= float(row["2"]["final_loss_mean"])
-    return [
-        _claim("DAL trades stability for performance through p", "MLP, full batch, 3 seeds", "gdflows compare-optimizers",
+    cmd = (f"gdflows compare-optimizers --models mlp --regimes full --methods {' '.join(DAL_METHODS)}"
+           + (f" --scale {plan.dal_scale:g}" if plan.dal_scale != 1 else ""))
+    claims = [
+        _claim("DAL trades stability for performance through p", f"MLP, full batch, {cfg.seeds} seeds", cmd,
                trade, "larger p more stable, smaller p faster",
                {(True, True): "yes", (True, False): "partly: stability yes, speed no"}.get((stable, faster), "no")),
-        _claim("DAL's cost: about one extra gradient per step", "same run, ms per step", "gdflows compare-optimizers",
-               f"DAL-1 (hvp) / GD = {ms:.2f}x time per step", "one HVP per step", "yes" if ms <= 2.5 else "no"),
+        _claim("DAL's cost: about one extra gradient per step", "same run, FLOPs of one compiled step (XLA)",
+               cmd, f"DAL-1 (hvp) / GD = {flops:.2f}x FLOPs per step",
+               "one HVP per step", "yes" if flops <= 3 else "no"),
     ]
+    return claims, {"DAL-1 (hvp) / GD, wall time per step": f"{ms:.2f}x"}
 
 
 @dataclasses.dataclass
@@ -133,41 +222,71 @@ class ReproduceConfig:
     """Rerun every claim of the paper and write REPRODUCTION.md (CPU-sized by default)."""
 
     out: Path = Path("runs/reproduce")
-    scale: str = "cpu"  # cpu | paper (CIFAR-10 from --data-dir, for an accelerator)
+    scale: str = "cpu"  # cpu | paper (CIFAR-10 from --data-dir, for an accelerator) | smoke (tests)
     data_dir: Path | None = None
     docs: Path | None = None  # also copy REPRODUCTION.md and its figures here (e.g. docs/reproduction)
+    check: Path | None = None  # compare the report and figures with this committed copy; fail on a difference
 
     def run(self) -> Path:
-        if self.scale not in SCALES:
-            raise ValueError(f"scale must be one of {SCALES}, got {self.scale!r}")
-        run = Run.open(self.out, self)
+        plan = scale_plan(self.scale, self.data_dir)
+        run = Run.open(self.out, dataclasses.replace(self, docs=None, check=None))  # where to copy is not the run
         start = time.perf_counter()
-        net = _net(self.scale, self.data_dir)
-        steps = 2000 if self.scale == "cpu" else 10000
         claims = quadratic_claims() + toy_claims()
-        claims += eos_claims(run, net, (0.12, 0.15) if self.scale == "cpu" else (0.02, 0.04), steps)
-        claims.append(drift_claim(run, net, 600))
-        claims += dal_claims(run, self.scale)
+        for eos in plan.eos:
+            claims += eos_claims(run, eos)
+        claims.append(drift_claim(run, plan))
+        dal, timings = dal_claims(run, plan)
+        claims += dal
         run.write_table("claims", claims)
-        minutes = (time.perf_counter() - start) / 60
-        text = ("# Reproduction of Rosca, Wu, Qin & Dherin (TMLR 2023)\n\n"
-                f"Written by `gdflows reproduce --scale {self.scale}` in {minutes:.0f} min; every number below is "
-                "computed by that run (sub-runs and their figures are in the run folder's sub-folders).\n\n"
-                + markdown_table(claims, ["claim", "experiment", "command", "ours", "paper", "agrees"]) + "\n\n"
-                + "## Figures\n\n" + "\n".join(f"![{f.stem}]({f})" for f in _figures(run)) + "\n")
-        run.write_text("REPRODUCTION.md", text)
+        run.write_text("REPRODUCTION.md", report(claims, self.scale, _figures(run.path)))
+        timings["whole reproduction, minutes"] = f"{(time.perf_counter() - start) / 60:.1f}"
+        run.write_text("TIMINGS.md", "# Wall-clock times of this run (not part of the report)\n\n"
+                       + markdown_table([{"what": k, "value": v} for k, v in timings.items()], ["what", "value"]) + "\n")
+        print(f"wrote {run.path / 'REPRODUCTION.md'} ({timings['whole reproduction, minutes']} min)")
         if self.docs is not None:
-            export(run, Path(self.docs))
-        print(f"wrote {run.path / 'REPRODUCTION.md'}")
+            export(run.path, Path(self.docs))
+        if self.check is not None:
+            check_copy(run.path, Path(self.check))
         return run.path
 
 
-def _figures(run: Run) -> list[Path]:
+def report(claims: list[dict], scale: str, figures: list[Path]) -> str:
+    return ("# Reproduction of Rosca, Wu, Qin & Dherin (TMLR 2023)\n\n"
+            f"Written by `gdflows reproduce --scale {scale}`; every number below is computed by that run "
+            "(sub-runs and their figures are in the run folder's sub-folders, wall-clock times in its "
+            "TIMINGS.md).\n\n"
+            + markdown_table(claims, ["claim", "experiment", "command", "ours", "paper", "agrees"]) + "\n\n"
+            + "## Figures\n\n" + "\n".join(f"![{f.stem}]({f})" for f in figures) + "\n")
+
+
+def _figures(folder: Path) -> list[Path]:
     """Figures of the sub-runs, relative to the run folder."""
-    return sorted(p.relative_to(run.path) for p in run.path.glob("*/figures/*.png"))
+    return sorted(p.relative_to(folder) for p in folder.glob("*/figures/*.png"))
 
 
-def export(run: Run, dest: Path) -> None:
+def _exported(folder: Path) -> list[Path]:
+    return [Path("REPRODUCTION.md"), *_figures(folder)]
+
+
+def export(run_folder: Path, dest: Path) -> None:
     """Copy REPRODUCTION.md and the figures it embeds to ``dest`` (same relative paths)."""
-    for rel in [Path("REPRODUCTION.md"), *_figures(run)]:
-        atomic_write_bytes(dest / rel, (run.path / rel).read_bytes())
+    for rel in _exported(run_folder):
+        atomic_write_bytes(dest / rel, (run_folder / rel).read_bytes())
+
+
+def compare_export(run_folder: Path, dest: Path) -> list[str]:
+    """The exported files that differ from (or are missing in) ``dest``, and figures only ``dest`` has."""
+    ours = _exported(run_folder)
+    differ = [str(rel) for rel in ours
+              if not (dest / rel).is_file() or not filecmp.cmp(run_folder / rel, dest / rel, shallow=False)]
+    extra = [f"{rel} (not produced)" for rel in _figures(dest) if rel not in set(ours)]
+    return differ + extra
+
+
+def check_copy(run_folder: Path, dest: Path) -> None:
+    """Raise unless ``dest`` holds exactly the report and figures of ``run_folder``."""
+    differing = compare_export(run_folder, dest)
+    if differing:
+        raise GDFlowsError(f"the report differs from {dest} in: {', '.join(differing)}; "
+                           f"diff {run_folder} against it, or regenerate it with --docs {dest}")
+    print(f"{dest} matches this run")

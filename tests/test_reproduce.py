@@ -1,0 +1,72 @@
+"""gdflows reproduce: the whole pipeline at the smoke scale, its determinism, --check, the paper plan."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from gdflows.data.cifar10 import write_random_batches
+from gdflows.errors import GDFlowsError
+from gdflows.experiments.reproduce import ReproduceConfig, check_copy, compare_export, export, scale_plan
+from gdflows.runs import read_csv
+
+VERDICTS = ("yes", "no", "partly")
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    """Two independent smoke reproductions; the first exported to docs/."""
+    root = tmp_path_factory.mktemp("reproduce")
+    ReproduceConfig(out=root / "first", scale="smoke", docs=root / "docs").run()
+    ReproduceConfig(out=root / "second", scale="smoke").run()
+    return root
+
+
+def test_every_claim_has_a_measured_number_and_a_verdict(smoke):
+    claims = read_csv(smoke / "first" / "claims.csv")
+    text = (smoke / "docs" / "REPRODUCTION.md").read_text()
+    assert len(claims) == 10  # 3 quadratic, 3 toy, 1 edge of stability (one rate), drift, 2 DAL
+    for c in claims:
+        assert c["agrees"].split(":")[0] in VERDICTS
+        assert any(ch.isdigit() for ch in c["ours"])
+        assert c["ours"].replace("|", "\\|") in text
+    assert (smoke / "first" / "TIMINGS.md").is_file()
+    assert "min" not in text.splitlines()[2]  # no wall-clock time in the report itself
+
+
+def test_a_fresh_run_reproduces_the_exported_report_byte_for_byte(smoke):
+    assert compare_export(smoke / "second", smoke / "docs") == []
+
+
+def test_check_names_the_file_that_differs(smoke, tmp_path):
+    docs = tmp_path / "docs"
+    export(smoke / "first", docs)
+    check_copy(smoke / "second", docs)
+    report = docs / "REPRODUCTION.md"
+    report.write_text(report.read_text().replace("| yes |", "| no |", 1))
+    figure = sorted(docs.glob("*/figures/*.png"))[0]
+    (figure.parent / "stray.png").write_bytes(figure.read_bytes())
+    with pytest.raises(GDFlowsError, match=r"REPRODUCTION.md, .*stray.png \(not produced\)"):
+        check_copy(smoke / "second", docs)
+
+
+def test_unknown_scale_and_paper_without_data_are_refused(tmp_path):
+    with pytest.raises(GDFlowsError, match="scale must be one of"):
+        ReproduceConfig(out=tmp_path / "r", scale="huge").run()
+    with pytest.raises(GDFlowsError, match="--data-dir"):
+        ReproduceConfig(out=tmp_path / "r", scale="paper").run()
+
+
+def test_the_paper_plan_builds_every_net_on_cifar10_format_data(tmp_path):
+    data_dir = write_random_batches(tmp_path, per_batch=40).parent
+    plan = scale_plan("paper", data_dir)
+    assert all(e.steps == 10000 for e in plan.eos) and plan.dal_scale == 4.0
+    assert {net.n_train for net in plan.nets()} == {5000}
+    models = set()
+    for net in set(plan.nets()):
+        problem = dataclasses.replace(net, n_train=100).build()  # the plan's nets on a few images
+        x, y = problem.data.x_train, problem.data.y_train
+        assert x.shape == (100, 32, 32, 3) and y.shape == (100,)
+        assert np.isfinite(float(problem.batch_loss(problem.theta0, x[:4], y[:4])))
+        models.add(net.model)
+    assert models == {"vgg", "resnet", "mlp"}
