@@ -32,7 +32,6 @@ import time
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 
 import gdflows
 from gdflows.curvature import hvp
@@ -40,7 +39,9 @@ from gdflows.data.cifar10 import write_random_batches
 from gdflows.experiments.compare_optimizers import CompareOptimizersConfig
 from gdflows.experiments.reproduce import DAL_METHODS, scale_plan
 from gdflows.markdown import markdown_table
+from gdflows.experiments.train import TrainConfig, log_steps
 from gdflows.stability import diagnose
+from gdflows.xla_cost import flops
 
 SMALL_N = 100
 
@@ -48,11 +49,9 @@ SMALL_N = 100
 def compiled(fn, *args):
     """(seconds of one call, GFLOPs) of ``fn`` compiled ahead of time."""
     run = jax.jit(fn).lower(*args).compile()
-    cost = run.cost_analysis()
-    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
     start = time.perf_counter()
     jax.block_until_ready(run(*args))
-    return time.perf_counter() - start, float(cost.get("flops", float("nan"))) / 1e9
+    return time.perf_counter() - start, flops(run) / 1e9
 
 
 def net_costs(net, lr: float) -> dict:
@@ -90,13 +89,13 @@ def main():
     plan = scale_plan("paper", write_random_batches(tmp / "cifar", per_batch=1000).parent)
     rows, costs = [], {}
     for eos in plan.eos:
-        c = costs.setdefault(eos.net, net_costs(eos.net, eos.lrs[0]))
+        c = _cached(costs, eos.net, eos.lrs[0])
         for lr in eos.lrs:
-            logs = len(range(0, eos.steps, max(1, eos.steps // 100))) + 1
+            logs = len(log_steps(TrainConfig(steps=eos.steps, log_every=eos.log_every), 0))
             seconds, gflop = train_cost(c, eos.steps, logs)
             rows.append(_row(f"train {eos.net.model} h={lr}", c, f"{eos.steps} steps, {logs} diagnoses", seconds, gflop))
-    c = costs.setdefault(plan.drift_net, net_costs(plan.drift_net, plan.drift_lrs[0]))
-    points = len(range(0, plan.drift_steps, max(1, plan.drift_steps // 20)))
+    c = _cached(costs, plan.drift_net, plan.drift_lrs[0])
+    points = len(range(0, plan.drift_steps, plan.drift_every))
     seconds, gflop = drift_cost(c, plan.drift_steps, points)
     n = len(plan.drift_lrs)
     rows.append(_row(f"drift {plan.drift_net.model}", c, f"{n} rates x ({plan.drift_steps} steps, {points} points)",
@@ -120,6 +119,13 @@ def main():
     print(text)
     if out is not None:
         out.write_text(text)
+
+
+def _cached(costs: dict, net, lr: float) -> dict:
+    """net_costs once per net (the drift runs on an edge-of-stability net)."""
+    if net not in costs:
+        costs[net] = net_costs(net, lr)
+    return costs[net]
 
 
 def _row(name, c, work, seconds, gflop) -> dict:

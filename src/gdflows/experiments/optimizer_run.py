@@ -24,6 +24,7 @@ import optax
 from gdflows.curvature.hvp import hvp
 from gdflows.experiments.optimizer_zoo import Method
 from gdflows.optim.dal import DALState
+from gdflows.xla_cost import flops
 
 
 @dataclasses.dataclass
@@ -74,9 +75,7 @@ def make_chunk(batch_loss, method: Method, opt, full_batch: bool):
 
 def step_flops(chunk, theta, state, x, y, idx) -> float:
     """FLOPs of one step: XLA's cost analysis of ``chunk`` compiled for a single step (``idx[:1]``)."""
-    cost = chunk.lower(theta, state, x, y, idx[:1]).compile().cost_analysis()
-    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
-    return float(cost.get("flops", float("nan")))
+    return flops(chunk.lower(theta, state, x, y, idx[:1]).compile())
 
 
 def make_power_iteration(loss, iters: int):

@@ -51,6 +51,11 @@ class EosRun:
     lrs: tuple[float, ...]
     steps: int
 
+    @property
+    def log_every(self) -> int:
+        """Diagnose about 100 times per run."""
+        return max(1, self.steps // 100)
+
 
 @dataclasses.dataclass(frozen=True)
 class Scale:
@@ -62,6 +67,11 @@ class Scale:
     drift_steps: int
     dal_scale: float  # compare-optimizers' scale (steps and training-set sizes)
     needs_data_dir: bool = False
+
+    @property
+    def drift_every(self) -> int:
+        """Measure the drift about 20 times per rate."""
+        return max(1, self.drift_steps // 20)
 
     def nets(self) -> list[NetworkSetup]:
         return [e.net for e in self.eos] + [self.drift_net]
@@ -165,13 +175,12 @@ def eos_claims(run: Run, eos: EosRun) -> list[dict]:
     net = eos.net
     for lr in eos.lrs:
         folder = f"train_lr{lr}" if net == NetworkSetup() else f"train_{net.model}_lr{lr}"
-        log_every = max(1, eos.steps // 100)
-        cfg = TrainConfig(out=run.path / folder, net=net, lr=lr, steps=eos.steps, log_every=log_every)
+        cfg = TrainConfig(out=run.path / folder, net=net, lr=lr, steps=eos.steps, log_every=eos.log_every)
         cfg.run()
         v = eos_verdicts(read_csv(cfg.out / "metrics.csv"))
         out.append(_claim(f"Edge of stability explained by lambda_0 vs 2/h and Re(sc_0) (h = {lr})",
                           f"full-batch GD, {net.activation} {net.model} on {net.dataset}, {eos.steps} steps",
-                          f"gdflows train --lr {lr} --steps {eos.steps} --log-every {log_every}{net_flags(net)}",
+                          f"gdflows train --lr {lr} --steps {eos.steps} --log-every {eos.log_every}{net_flags(net)}",
                           f"lambda_0 rose and hovers: {v['edge_of_stability']}; PF dE/dt sign agrees on "
                           f"{100 * v['sign_agreement']:.1f}% of {v['steps_above_noise']} steps",
                           "lambda_0 -> 2/h; loss rises when Re(sc_0) > 0",
@@ -180,14 +189,14 @@ def eos_claims(run: Run, eos: EosRun) -> list[dict]:
 
 
 def drift_claim(run: Run, plan: Scale) -> dict:
-    every = max(1, plan.drift_steps // 20)
     cfg = DriftConfig(out=run.path / "drift", net=plan.drift_net, lrs=plan.drift_lrs, steps=plan.drift_steps,
-                      every=every)
+                      every=plan.drift_every)
     cfg.run()
     c = correlations(read_csv(cfg.out / "drift.csv"))
     return _claim("|Hg| tracks the per-iteration drift",
                   f"drift vs (h^2/2)|Hg| over {len(plan.drift_lrs)} rates and training time",
-                  f"gdflows drift --lrs {' '.join(map(str, plan.drift_lrs))} --steps {plan.drift_steps} --every {every}"
+                  f"gdflows drift --lrs {' '.join(map(str, plan.drift_lrs))} --steps {plan.drift_steps} "
+                  f"--every {plan.drift_every}"
                   f"{net_flags(plan.drift_net)}", f"Pearson r (logs) = {c['pearson_log']:.4f} over {c['pairs']} pairs",
                   "strong correlation", "yes" if c["pearson_log"] > 0.9 else "no")
 
