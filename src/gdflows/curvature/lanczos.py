@@ -96,10 +96,16 @@ def _next_vector(basis, w, key):
     w, coef = _orthogonalise(basis, w)
     norm = _bilinear_norm(w)
     broke = jnp.abs(norm) <= 1e3 * jnp.finfo(basis.real.dtype).eps * scale
-    fresh = jax.random.normal(key, w.shape, basis.real.dtype).astype(basis.dtype)
-    fresh = _orthogonalise(basis, fresh)[0]
-    q = jnp.where(broke, fresh / _bilinear_norm(fresh), w / jnp.where(broke, 1, norm))
+    q = jax.lax.cond(broke, _fresh_direction, lambda *_: w / norm, basis, key)
     return q, coef, jnp.where(broke, 0, norm)
+
+
+def _fresh_direction(basis, key):
+    """A random unit vector orthogonal to the rows of ``basis`` (only built on breakdown:
+    it costs as much as the reorthogonalisation itself)."""
+    fresh = jax.random.normal(key, basis.shape[1:], basis.real.dtype).astype(basis.dtype)
+    fresh = _orthogonalise(basis, fresh)[0]
+    return fresh / _bilinear_norm(fresh)
 
 
 def _append_block(krylov: Krylov, products, key) -> Krylov:
@@ -139,7 +145,7 @@ def ritz(krylov: Krylov) -> Ritz:
 
 
 def _bucket_sizes(m: int) -> tuple[int, ...]:
-    sizes = [p for p in (2 ** e for e in range(5, 31, 2)) if p < m]
+    sizes = [p for p in (2 ** e for e in range(5, 31)) if p < m]
     return tuple(sizes) + (m,)
 
 
