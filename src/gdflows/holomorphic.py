@@ -10,9 +10,11 @@ wrong. :func:`check_holomorphic` reads the traced loss (its jaxpr) and names
 any such operation that the output depends on.
 
 Exempt: anything that only feeds a ``stop_gradient`` (e.g. logsumexp's
-max-shift), dead code, and JAX's own custom-derivative functions whose
+max-shift), dead code, JAX's own custom-derivative functions whose
 derivative rule is holomorphic (logaddexp, logsumexp, softplus), which use a
-``max`` internally only for numerical stability.
+``max`` internally only for numerical stability, and
+:func:`gdflows.models.real_data.real_times_complex`, whose ``real``/``imag``
+split of the weights is exact and complex-linear.
 """
 
 from typing import Callable
@@ -28,7 +30,7 @@ NON_HOLOMORPHIC = frozenset({
     "floor", "ceil", "round", "reduce_max", "reduce_min", "argmax", "argmin",
     "sort", "clamp", "cummax", "cummin",
 })
-HOLOMORPHIC_CUSTOM = frozenset({"logaddexp", "logsumexp", "softplus"})
+HOLOMORPHIC_CUSTOM = frozenset({"logaddexp", "logsumexp", "softplus", "real_times_complex"})
 
 
 def _is_complex(var) -> bool:

@@ -1,14 +1,20 @@
 """Dense and convolution layers as (init, apply) pairs over dict parameters.
 
 Weights are drawn N(0, 1/fan_in) (LeCun normal), biases start at zero. The
-apply functions use only holomorphic operations, so complex parameters work.
+apply functions use only holomorphic operations, so complex parameters work;
+real data times complex weights runs in real arithmetic
+(:mod:`gdflows.models.real_data`).
 Images are NHWC, kernels HWIO, padding SAME.
 """
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
+
+from gdflows.models.real_data import linear
 
 
 def dense_init(key, fan_in: int, fan_out: int, dtype):
@@ -17,7 +23,7 @@ def dense_init(key, fan_in: int, fan_out: int, dtype):
 
 
 def dense(params, x):
-    return x @ params["w"] + params["b"]
+    return linear(jnp.matmul, x, params["w"]) + params["b"]
 
 
 def conv_init(key, c_in: int, c_out: int, dtype, size: int = 3):
@@ -27,13 +33,16 @@ def conv_init(key, c_in: int, c_out: int, dtype, size: int = 3):
 
 
 def conv(params, x, stride: int = 1):
-    w = params["w"]
-    dtype = jnp.result_type(x.dtype, w.dtype)
-    y = jax.lax.conv_general_dilated(
-        x.astype(dtype), w.astype(dtype), (stride, stride), "SAME",
+    return linear(_conv_op(stride), x, params["w"]) + params["b"]
+
+
+@functools.cache
+def _conv_op(stride: int):
+    """The SAME-padded NHWC/HWIO convolution at ``stride`` (one hashable function per stride)."""
+    return functools.partial(
+        jax.lax.conv_general_dilated, window_strides=(stride, stride), padding="SAME",
         dimension_numbers=("NHWC", "HWIO", "NHWC"),
     )
-    return y + params["b"]
 
 
 def avg_pool2(x):
