@@ -44,6 +44,7 @@ def pf_components(sc, c):
 
 METHODS = ("auto", "dense", "krylov")
 DENSE_MAX_D = 256  # "auto": dense Hessian + eig up to this D, Krylov above
+KRYLOV_THRESHOLD = 0.9  # Krylov: h*lambda above which directions are exact eigenpairs
 
 
 class Principal(eqx.Module):
@@ -61,7 +62,7 @@ class Principal(eqx.Module):
     method: str = eqx.field(static=True, default="auto")
     tol: float = eqx.field(static=True, default=1e-8)
     max_size: int = eqx.field(static=True, default=100)
-    threshold: float = eqx.field(static=True, default=0.5)
+    threshold: float = eqx.field(static=True, default=KRYLOV_THRESHOLD)
     complex_state: ClassVar[bool] = True
 
     def is_dense(self, dim: int) -> bool:
@@ -101,7 +102,8 @@ class Principal(eqx.Module):
 
 
 def principal(loss: Callable, lr, non_principal: bool = False, method: str = "auto",
-              tol: float = 1e-8, max_size: int = 100, threshold: float = 0.5) -> Principal:
+              tol: float = 1e-8, max_size: int = 100,
+              threshold: float = KRYLOV_THRESHOLD) -> Principal:
     """The Principal Flow of ``loss`` at learning rate ``lr`` (see :class:`Principal`)."""
     if method not in METHODS:
         raise GDFlowsError(f"method must be one of {METHODS}, got {method!r}")
