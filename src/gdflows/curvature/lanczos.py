@@ -135,7 +135,7 @@ def ritz(krylov: Krylov) -> Ritz:
     """Ritz pairs of T_n (n = krylov.size) with their residual norms |R_n s|.
 
     The eigenproblem is solved on the smallest of a few leading sizes
-    (32, 128, 512, ..., max_size) that holds T_n, so early steps stay cheap.
+    (32, 64, 128, ..., max_size) that holds T_n, so early steps stay cheap.
     """
     m = krylov.proj.shape[0] - krylov.block
     sizes = _bucket_sizes(m)
