@@ -12,7 +12,10 @@ Measured side by side in one run (float64, tanh MLP, MSE, bundled MNIST subset,
    first order (complex: with h*lambda > 1 every state after t = 0 is). At
    theta_0 both paths see a zero imaginary part and work in real arithmetic
    (dense: ``eigh``; Krylov: real HVPs and Lanczos), as they would along a
-   PF with all h*lambda < 1. Wall time (compiled ahead, one call each) and ratio;
+   PF with all h*lambda < 1. Wall time, compiled ahead: dense one call
+   (about a minute or more; three runs agreed within 15%),
+   Krylov the median of 5 calls (a fraction of a second, where a single
+   call varied by 1.5x between runs); and their ratio;
    relative field error. Top-10 eigenvalues by Lanczos vs ``eigh``. The learning rate puts
    h*lambda_0 above 2 and at least 3 h*lambda in (1, 2) where the top-10
    spectrum allows it (:func:`edge_lr`).
@@ -22,7 +25,7 @@ Measured side by side in one run (float64, tanh MLP, MSE, bundled MNIST subset,
 3. Warm-started vs cold top-10 eigensolves along 50 consecutive GD steps
    (D ~ 5k): total HVPs.
 
-    .venv/bin/python benchmarks/pf_scale.py            # all parts (~25 min on 2 cores)
+    .venv/bin/python benchmarks/pf_scale.py            # all parts (~5 min on 2 cores)
     .venv/bin/python benchmarks/pf_scale.py --part large
 """
 
@@ -32,7 +35,6 @@ import argparse
 import resource
 import subprocess
 import sys
-import time
 
 import equinox as eqx
 import jax
@@ -48,6 +50,8 @@ from gdflows.flows.principal_scalable import principal_scalable
 from gdflows.models.losses import mse
 from gdflows.models.mlp import mlp
 from gdflows.progress import track
+
+from aot_timing import timed_compiled
 
 TOL = 1e-10
 H_LAMBDA_0 = 2.3
@@ -80,20 +84,13 @@ FIELD_TOL = 1e-7  # the acceptance asks for 1e-6 relative; one digit of margin
 
 def field_pair(loss, lr, theta):
     """Library dense and Krylov PF fields at ``theta`` (complex dtype, as an ODE solve carries it),
-    each AOT-compiled first and then timed once: ((dense, seconds), ((krylov, info), seconds))."""
+    each AOT-compiled first, dense timed once and Krylov over 5 calls (median):
+    ((dense, seconds), ((krylov, info), seconds))."""
     dense = principal(loss, lr, method="dense")
     krylov = principal(loss, lr, method="krylov", tol=FIELD_TOL).scalable()
     theta = theta.astype(jnp.complex128)
-    return (compiled_call(eqx.filter_jit(lambda f, th: f(th)), dense, theta),
-            compiled_call(eqx.filter_jit(lambda f, th: f.evaluate(th)), krylov, theta))
-
-
-def compiled_call(fn, *args):
-    """(fn(*args), seconds), compiled ahead of time so the seconds are the run alone."""
-    run = fn.lower(*args).compile()
-    start = time.perf_counter()
-    out = jax.block_until_ready(run(*args))
-    return out, time.perf_counter() - start
+    return (timed_compiled(eqx.filter_jit(lambda f, th: f(th)), dense, theta)[:2],
+            timed_compiled(eqx.filter_jit(lambda f, th: f.evaluate(th)), krylov, theta, repeats=5)[:2])
 
 
 def report_fields(where, dense, krylov):
@@ -101,7 +98,7 @@ def report_fields(where, dense, krylov):
     norm = float(jnp.linalg.norm(ref))
     print(f"PF field at {where}: Krylov vs dense relative error {float(jnp.linalg.norm(field - ref)) / norm:.1e} "
           f"(goal 1e-6), estimate {float(info.error) / norm:.1e}, {int(info.hvps)} HVPs; "
-          f"time dense {t_dense:.2f} s, Krylov {t_krylov:.3f} s, ratio {t_dense / t_krylov:.0f}x (goal >= 100x)")
+          f"time dense {t_dense:.2f} s, Krylov {t_krylov:.3f} s (median of 5), ratio {t_dense / t_krylov:.0f}x (goal >= 100x)")
 
 
 def part_small():

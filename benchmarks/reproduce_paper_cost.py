@@ -43,15 +43,15 @@ from gdflows.experiments.train import TrainConfig, log_steps
 from gdflows.stability import diagnose
 from gdflows.xla_cost import flops
 
+from aot_timing import timed_compiled
+
 SMALL_N = 100
 
 
 def compiled(fn, *args):
     """(seconds of one call, GFLOPs) of ``fn`` compiled ahead of time."""
-    run = jax.jit(fn).lower(*args).compile()
-    start = time.perf_counter()
-    jax.block_until_ready(run(*args))
-    return time.perf_counter() - start, flops(run) / 1e9
+    _, seconds, run = timed_compiled(jax.jit(fn), *args)
+    return seconds, flops(run) / 1e9
 
 
 def net_costs(net, lr: float) -> dict:
