@@ -15,10 +15,11 @@ import jax
 import numpy as np
 import optax
 
-import gdflows  # noqa: F401
 from gdflows.data import load_dataset
 from gdflows.optim import dal
 from gdflows.problems.network import network_problem
+
+jax.config.update("jax_enable_x64", True)  # the benchmarks compare float64 accuracy
 
 
 def make_step(problem, opt, x, y):
@@ -42,8 +43,7 @@ def main():
     kwargs = {"width": 256, "depth": 2} if args.model == "mlp" else {"width": 8}
     problem = network_problem(args.model, data, **kwargs)
     x, y = jax.numpy.asarray(data.x_train), jax.numpy.asarray(data.y_train)
-    opts = {"sgd": optax.sgd(0.1), "hvp": dal(hg="hvp"), "fd": dal(hg="fd"),
-            "secant": dal(hg="secant", fixed_lr=0.1)}
+    opts = {"sgd": optax.sgd(0.1), "hvp": dal(hg="hvp"), "fd": dal(hg="fd"), "secant": dal(hg="secant", fixed_lr=0.1)}
     steps = {k: make_step(problem, o, x, y) for k, o in opts.items()}
     carry = {k: (problem.theta0, o.init(problem.theta0)) for k, o in opts.items()}
     for k in opts:  # compile
@@ -57,8 +57,9 @@ def main():
             jax.block_until_ready(carry[k])
             times[k].append((time.perf_counter() - start) / args.steps)
     base = np.median(times["sgd"])
-    print(f"model={problem.model.name} params={problem.theta0.size} batch={args.batch} "
-          f"device={jax.devices()[0].platform}")
+    print(
+        f"model={problem.model.name} params={problem.theta0.size} batch={args.batch} device={jax.devices()[0].platform}"
+    )
     for k, t in times.items():
         print(f"{k:>7}: {np.median(t) * 1e3:8.3f} ms/step  ratio {np.median(t) / base:5.2f}x")
 

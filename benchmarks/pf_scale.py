@@ -6,7 +6,7 @@ Measured side by side in one run (float64, tanh MLP, MSE, bundled MNIST subset,
 1. D ~ 5k (one hidden layer of 6): the PF field through the library's one
    entry point, ``gdflows.flows.principal(..., method="dense")`` (Hessian by
    D HVPs, then ``eigh`` at a real state or ``eig`` at a complex one) vs
-   ``method="krylov"`` (:mod:`gdflows.flows.principal_scalable`), both on the
+   ``method="krylov"`` (:mod:`gdflows.flows._krylov`), both on the
    complex dtype an ODE solve carries, at two states: theta_0 (imaginary
    part 0) and theta_0 + (h/10) * field(theta_0), the PF state at t = h/10 to
    first order (complex: with h*lambda > 1 every state after t = 0 is). At
@@ -42,16 +42,15 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-import gdflows  # noqa: F401  (float64)
+from aot_timing import timed_compiled
 from gdflows.curvature import chunked_loss, grad_of, hessian, hessian_eigenpairs
 from gdflows.data import load_dataset
+from gdflows.experiments.report.progress import track
 from gdflows.flows.principal import principal
-from gdflows.flows.principal_scalable import principal_scalable
 from gdflows.models.losses import mse
 from gdflows.models.mlp import mlp
-from gdflows.progress import track
 
-from aot_timing import timed_compiled
+jax.config.update("jax_enable_x64", True)  # the benchmarks compare float64 accuracy
 
 TOL = 1e-10
 H_LAMBDA_0 = 2.3
@@ -89,16 +88,21 @@ def field_pair(loss, lr, theta):
     dense = principal(loss, lr, method="dense")
     krylov = principal(loss, lr, method="krylov", tol=FIELD_TOL).scalable()
     theta = theta.astype(jnp.complex128)
-    return (timed_compiled(eqx.filter_jit(lambda f, th: f(th)), dense, theta)[:2],
-            timed_compiled(eqx.filter_jit(lambda f, th: f.evaluate(th)), krylov, theta, repeats=5)[:2])
+    return (
+        timed_compiled(eqx.filter_jit(lambda f, th: f(th)), dense, theta)[:2],
+        timed_compiled(eqx.filter_jit(lambda f, th: f.evaluate(th)), krylov, theta, repeats=5)[:2],
+    )
 
 
 def report_fields(where, dense, krylov):
     (ref, t_dense), ((field, info), t_krylov) = dense, krylov
     norm = float(jnp.linalg.norm(ref))
-    print(f"PF field at {where}: Krylov vs dense relative error {float(jnp.linalg.norm(field - ref)) / norm:.1e} "
-          f"(goal 1e-6), estimate {float(info.error) / norm:.1e}, {int(info.hvps)} HVPs; "
-          f"time dense {t_dense:.2f} s, Krylov {t_krylov:.3f} s (median of 5), ratio {t_dense / t_krylov:.0f}x (goal >= 100x)")
+    print(
+        f"PF field at {where}: Krylov vs dense relative error {float(jnp.linalg.norm(field - ref)) / norm:.1e} "
+        f"(goal 1e-6), estimate {float(info.error) / norm:.1e}, {int(info.hvps)} HVPs; "
+        f"time dense {t_dense:.2f} s, Krylov {t_krylov:.3f} s (median of 5), "
+        f"ratio {t_dense / t_krylov:.0f}x (goal >= 100x)"
+    )
 
 
 def part_small():
@@ -107,16 +111,20 @@ def part_small():
     lr = edge_lr(np.asarray(top.values))
     lam = np.linalg.eigvalsh(np.asarray(hessian(loss, theta)))[::-1]
     x = lr * lam
-    print(f"D = {theta.size}, lr = {lr:.4g}: h*lambda_0 = {x[0]:.2f}, "
-          f"{np.sum((x > 1) & (x < 2))} in (1, 2), {np.sum(x > 2)} > 2, {np.sum(x < 0)} negative")
+    print(
+        f"D = {theta.size}, lr = {lr:.4g}: h*lambda_0 = {x[0]:.2f}, "
+        f"{np.sum((x > 1) & (x < 2))} in (1, 2), {np.sum(x > 2)} > 2, {np.sum(x < 0)} negative"
+    )
     eig_err = np.max(np.abs(np.asarray(top.values) - lam[:10]) / np.abs(lam[:10]))
     print(f"top-10 eigenvalues, Lanczos ({int(top.hvps)} HVPs) vs eigh: max relative error {eig_err:.1e} (goal 1e-8)")
     start = field_pair(loss, lr, theta)
     report_fields("theta_0 (real values)", *start)
     (_, _), ((field, _), _) = start
     on_flow = theta + (lr / 10) * field
-    print(f"PF state at t = h/10 (one Euler step of the PF from theta_0): "
-          f"|Im theta| / |theta| = {float(jnp.linalg.norm(on_flow.imag) / jnp.linalg.norm(on_flow)):.1e}")
+    print(
+        f"PF state at t = h/10 (one Euler step of the PF from theta_0): "
+        f"|Im theta| / |theta| = {float(jnp.linalg.norm(on_flow.imag) / jnp.linalg.norm(on_flow)):.1e}"
+    )
     report_fields("theta(h/10) on the PF (complex, where an ODE solve evaluates it)", *field_pair(loss, lr, on_flow))
     return loss, theta, float(top.values[0])
 
@@ -125,12 +133,14 @@ def part_large():
     loss, theta = mnist_mlp(width=128)
     top = hessian_eigenpairs(loss, theta, 1, tol=1e-6)
     lr = H_LAMBDA_0 / float(top.values[0])
-    field, info = principal_scalable(loss, lr, tol=1e-6).evaluate(theta)
+    field, info = principal(loss, lr, method="krylov", tol=1e-6).evaluate(theta)
     jax.block_until_ready(field)
     peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-    print(f"D = {theta.size}: PF evaluation (tol 1e-6, h*lambda_0 = {H_LAMBDA_0}) used {int(info.hvps)} HVPs "
-          f"(goal <= 60), converged {bool(info.converged)}, {int(np.sum(~np.isnan(info.outliers.real)))} outliers; "
-          f"peak resident memory of the process {peak_gib:.2f} GiB (goal < 2 GiB)")
+    print(
+        f"D = {theta.size}: PF evaluation (tol 1e-6, h*lambda_0 = {H_LAMBDA_0}) used {int(info.hvps)} HVPs "
+        f"(goal <= 60), converged {bool(info.converged)}, {int(np.sum(~np.isnan(info.outliers.real)))} outliers; "
+        f"peak resident memory of the process {peak_gib:.2f} GiB (goal < 2 GiB)"
+    )
 
 
 def part_warm(loss, theta, lam0, steps: int = 50, k: int = 10, tol: float = 1e-6):
@@ -148,9 +158,11 @@ def part_warm(loss, theta, lam0, steps: int = 50, k: int = 10, tol: float = 1e-6
         warm_total += int(warm.hvps)
         worst = max(worst, float(jnp.max(jnp.abs(warm.values - cold.values) / jnp.abs(cold.values))))
         prev = warm
-    print(f"top-{k} eigensolves along {steps} GD steps (h*lambda_0 = {lr * lam0:.2f} at the start, tol {tol:g}): "
-          f"cold {cold_total} HVPs, warm {warm_total} HVPs, ratio {cold_total / warm_total:.2f}; "
-          f"max relative eigenvalue difference {worst:.1e}")
+    print(
+        f"top-{k} eigensolves along {steps} GD steps (h*lambda_0 = {lr * lam0:.2f} at the start, tol {tol:g}): "
+        f"cold {cold_total} HVPs, warm {warm_total} HVPs, ratio {cold_total / warm_total:.2f}; "
+        f"max relative eigenvalue difference {worst:.1e}"
+    )
 
 
 def main():

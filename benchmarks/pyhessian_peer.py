@@ -41,7 +41,7 @@ def gdflows_side(npz: Path, tol: float) -> dict:
     import jax.numpy as jnp
     from jax.flatten_util import ravel_pytree
 
-    import gdflows  # noqa: F401  (float64)
+    jax.config.update("jax_enable_x64", True)  # the race is at equal float64 accuracy
     from gdflows.curvature import chunked_loss, hessian_eigenpairs
     from gdflows.data import load_dataset
     from gdflows.models.losses import mse
@@ -116,17 +116,24 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         npz = Path(tmp) / "mlp.npz"
         ours = gdflows_side(npz, args.tol)
-        run = subprocess.run([args.peer_python, __file__, "--side", "pyhessian", "--npz", str(npz),
-                              "--tol", str(args.tol)], capture_output=True, text=True)
+        run = subprocess.run(
+            [args.peer_python, __file__, "--side", "pyhessian", "--npz", str(npz), "--tol", str(args.tol)],
+            capture_output=True,
+            text=True,
+        )
         if run.returncode:
             sys.exit(f"the PyHessian side failed in {args.peer_python}:\n{run.stderr}")
         peer = json.loads(run.stdout.strip().splitlines()[-1])
     ref = ours["reference"]
     print(f"top Hessian eigenvalue, 784-{WIDTH}-10 tanh MLP, 4000 MNIST images, float64, tol {args.tol:g}")
-    print(f"  gdflows Lanczos : {ours['time']:.3f} s, {ours['hvps']} HVPs, lambda_0 = {ours['value']:.12g}, "
-          f"relative error {abs(ours['value'] - ref) / ref:.1e}")
-    print(f"  PyHessian power : {peer['time']:.3f} s, {peer['hvps']} HVPs, lambda_0 = {peer['value']:.12g}, "
-          f"relative error {abs(peer['value'] - ref) / ref:.1e}")
+    print(
+        f"  gdflows Lanczos : {ours['time']:.3f} s, {ours['hvps']} HVPs, lambda_0 = {ours['value']:.12g}, "
+        f"relative error {abs(ours['value'] - ref) / ref:.1e}"
+    )
+    print(
+        f"  PyHessian power : {peer['time']:.3f} s, {peer['hvps']} HVPs, lambda_0 = {peer['value']:.12g}, "
+        f"relative error {abs(peer['value'] - ref) / ref:.1e}"
+    )
     print(f"  speed ratio PyHessian / gdflows = {peer['time'] / ours['time']:.1f}x (goal >= 3x)")
 
 

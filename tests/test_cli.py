@@ -1,7 +1,7 @@
 """The CLI runs an experiment end to end into a run folder."""
 
 from gdflows.cli import main
-from gdflows.runs import read_csv
+from gdflows.experiments.report.runs import read_csv
 
 
 def test_quadratic_command_writes_report_and_figures(tmp_path):

@@ -1,5 +1,6 @@
 """Lanczos eigenpairs against numpy's dense eigensolvers on the same Hessian."""
 
+import functools
 import warnings
 
 import jax.numpy as jnp
@@ -9,8 +10,10 @@ import pytest
 from curvature_problems import tanh_mlp
 from gdflows.curvature import hessian
 from gdflows.curvature.chunked import grad_of
-from gdflows.curvature.eigen import eigsh, hessian_eigenpairs
+from gdflows.curvature.eigen import DENSE_MAX_D, eigsh, hessian_eigenpairs
 from gdflows.errors import GDFlowsError
+
+lanczos_pairs = functools.partial(hessian_eigenpairs, method="lanczos")  # these problems are below DENSE_MAX_D
 
 
 @pytest.fixture(scope="module")
@@ -22,8 +25,8 @@ def problem():
 def test_top_and_bottom_eigenpairs_match_eigh(problem):
     loss, theta, (lam, vecs) = problem
     k = 4
-    top = hessian_eigenpairs(loss, theta, k, which="LA", tol=1e-10)
-    bottom = hessian_eigenpairs(loss, theta, k, which="SA", tol=1e-10)
+    top = lanczos_pairs(loss, theta, k, which="LA", tol=1e-10)
+    bottom = lanczos_pairs(loss, theta, k, which="SA", tol=1e-10)
     np.testing.assert_allclose(top.values, lam[::-1][:k], rtol=1e-10)
     np.testing.assert_allclose(bottom.values, lam[:k], rtol=1e-10, atol=1e-12)
     overlaps = np.abs(np.sum(np.asarray(top.vectors) * vecs[:, ::-1][:, :k].T, axis=1))
@@ -33,7 +36,7 @@ def test_top_and_bottom_eigenpairs_match_eigh(problem):
 
 def test_residuals_are_the_true_residuals(problem):
     loss, theta, (lam, _) = problem
-    pairs = hessian_eigenpairs(loss, theta, 4, tol=1e-6)  # same compiled solve, looser tol
+    pairs = lanczos_pairs(loss, theta, 4, tol=1e-6)  # same compiled solve, looser tol
     H = np.asarray(hessian(loss, theta))
     true = np.linalg.norm(np.asarray(pairs.vectors) @ H - pairs.values[:, None] * pairs.vectors, axis=1)
     np.testing.assert_allclose(pairs.residuals, true, rtol=1e-4, atol=1e-13)
@@ -47,7 +50,7 @@ def test_complex_symmetric_hessian_at_a_complex_state(problem):
     assert np.abs(H - H.T).max() < 1e-12 and np.abs(H - H.conj().T).max() > 1e-6
     ref = np.linalg.eigvals(H)
     ref = ref[np.argsort(-ref.real)]
-    pairs = hessian_eigenpairs(loss, z, 4, tol=1e-10)
+    pairs = lanczos_pairs(loss, z, 4, tol=1e-10)
     np.testing.assert_allclose(pairs.values, ref[:4], rtol=1e-9)
     U = np.asarray(pairs.vectors)
     np.testing.assert_allclose(U @ U.T, np.eye(4), atol=1e-9)  # bilinear, not Hermitian, orthonormality
@@ -55,11 +58,11 @@ def test_complex_symmetric_hessian_at_a_complex_state(problem):
 
 def test_warm_start_after_a_gd_step_needs_fewer_hvps(problem):
     loss, theta, _ = problem
-    cold = hessian_eigenpairs(loss, theta, 4, tol=1e-8)
+    cold = lanczos_pairs(loss, theta, 4, tol=1e-8)
     nxt = theta - 0.1 * grad_of(loss)(theta)
     ref = np.linalg.eigvalsh(np.asarray(hessian(loss, nxt)))[::-1][:4]
-    warm = hessian_eigenpairs(loss, nxt, 4, tol=1e-8, warm_start=cold)
-    again = hessian_eigenpairs(loss, nxt, 4, tol=1e-8)
+    warm = lanczos_pairs(loss, nxt, 4, tol=1e-8, warm_start=cold)
+    again = lanczos_pairs(loss, nxt, 4, tol=1e-8)
     np.testing.assert_allclose(warm.values, ref, rtol=1e-10)
     assert int(warm.hvps) < int(again.hvps)  # a modest saving; see benchmarks/pf_scale.py
 
@@ -67,7 +70,7 @@ def test_warm_start_after_a_gd_step_needs_fewer_hvps(problem):
 def test_float32():
     loss32, theta32, _ = tanh_mlp(n=96, din=6, width=12, chunk_size=48, dtype="float32")
     lam = np.linalg.eigvalsh(np.asarray(hessian(loss32, theta32), np.float64))
-    pairs = hessian_eigenpairs(loss32, theta32, 4, tol=1e-4)
+    pairs = lanczos_pairs(loss32, theta32, 4, tol=1e-4)
     assert pairs.values.dtype == jnp.float32
     np.testing.assert_allclose(pairs.values, lam[::-1][:4], rtol=1e-4)
 
@@ -75,7 +78,7 @@ def test_float32():
 def test_unconverged_run_warns(problem):
     loss, theta, _ = problem
     with pytest.warns(UserWarning, match="raise max_size"):
-        hessian_eigenpairs(loss, theta, 3, tol=1e-12, max_size=4)
+        lanczos_pairs(loss, theta, 3, tol=1e-12, max_size=4)
 
 
 @pytest.mark.parametrize(
@@ -92,13 +95,13 @@ def test_unconverged_run_warns(problem):
 def test_bad_arguments_name_the_fix(problem, kwargs, match):
     loss, theta, _ = problem
     with warnings.catch_warnings(), pytest.raises(GDFlowsError, match=match):
-        hessian_eigenpairs(loss, theta, **kwargs)
+        lanczos_pairs(loss, theta, **kwargs)
 
 
 def test_float32_tolerance_below_epsilon_is_refused():
     loss32, theta32, _ = tanh_mlp(dtype="float32")
     with pytest.raises(GDFlowsError, match="machine epsilon"):
-        hessian_eigenpairs(loss32, theta32, 2, tol=1e-8)
+        lanczos_pairs(loss32, theta32, 2, tol=1e-8)
 
 
 def test_block_start_on_an_invariant_subspace_stops_after_one_block():
@@ -109,3 +112,17 @@ def test_block_start_on_an_invariant_subspace_stops_after_one_block():
     pairs = eigsh(lambda v: lam * v, block, 3, which="LA", tol=1e-12, max_size=30)
     assert int(pairs.hvps) == 3 and bool(pairs.converged)
     np.testing.assert_allclose(pairs.values, [30.0, 29.0, 28.0], rtol=1e-14)
+
+
+def test_auto_is_dense_up_to_the_cut_off_and_lanczos_above(problem):
+    loss, theta, (lam, _) = problem
+    assert theta.shape[0] <= DENSE_MAX_D
+    auto = hessian_eigenpairs(loss, theta, 3)
+    assert int(auto.hvps) == theta.shape[0]  # the dense Hessian: D HVPs
+    np.testing.assert_allclose(auto.values, lam[::-1][:3], rtol=1e-12)
+    big_loss, big_theta, _ = tanh_mlp(n=64, din=30, width=8, chunk_size=32)
+    assert big_theta.shape[0] > DENSE_MAX_D
+    big = hessian_eigenpairs(big_loss, big_theta, 2, tol=1e-10)
+    assert int(big.hvps) < big_theta.shape[0]
+    ref = np.linalg.eigvalsh(np.asarray(hessian(big_loss, big_theta)))[::-1][:2]
+    np.testing.assert_allclose(big.values, ref, rtol=1e-9)

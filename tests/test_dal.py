@@ -104,7 +104,8 @@ def test_chains_with_clipping_under_jit():
 
     after = optax.chain(dal(hg="fd"), optax.clip_by_global_norm(0.1))
     update, _ = jax.jit(lambda t, s: after.update(jax.grad(energy)(t), s, t, value_fn=energy))(
-        THETA0, after.init(THETA0))
+        THETA0, after.init(THETA0)
+    )
     assert float(optax.tree.norm(update)) == pytest.approx(0.1, rel=1e-12)
 
 
@@ -144,12 +145,20 @@ def test_adam_rate_from_its_preconditioned_direction():
     np.testing.assert_allclose(update, -h * u, rtol=1e-9)
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    ({"p": -1.0}, "p must be"), ({"p": float("nan")}, "p must be"),
-    ({"max_lr": 0.0}, "learning rate"), ({"hg": "exact"}, "hg must be one of"),
-    ({"window": (3, 1), "fixed_lr": 0.1}, "start < stop"), ({"p": 0}, "p=0 needs a fixed rate"),
-    ({"hg": "secant"}, "secant"), ({"window": (0, 5)}, "fixed_lr"), ({"eps": -1.0}, "eps must"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"p": -1.0}, "p must be"),
+        ({"p": float("nan")}, "p must be"),
+        ({"max_lr": 0.0}, "learning rate"),
+        ({"hg": "exact"}, "hg must be one of"),
+        ({"window": (3, 1), "fixed_lr": 0.1}, "start < stop"),
+        ({"p": 0}, "p=0 needs a fixed rate"),
+        ({"hg": "secant"}, "secant"),
+        ({"window": (0, 5)}, "fixed_lr"),
+        ({"eps": -1.0}, "eps must"),
+    ],
+)
 def test_invalid_arguments(kwargs, match):
     with pytest.raises(GDFlowsError, match=match):
         dal(**kwargs)

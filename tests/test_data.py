@@ -60,8 +60,7 @@ def write_cifar(folder, rng, n=4):
     folder.mkdir(parents=True)
     batches = {}
     for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
-        batch = {b"data": rng.integers(0, 256, (n, 3072)).astype(np.uint8),
-                 b"labels": list(rng.integers(0, 10, n))}
+        batch = {b"data": rng.integers(0, 256, (n, 3072)).astype(np.uint8), b"labels": list(rng.integers(0, 10, n))}
         (folder / name).write_bytes(pickle.dumps(batch))
         batches[name] = batch
     return batches
@@ -96,8 +95,7 @@ def test_bundled_subset_split_and_scaling():
 
 
 def test_class_and_size_subsets_standardised():
-    d = load_dataset("mnist_subset", classes=[7, 2], n_train=31, n_test=10,
-                     standardize=True, dtype="float32")
+    d = load_dataset("mnist_subset", classes=[7, 2], n_train=31, n_test=10, standardize=True, dtype="float32")
     assert d.num_classes == 2 and d.x_train.dtype == np.float32
     assert np.bincount(d.y_train).tolist() == [16, 15]  # round-robin, class 7 first
     assert np.bincount(d.y_test).tolist() == [5, 5]
@@ -125,7 +123,7 @@ def test_downsample_averages_blocks_and_names_the_fix():
     small = downsample(data, 2)
     assert small.input_shape == (2, 3, 2)
     for i, j in [(0, 0), (1, 2)]:
-        block = x[:, 2 * i:2 * i + 2, 2 * j:2 * j + 2, :]
+        block = x[:, 2 * i : 2 * i + 2, 2 * j : 2 * j + 2, :]
         np.testing.assert_allclose(small.x_train[:, i, j, :], block.sum(axis=(1, 2)) / 4, rtol=1e-15)
     np.testing.assert_array_equal(small.x_test, small.x_train[:1])
     with pytest.raises(GDFlowsError, match="dividing the image size"):

@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 
 from curvature_problems import tanh_mlp
+from gdflows import diagnose
 from gdflows.curvature import gradient, hessian
 from gdflows.errors import GDFlowsError
-from gdflows.stability import diagnose, regime, stability_coefficients
+from gdflows.stability import regime, stability_coefficients
 
 
 def test_diagnosis_matches_dense_quantities():

@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import gdflows
-from gdflows.comparison import compare_to_gd
+from gdflows.experiments.flow_comparison import compare_to_gd
 from gdflows.problems.quadratic import Quadratic, reference_quadratic, reference_theta0
 
 SPEC_GD = {0.9: (20, (-0.0040352, -0.1390784)), 1.05: (5, (0.5636785, -0.1798637))}
@@ -79,11 +79,11 @@ def test_pf_matches_gd_on_random_quadratics(problem):
     assert np.max(rel) <= 1e-8
 
 
-def test_gd_pytree_is_flattened_consistently():
+def test_gd_on_a_pytree_returns_the_same_structure():
     params = {"a": jnp.array([1.0, -2.0]), "b": jnp.array(0.5)}
     loss = lambda p: jnp.sum(p["a"] ** 2) + 3 * p["b"] ** 2
     thetas = gdflows.gd(loss, params, 0.1, 3)
-    flat, _ = gdflows.flatten_loss(loss, params)[1], None
-    assert thetas.shape == (4, 3)
-    np.testing.assert_allclose(thetas[0], flat)
-    np.testing.assert_allclose(thetas[3], [1 * 0.8**3, -2 * 0.8**3, 0.5 * 0.4**3], rtol=1e-14)
+    assert set(thetas) == {"a", "b"} and thetas["a"].shape == (4, 2) and thetas["b"].shape == (4,)
+    np.testing.assert_allclose(thetas["a"][0], params["a"])
+    np.testing.assert_allclose(thetas["a"][3], [1 * 0.8**3, -2 * 0.8**3], rtol=1e-14)
+    np.testing.assert_allclose(thetas["b"][3], 0.5 * 0.4**3, rtol=1e-14)

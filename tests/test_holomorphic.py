@@ -26,8 +26,15 @@ def test_cross_entropy_with_logsumexp_passes():
     check_holomorphic(lambda t: jax.nn.logsumexp(W @ t) - (W @ t)[0], THETA)
 
 
-@pytest.mark.parametrize("act,name", [(jax.nn.relu, "max"), (lambda z: jnp.maximum(z, 0.1 * z), "max"),
-                                      (jnp.conj, "conj"), (lambda z: jnp.where(z > 0, z, 0), "gt|real")])
+@pytest.mark.parametrize(
+    "act,name",
+    [
+        (jax.nn.relu, "max"),
+        (lambda z: jnp.maximum(z, 0.1 * z), "max"),
+        (jnp.conj, "conj"),
+        (lambda z: jnp.where(z > 0, z, 0), "gt|real"),
+    ],
+)
 def test_piecewise_losses_are_named(act, name):
     with pytest.raises(NotHolomorphicError, match=name):
         check_holomorphic(mlp_loss(act), THETA)

@@ -18,10 +18,15 @@ def tiny_data(shape=(8, 8, 1), n=12, k=3, seed=0):
     return Dataset(x, y, x[:4], y[:4], k, "tiny")
 
 
-@pytest.mark.parametrize("name,kwargs", [
-    ("mlp", {"depth": 2, "width": 5}), ("cnn", {"width": 2}),
-    ("vgg", {"width": 2, "hidden": 4}), ("resnet", {"width": 2, "blocks": 1}),
-])
+@pytest.mark.parametrize(
+    "name,kwargs",
+    [
+        ("mlp", {"depth": 2, "width": 5}),
+        ("cnn", {"width": 2}),
+        ("vgg", {"width": 2, "hidden": 4}),
+        ("resnet", {"width": 2, "blocks": 1}),
+    ],
+)
 def test_logit_shapes_and_seeded_init(name, kwargs):
     data = tiny_data()
     prob = network_problem(name, data, seed=3, **kwargs)

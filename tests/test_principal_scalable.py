@@ -1,4 +1,4 @@
-"""The scalable (Krylov) PF field against the dense formula U diag(sc) U^{-1} g."""
+"""The Krylov PF field (principal(method="krylov")) against the dense formula U diag(sc) U^{-1} g."""
 
 import jax.numpy as jnp
 import numpy as np
@@ -7,9 +7,12 @@ import pytest
 from curvature_problems import tanh_mlp
 from gdflows.curvature import gradient, hessian
 from gdflows.errors import GDFlowsError
-from gdflows.flows.principal import KRYLOV_THRESHOLD
-from gdflows.flows.principal_scalable import principal_scalable
+from gdflows.flows.principal import KRYLOV_THRESHOLD, principal
 from gdflows.stability import stability_coefficients
+
+
+def principal_scalable(loss, lr, **kw):
+    return principal(loss, lr, method="krylov", **kw)
 
 
 def dense_pf(loss, theta, lr):
@@ -37,7 +40,7 @@ def test_matches_dense_at_a_real_state_beyond_the_edge(problem):
     np.testing.assert_allclose(field, ref, rtol=1e-9, atol=1e-9 * np.linalg.norm(ref))
     assert float(info.error) <= 1e-8 * np.linalg.norm(ref)
     outlier = x > KRYLOV_THRESHOLD
-    np.testing.assert_allclose(np.sort(info.outliers[:np.sum(outlier)].real), np.sort(lam.real[outlier]), rtol=1e-9)
+    np.testing.assert_allclose(np.sort(info.outliers[: np.sum(outlier)].real), np.sort(lam.real[outlier]), rtol=1e-9)
     np.testing.assert_allclose(info.energy_rate, g @ ref, rtol=1e-9)
     as_complex, info_c = principal_scalable(loss, lr, tol=1e-10).evaluate(theta + 0j)  # real-arithmetic branch
     assert as_complex.dtype == info_c.outliers.dtype == jnp.complex128
@@ -69,8 +72,12 @@ def test_field_signature_is_theta_t(problem):
 
 @pytest.mark.parametrize(
     "kwargs, match",
-    [(dict(lr=0.0), "learning rate"), (dict(tol=0.0), "tol"), (dict(max_size=1), "max_size"),
-     (dict(threshold=1.5), "threshold")],
+    [
+        (dict(lr=0.0), "learning rate"),
+        (dict(tol=0.0), "tol"),
+        (dict(max_size=1), "max_size"),
+        (dict(threshold=1.5), "threshold"),
+    ],
 )
 def test_bad_arguments_name_the_fix(problem, kwargs, match):
     loss, _, lr = problem

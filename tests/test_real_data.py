@@ -3,7 +3,6 @@
 import functools
 import sys
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -34,8 +33,9 @@ def test_split_equals_complex_product(stride):
     np.testing.assert_allclose(real_times_complex(jnp.matmul, x, w), promoted(jnp.matmul, x, w), rtol=1e-14)
     conv = layers._conv_op(stride)
     images, kernel = jnp.asarray(RNG.normal(size=(2, 6, 6, 2))), complex_weights(3, 3, 2, 4)
-    np.testing.assert_allclose(real_times_complex(conv, images, kernel), promoted(conv, images, kernel),
-                               rtol=1e-13, atol=1e-14)
+    np.testing.assert_allclose(
+        real_times_complex(conv, images, kernel), promoted(conv, images, kernel), rtol=1e-13, atol=1e-14
+    )
 
 
 def test_linear_promotes_like_the_product():

@@ -1,6 +1,6 @@
 """Report helpers: Markdown tables stay tables."""
 
-from gdflows.markdown import markdown_table
+from gdflows.experiments.report.markdown import markdown_table
 
 
 def test_markdown_table_escapes_pipes_inside_cells():
@@ -8,4 +8,3 @@ def test_markdown_table_escapes_pipes_inside_cells():
     row = text.splitlines()[2]
     assert row == "| \\|Hg\\| = 2 | 0.50 |"
     assert row.replace("\\|", "").count("|") == 3
-

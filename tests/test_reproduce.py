@@ -8,8 +8,8 @@ import pytest
 
 from gdflows.data.cifar10 import write_random_batches
 from gdflows.errors import GDFlowsError
+from gdflows.experiments.report.runs import read_csv
 from gdflows.experiments.reproduce import ReproduceConfig, check_copy, compare_export, export, scale_plan
-from gdflows.runs import read_csv
 
 VERDICTS = ("yes", "no", "partly")
 

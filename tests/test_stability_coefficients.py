@@ -9,8 +9,13 @@ from gdflows.errors import GDFlowsError
 from gdflows.stability import regime, stability_coefficients
 
 SPEC_VALUES = {
-    -1.0: -0.6931, 0.5: -1.3863, 0.9: -2.5584, 1.5: -0.4621 + 2.0944j,
-    2.0: 1.5708j, 2.1: 0.04539 + 1.4960j, 3.0: 0.2310 + 1.0472j,
+    -1.0: -0.6931,
+    0.5: -1.3863,
+    0.9: -2.5584,
+    1.5: -0.4621 + 2.0944j,
+    2.0: 1.5708j,
+    2.1: 0.04539 + 1.4960j,
+    3.0: 0.2310 + 1.0472j,
 }
 
 

@@ -1,7 +1,5 @@
 """The toy landscapes: saddle escape timing and the sharp dip."""
 
-import numpy as np
-
 from gdflows.experiments.toys import saddle_tables, sharp_dip_tables
 
 

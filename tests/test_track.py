@@ -21,8 +21,11 @@ def test_track_start_on_a_quadratic_pf_is_exact_and_ranked_first():
 
 
 def test_summarize_puts_failed_solves_last():
-    rows = [{"start": 0, "phase": "p", "h_lambda0": 2.0, "flow": f, "n": n, "distance": d, "status": "ok"}
-            for f, d in [("A", float("nan")), ("B", 0.5), ("C", 0.1)] for n in (0, 1)]
+    rows = [
+        {"start": 0, "phase": "p", "h_lambda0": 2.0, "flow": f, "n": n, "distance": d, "status": "ok"}
+        for f, d in [("A", float("nan")), ("B", 0.5), ("C", 0.1)]
+        for n in (0, 1)
+    ]
     assert [r["flow"] for r in summarize(rows)] == ["C", "B", "A"]
 
 

@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 
 import gdflows
+from gdflows.experiments.eos import eos_verdicts
 from gdflows.experiments.network_setup import NetworkSetup
-from gdflows.experiments.train import TrainConfig, eos_verdicts, train, write_report
-from gdflows.runs import Run, read_csv
+from gdflows.experiments.report.runs import Run, read_csv
+from gdflows.experiments.train import TrainConfig, train, write_report
 from gdflows.stability import stability_coefficients
 
 TINY = NetworkSetup(n_train=50, n_test=20, downsample=7, width=8)  # 4x4 images, 298 parameters
@@ -46,8 +47,9 @@ def test_rows_match_a_dense_hessian(tiny, tmp_path):
         u0 = U[:, 0] * np.sign(U[:, 0] @ g) * np.sign(r["c_0"])  # the row's orientation
         np.testing.assert_allclose([r["lambda_0"], r["lambda_1"]], lam[:2], rtol=1e-8)
         np.testing.assert_allclose(r["c_0"], u0 @ g, rtol=1e-6)
-        np.testing.assert_allclose(r["dE_dt"], np.real(np.sum(stability_coefficients(lam, lr) * (U.T @ g) ** 2)),
-                                   rtol=1e-6)
+        np.testing.assert_allclose(
+            r["dE_dt"], np.real(np.sum(stability_coefficients(lam, lr) * (U.T @ g) ** 2)), rtol=1e-6
+        )
         nxt = theta - lr * g
         np.testing.assert_allclose(r["loss_next"], problem.loss(nxt), rtol=1e-12)
         np.testing.assert_allclose(r["observed_dE_dt"], (problem.loss(nxt) - problem.loss(theta)) / lr, rtol=1e-9)
@@ -70,9 +72,19 @@ def test_divergence_is_recorded_not_raised(tiny, tmp_path):
 
 
 def _rows(lam, loss, loss_next, dE, lr=0.1):
-    return [{"step": 10 * i, "two_over_h": 2 / lr, "lambda_0": l, "loss": e, "loss_next": en, "dE_dt": d,
-             "c_0": 1.0, "c_0_next": -1.0 if l > 2 / lr else 1.0}  # made-up flips: above 2/h
-            for i, (l, e, en, d) in enumerate(zip(lam, loss, loss_next, dE))]
+    return [
+        {
+            "step": 10 * i,
+            "two_over_h": 2 / lr,
+            "lambda_0": lam_i,
+            "loss": e,
+            "loss_next": en,
+            "dE_dt": d,
+            "c_0": 1.0,
+            "c_0_next": -1.0 if lam_i > 2 / lr else 1.0,
+        }  # made-up flips: above 2/h
+        for i, (lam_i, e, en, d) in enumerate(zip(lam, loss, loss_next, dE))
+    ]
 
 
 def test_eos_verdicts_on_hand_made_rows():
@@ -91,21 +103,41 @@ def test_eos_verdicts_on_hand_made_rows():
 
 
 # A CPU-sized run that reaches the edge of stability: tanh MLP, 500 MNIST images at 7x7.
-SMALL = ["train", "--net.n-train", "500", "--net.downsample", "4", "--net.width", "32",
-         "--lr", "0.2", "--steps", "400", "--log-every", "8"]
+SMALL = [
+    "train",
+    "--net.n-train",
+    "500",
+    "--net.downsample",
+    "4",
+    "--net.width",
+    "32",
+    "--lr",
+    "0.2",
+    "--steps",
+    "400",
+    "--log-every",
+    "8",
+]
 
 
 def _cli(out, env):
-    return subprocess.Popen([sys.executable, "-m", "gdflows.cli", *SMALL, "--out", str(out)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, "-m", "gdflows.cli", *SMALL, "--out", str(out)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
 
 
 @pytest.fixture(scope="module")
 def small_run(tmp_path_factory):
     """The uninterrupted run; its compiled programs go to a cache the resumed runs reuse."""
     root = tmp_path_factory.mktemp("small")
-    env = os.environ | {"GDFLOWS_QUIET": "1", "JAX_COMPILATION_CACHE_DIR": str(root / "xla"),
-                        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}
+    env = os.environ | {
+        "GDFLOWS_QUIET": "1",
+        "JAX_COMPILATION_CACHE_DIR": str(root / "xla"),
+        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+    }
     proc = _cli(root / "full", env)
     assert proc.wait(timeout=600) == 0, proc.stderr.read().decode()
     return root, env

@@ -14,8 +14,15 @@ from gdflows.problems.quadratic import Quadratic, reference_quadratic
 E = reference_quadratic()
 
 
-@pytest.mark.parametrize("make", [lambda lr: igr(E, lr), lambda lr: third_order(E, lr), lambda lr: principal(E, lr),
-                                  lambda lr: gdflows.gd(E, jnp.ones(2), lr, 3)])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda lr: igr(E, lr),
+        lambda lr: third_order(E, lr),
+        lambda lr: principal(E, lr),
+        lambda lr: gdflows.gd(E, jnp.ones(2), lr, 3),
+    ],
+)
 @pytest.mark.parametrize("lr", [0.0, -0.1])
 def test_nonpositive_learning_rate(make, lr):
     with pytest.raises(GDFlowsError, match="learning rate must be finite and > 0"):

@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import importlib
 
+import jax
 import tyro
 
-# name -> "module:ConfigClass"; imported lazily so `gdflows --help` stays fast.
+# name -> "module:ConfigClass"
 COMMANDS: dict[str, str] = {
     "demo": "gdflows.experiments.demo:DemoConfig",
     "quadratic": "gdflows.experiments.quadratic:QuadraticConfig",
     "toys": "gdflows.experiments.toys:ToysConfig",
     "track": "gdflows.experiments.track:TrackConfig",
-    "compare-optimizers": "gdflows.experiments.compare_optimizers:CompareOptimizersConfig",
+    "compare-optimizers": "gdflows.experiments.optimizers.compare:CompareOptimizersConfig",
     "train": "gdflows.experiments.train:TrainConfig",
     "drift": "gdflows.experiments.drift:DriftConfig",
     "reproduce": "gdflows.experiments.reproduce:ReproduceConfig",
@@ -29,8 +30,7 @@ def _load(spec: str):
 
 
 def main(argv: list[str] | None = None) -> None:
-    import gdflows  # noqa: F401  (enables float64 before anything runs)
-
+    jax.config.update("jax_enable_x64", True)  # the experiments' accuracy claims are float64 claims
     configs = {name: _load(spec) for name, spec in COMMANDS.items()}
     cfg = tyro.extras.subcommand_cli_from_dict(configs, args=argv)
     cfg.run()

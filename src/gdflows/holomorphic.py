@@ -17,7 +17,7 @@ derivative rule is holomorphic (logaddexp, logsumexp, softplus), which use a
 split of the weights is exact and complex-linear.
 """
 
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -25,11 +25,32 @@ from jax.extend import core as jcore
 
 from gdflows.errors import NotHolomorphicError
 
-NON_HOLOMORPHIC = frozenset({
-    "abs", "sign", "real", "imag", "conj", "max", "min", "gt", "ge", "lt", "le",
-    "floor", "ceil", "round", "reduce_max", "reduce_min", "argmax", "argmin",
-    "sort", "clamp", "cummax", "cummin",
-})
+NON_HOLOMORPHIC = frozenset(
+    {
+        "abs",
+        "sign",
+        "real",
+        "imag",
+        "conj",
+        "max",
+        "min",
+        "gt",
+        "ge",
+        "lt",
+        "le",
+        "floor",
+        "ceil",
+        "round",
+        "reduce_max",
+        "reduce_min",
+        "argmax",
+        "argmin",
+        "sort",
+        "clamp",
+        "cummax",
+        "cummin",
+    }
+)
 HOLOMORPHIC_CUSTOM = frozenset({"logaddexp", "logsumexp", "softplus", "real_times_complex"})
 
 

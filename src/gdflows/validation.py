@@ -14,9 +14,7 @@ def check_lr(lr) -> float:
     except (TypeError, ValueError):
         raise GDFlowsError(f"learning rate must be a number, got {lr!r}") from None
     if not math.isfinite(value) or value <= 0:
-        raise GDFlowsError(
-            f"learning rate must be finite and > 0, got {lr!r}; pass e.g. lr=0.1"
-        )
+        raise GDFlowsError(f"learning rate must be finite and > 0, got {lr!r}; pass e.g. lr=0.1")
     return value
 
 
@@ -58,9 +56,7 @@ def check_loss_at(loss, theta, name: str = "theta0"):
         ) from err
     value = jnp.asarray(value)
     if value.shape != ():
-        raise GDFlowsError(
-            f"loss must return a scalar, got shape {value.shape}; reduce it (e.g. jnp.mean)"
-        )
+        raise GDFlowsError(f"loss must return a scalar, got shape {value.shape}; reduce it (e.g. jnp.mean)")
     if not bool(jnp.all(jnp.isfinite(value))):
         raise NonFiniteLossError(
             f"loss at {name} is {value}, not finite; start from a point where the loss "

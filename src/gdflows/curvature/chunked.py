@@ -33,7 +33,8 @@ partition.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import equinox as eqx
 import jax
@@ -75,7 +76,7 @@ class ChunkedLoss(eqx.Module):
         value = jax.checkpoint(lambda th, c, w: self.chunk_loss(th, c, w))
         return _scan_sum(lambda c, w: value(theta, c, w), self.chunks, self.weights)
 
-    def sharded(self, mesh: Mesh, axis: str = "batch") -> "ChunkedLoss":
+    def sharded(self, mesh: Mesh, axis: str = "batch") -> ChunkedLoss:
         """This loss with each chunk split across ``mesh``'s ``axis`` (data parallel)."""
         if axis not in mesh.shape:
             raise GDFlowsError(f"mesh has no axis {axis!r} (axes: {tuple(mesh.shape)}); pass axis=")
@@ -101,8 +102,9 @@ def _scan_sum(term: Callable, chunks, weights):
     return jax.lax.scan(body, zeros, (chunks, weights))[0]
 
 
-def chunked_loss(example_loss: Callable, data, chunk_size: int, mesh: Mesh | None = None,
-                 axis: str = "batch") -> ChunkedLoss:
+def chunked_loss(
+    example_loss: Callable, data, chunk_size: int, mesh: Mesh | None = None, axis: str = "batch"
+) -> ChunkedLoss:
     """Wrap ``example_loss(theta, example) -> scalar`` over ``data`` as a :class:`ChunkedLoss`.
 
     ``data`` is an array or a pytree of arrays sharing the leading axis N

@@ -20,12 +20,18 @@ filter the rest of the spectrum down to ``tol``; measured in
 ``benchmarks/pf_scale.py``). A block start from the k vectors themselves
 (``lanczos.run`` supports blocks) costs k HVPs per step and was slower in our
 measurements. ``hvps`` reports the HVP count either way.
+
+Dense or Lanczos. Below :data:`DENSE_MAX_D` parameters forming the Hessian
+(D HVPs) and ``eigh`` is exact and cheaper than a Krylov solve; above it only
+Lanczos scales. :func:`use_dense` is the one place that decides, for every
+top-eigenpair computation in gdflows (the PF, the central flow, the
+diagnosis, the optimizer experiments).
 """
 
 from __future__ import annotations
 
 import warnings
-from typing import Callable
+from collections.abc import Callable
 
 import equinox as eqx
 import jax
@@ -33,10 +39,18 @@ import jax.numpy as jnp
 
 from gdflows.curvature import lanczos
 from gdflows.curvature.chunked import hvp_of
+from gdflows.curvature.hvp import hessian
 from gdflows.errors import GDFlowsError
 from gdflows.validation import check_flat, is_integer_in
 
 WHICH = ("LA", "SA")
+METHODS = ("auto", "dense", "lanczos")
+DENSE_MAX_D = 256  # "auto": a dense Hessian and eigh up to this D, Lanczos above
+
+
+def use_dense(dim: int, method: str = "auto") -> bool:
+    """Whether eigenpairs of a D = ``dim`` Hessian are computed densely (see the module docstring)."""
+    return method == "dense" or (method == "auto" and dim <= DENSE_MAX_D)
 
 
 class Eigenpairs(eqx.Module):
@@ -60,8 +74,9 @@ def _converged(ritz: lanczos.Ritz, wanted, tol: float):
     return jnp.all(ritz.valid[wanted] & (ritz.residuals[wanted] <= tol * scale))
 
 
-def eigsh(matvec: Callable, block, k: int, which: str = "LA", tol: float = 1e-8,
-          max_size: int = 100, key=None) -> Eigenpairs:
+def eigsh(
+    matvec: Callable, block, k: int, which: str = "LA", tol: float = 1e-8, max_size: int = 100, key=None
+) -> Eigenpairs:
     """k extreme eigenpairs of the symmetric (or complex-symmetric) operator ``matvec``.
 
     Traceable (call it under ``jit``); ``block`` (b, D) spans the start
@@ -83,15 +98,66 @@ def eigsh(matvec: Callable, block, k: int, which: str = "LA", tol: float = 1e-8,
     )
 
 
-@eqx.filter_jit
-def _hessian_eigsh(loss, theta, block, k, which, tol, max_size, key):
+def dense_eigenpairs(loss: Callable, theta, k: int, which: str = "LA") -> Eigenpairs:
+    """k extreme eigenpairs from the dense Hessian (traceable; small D).
+
+    Real theta: ``eigh``. Complex theta (complex-symmetric H): ``eig``, vectors
+    normalised in the bilinear form u^T u = 1, ordered by real part.
+    """
+    H = hessian(loss, theta)
+    if jnp.iscomplexobj(H):
+        values, vectors = jnp.linalg.eig(H)
+        vectors = vectors / jnp.sqrt(jnp.sum(vectors * vectors, axis=0))
+    else:
+        values, vectors = jnp.linalg.eigh(H)
+    order = jnp.argsort(-values.real if which == "LA" else values.real)[:k]
+    values, vectors = values[order], vectors[:, order].T
+    residuals = jnp.linalg.norm(vectors @ H - values[:, None] * vectors, axis=1)
+    return Eigenpairs(values, vectors, residuals, jnp.asarray(theta.shape[0]), jnp.asarray(True))
+
+
+def top_eigenpairs(
+    loss: Callable,
+    theta,
+    k: int,
+    which: str = "LA",
+    tol: float = 1e-8,
+    max_size: int | None = None,
+    method: str = "auto",
+    block=None,
+    key=None,
+) -> Eigenpairs:
+    """k extreme eigenpairs of H(theta), dense or by Lanczos (:func:`use_dense`); traceable.
+
+    No validation and no warning: call :func:`hessian_eigenpairs` from user code.
+    ``block`` (b, D) starts Lanczos (default: one random vector from ``key``).
+    """
+    dim = theta.shape[0]
+    if use_dense(dim, method):
+        return dense_eigenpairs(loss, theta, k, which)
+    key = jax.random.PRNGKey(0) if key is None else key
+    block = _start_block(None, theta, key) if block is None else block
+    max_size = min(dim, max(100, 4 * k)) if max_size is None else max_size
     return eigsh(lambda v: hvp_of(loss)(theta, v), block, k, which, tol, max_size, key)
 
 
-def hessian_eigenpairs(loss: Callable, theta, k: int, which: str = "LA", tol: float = 1e-8,
-                       max_size: int | None = None, warm_start=None, key=None) -> Eigenpairs:
+_top_eigenpairs_jit = eqx.filter_jit(top_eigenpairs)
+
+
+def hessian_eigenpairs(
+    loss: Callable,
+    theta,
+    k: int,
+    which: str = "LA",
+    tol: float = 1e-8,
+    max_size: int | None = None,
+    warm_start=None,
+    key=None,
+    method: str = "auto",
+) -> Eigenpairs:
     """k extreme eigenpairs of H(theta) for ``loss`` (any loss; chunked if a ChunkedLoss).
 
+    ``method``: "dense", "lanczos", or "auto" (dense up to D = DENSE_MAX_D).
     ``warm_start``: a previous :class:`Eigenpairs` or an array (b, D) of
     vectors whose (normalised) sum starts Lanczos; otherwise one random
     vector (``key``).
@@ -102,6 +168,8 @@ def hessian_eigenpairs(loss: Callable, theta, k: int, which: str = "LA", tol: fl
     dim = theta.shape[0]
     if which not in WHICH:
         raise GDFlowsError(f"which must be one of {WHICH}, got {which!r}")
+    if method not in METHODS:
+        raise GDFlowsError(f"method must be one of {METHODS}, got {method!r}")
     if not is_integer_in(k, 1, dim):
         raise GDFlowsError(f"k must be an integer in [1, D = {dim}], got {k!r}")
     key = jax.random.PRNGKey(0) if key is None else key
@@ -110,7 +178,9 @@ def hessian_eigenpairs(loss: Callable, theta, k: int, which: str = "LA", tol: fl
     lanczos.check_krylov_args(dim, max_size, block.shape[0], tol, theta.dtype)
     if max_size < k:
         raise GDFlowsError(f"max_size ({max_size}) must be >= k ({k})")
-    result = _hessian_eigsh(loss, theta, block, int(k), which, jnp.asarray(tol, theta.real.dtype), max_size, key)
+    result = _top_eigenpairs_jit(
+        loss, theta, int(k), which, jnp.asarray(tol, theta.real.dtype), max_size, method, block, key
+    )
     if not bool(result.converged):
         warnings.warn(
             f"Lanczos stopped at max_size = {max_size} HVPs before all {k} residuals reached "
@@ -128,8 +198,6 @@ def _start_block(warm_start, theta, key):
         return jax.random.normal(key, (1, theta.shape[0]), theta.real.dtype).astype(dtype)
     vectors = warm_start.vectors if isinstance(warm_start, Eigenpairs) else jnp.asarray(warm_start)
     if vectors.ndim != 2 or vectors.shape[1] != theta.shape[0]:
-        raise GDFlowsError(
-            f"warm_start vectors must have shape (b, D = {theta.shape[0]}), got {vectors.shape}"
-        )
+        raise GDFlowsError(f"warm_start vectors must have shape (b, D = {theta.shape[0]}), got {vectors.shape}")
     unit = vectors / jnp.linalg.norm(vectors, axis=1, keepdims=True)
     return jnp.sum(unit, axis=0, keepdims=True).astype(jnp.result_type(dtype, vectors.dtype))

@@ -9,7 +9,7 @@ Both work at complex theta for a holomorphic loss (``holomorphic=True``
 derivatives), where H is complex-symmetric.
 """
 
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp

@@ -34,8 +34,8 @@ has room for ``max_size`` rows, and the Ritz problem at size n is the
 from __future__ import annotations
 
 import functools
-
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import equinox as eqx
 import jax
@@ -145,7 +145,7 @@ def ritz(krylov: Krylov) -> Ritz:
 
 
 def _bucket_sizes(m: int) -> tuple[int, ...]:
-    sizes = [p for p in (2 ** e for e in range(5, 31)) if p < m]
+    sizes = [p for p in (2**e for e in range(5, 31)) if p < m]
     return tuple(sizes) + (m,)
 
 
@@ -180,8 +180,7 @@ def _safe(x):
     return jnp.where(x == 0, 1, x)
 
 
-def run(matvec: Callable, block, max_size: int, monitor: Callable, aux: Any,
-        key) -> tuple[Krylov, Ritz, Any]:
+def run(matvec: Callable, block, max_size: int, monitor: Callable, aux: Any, key) -> tuple[Krylov, Ritz, Any]:
     """Grow the Krylov basis one block at a time until ``monitor`` says done.
 
     ``matvec(v) -> H v``; ``block`` (b, D) is the start block;
@@ -210,8 +209,9 @@ def run(matvec: Callable, block, max_size: int, monitor: Callable, aux: Any,
         products = jax.vmap(matvec)(current)
         krylov = _append_block(krylov, products, jax.random.fold_in(key, krylov.size + 1))
         last = krylov.size + b > max_size
-        new_pairs, aux, done = jax.lax.cond(_check_now(krylov.size // b) | last, check,
-                                            lambda k, a: (pairs, a, jnp.asarray(False)), krylov, aux)
+        new_pairs, aux, done = jax.lax.cond(
+            _check_now(krylov.size // b) | last, check, lambda k, a: (pairs, a, jnp.asarray(False)), krylov, aux
+        )
         return krylov, new_pairs, aux, done
 
     shapes = jax.eval_shape(ritz, krylov)

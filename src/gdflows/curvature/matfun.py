@@ -26,15 +26,13 @@ the complex-symmetric case (Q^T Q = I, not Q^H Q = I). Lanczos stops when
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 
 from gdflows.curvature import lanczos
-from gdflows.curvature.chunked import hvp_of
-from gdflows.validation import check_flat
 
 
 class MatfunResult(eqx.Module):
@@ -51,8 +49,9 @@ def ritz_apply(ritz: lanczos.Ritz, fvals):
     return ritz.vectors @ jnp.where(ritz.valid, fvals * ritz.first, 0)
 
 
-def matfun(matvec: Callable, f: Callable, v, tol: float, max_size: int,
-           accept: Callable | None = None, key=None) -> tuple[MatfunResult, lanczos.Ritz]:
+def matfun(
+    matvec: Callable, f: Callable, v, tol: float, max_size: int, accept: Callable | None = None, key=None
+) -> tuple[MatfunResult, lanczos.Ritz]:
     """f(H) v for the operator ``matvec``; traceable (use under jit).
 
     ``f`` maps an array of (Ritz) eigenvalues to f's values elementwise;
@@ -78,12 +77,3 @@ def matfun(matvec: Callable, f: Callable, v, tol: float, max_size: int,
     krylov, ritz, (y, _, err, done) = lanczos.run(matvec, v[None], max_size, monitor, aux0, key)
     value = beta * (y @ krylov.basis[:max_size])
     return MatfunResult(value, err, krylov.size, done), ritz
-
-
-@eqx.filter_jit
-def hessian_matfun(loss: Callable, theta, f: Callable, v, tol: float = 1e-8,
-                   max_size: int = 100) -> MatfunResult:
-    """f(H(theta)) v for ``loss`` by Lanczos; see :func:`matfun`."""
-    theta = check_flat(theta, "theta")
-    lanczos.check_krylov_args(theta.shape[0], max_size, 1, tol, theta.dtype)
-    return matfun(lambda u: hvp_of(loss)(theta, u), f, v, tol, max_size)[0]

@@ -50,8 +50,7 @@ def load_raw(folder: Path):
         )
     train = [read_batch(folder / n) for n in TRAIN]
     x_test, y_test = read_batch(folder / TEST[0])
-    return (np.concatenate([b[0] for b in train]), np.concatenate([b[1] for b in train]),
-            x_test, y_test)
+    return (np.concatenate([b[0] for b in train]), np.concatenate([b[1] for b in train]), x_test, y_test)
 
 
 def write_random_batches(folder: Path, per_batch: int, seed: int = 0) -> Path:
@@ -65,7 +64,9 @@ def write_random_batches(folder: Path, per_batch: int, seed: int = 0) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     for name in TRAIN + TEST:
-        batch = {b"data": rng.integers(0, 256, (per_batch, 3072), dtype=np.uint8),
-                 b"labels": rng.integers(0, 10, per_batch).tolist()}
+        batch = {
+            b"data": rng.integers(0, 256, (per_batch, 3072), dtype=np.uint8),
+            b"labels": rng.integers(0, 10, per_batch).tolist(),
+        }
         (out / name).write_bytes(pickle.dumps(batch))
     return out

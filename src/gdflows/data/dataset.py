@@ -41,9 +41,7 @@ def select_classes(x: np.ndarray, y: np.ndarray, classes) -> tuple[np.ndarray, n
         raise GDFlowsError(f"classes must be distinct labels, got {classes}")
     missing = sorted(set(classes) - set(np.unique(y).tolist()))
     if missing:
-        raise GDFlowsError(
-            f"classes {missing} do not occur in the data (labels present: {sorted(set(y.tolist()))})"
-        )
+        raise GDFlowsError(f"classes {missing} do not occur in the data (labels present: {sorted(set(y.tolist()))})")
     keep = np.isin(y, classes)
     relabel = {c: i for i, c in enumerate(classes)}
     return x[keep], np.array([relabel[int(c)] for c in y[keep]], dtype=np.int32)
@@ -71,8 +69,19 @@ def take_stratified(x: np.ndarray, y: np.ndarray, n: int | None, split: str):
     return x[idx], y[idx]
 
 
-def finish(x_train, y_train, x_test, y_test, *, name, classes=None, n_train=None,
-           n_test=None, standardize=False, dtype="float64") -> Dataset:
+def finish(
+    x_train,
+    y_train,
+    x_test,
+    y_test,
+    *,
+    name,
+    classes=None,
+    n_train=None,
+    n_test=None,
+    standardize=False,
+    dtype="float64",
+) -> Dataset:
     """Apply class and size subsets, scale uint8 pixels to [0, 1], optionally standardise.
 
     Standardisation uses the scalar mean and std of the (subset) training pixels:
@@ -93,8 +102,14 @@ def finish(x_train, y_train, x_test, y_test, *, name, classes=None, n_train=None
     if standardize:
         mean, std = x_train.mean(), x_train.std()
         x_train, x_test = (x_train - mean) / std, (x_test - mean) / std
-    return Dataset(x_train.astype(dtype), y_train.astype(np.int32), x_test.astype(dtype),
-                   y_test.astype(np.int32), num_classes, name)
+    return Dataset(
+        x_train.astype(dtype),
+        y_train.astype(np.int32),
+        x_test.astype(dtype),
+        y_test.astype(np.int32),
+        num_classes,
+        name,
+    )
 
 
 def downsample(data: Dataset, factor: int) -> Dataset:
@@ -104,8 +119,10 @@ def downsample(data: Dataset, factor: int) -> Dataset:
     """
     h, w, c = data.input_shape
     if not is_integer_in(factor, 1) or h % factor or w % factor:
-        raise GDFlowsError(f"downsample factor must be an integer >= 1 dividing the image size "
-                           f"{h}x{w}, got {factor!r}; e.g. 2 for MNIST (14x14)")
+        raise GDFlowsError(
+            f"downsample factor must be an integer >= 1 dividing the image size "
+            f"{h}x{w}, got {factor!r}; e.g. 2 for MNIST (14x14)"
+        )
     k = int(factor)
 
     def pool(x):

@@ -67,5 +67,9 @@ def load_raw(folder: Path, name: str = "mnist"):
     for split in ("train", "test"):
         if len(arrays[f"x_{split}"]) != len(arrays[f"y_{split}"]):
             raise GDFlowsError(f"{name}: {split} images and labels differ in count")
-    return (arrays["x_train"][..., None], arrays["y_train"].astype(np.int32),
-            arrays["x_test"][..., None], arrays["y_test"].astype(np.int32))
+    return (
+        arrays["x_train"][..., None],
+        arrays["y_train"].astype(np.int32),
+        arrays["x_test"][..., None],
+        arrays["y_test"].astype(np.int32),
+    )

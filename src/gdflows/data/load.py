@@ -26,8 +26,15 @@ def _raw(name: str, data_dir):
     return cifar10.load_raw(folder)
 
 
-def load_dataset(name: str = "mnist_subset", data_dir=None, classes=None, n_train=None,
-                 n_test=None, standardize: bool = False, dtype="float64") -> Dataset:
+def load_dataset(
+    name: str = "mnist_subset",
+    data_dir=None,
+    classes=None,
+    n_train=None,
+    n_test=None,
+    standardize: bool = False,
+    dtype="float64",
+) -> Dataset:
     """Load a dataset, keep ``classes`` (relabelled 0..k-1), take class-balanced subsets.
 
     ``name``: ``mnist_subset`` (bundled, 4,000 train / 1,000 test), ``mnist`` and
@@ -37,5 +44,12 @@ def load_dataset(name: str = "mnist_subset", data_dir=None, classes=None, n_trai
     """
     if name not in NAMES:
         raise GDFlowsError(f"unknown dataset {name!r}; choose one of {', '.join(NAMES)}")
-    return finish(*_raw(name, data_dir), name=name, classes=classes, n_train=n_train,
-                  n_test=n_test, standardize=standardize, dtype=dtype)
+    return finish(
+        *_raw(name, data_dir),
+        name=name,
+        classes=classes,
+        n_train=n_train,
+        n_test=n_test,
+        standardize=standardize,
+        dtype=dtype,
+    )

@@ -7,10 +7,12 @@ import dataclasses
 import time
 from pathlib import Path
 
+from gdflows.experiments.eos import report_markdown
+from gdflows.experiments.network_setup import NetworkSetup
 from gdflows.experiments.quadratic import quadratic_section, quadratic_tables
+from gdflows.experiments.report.runs import Run
 from gdflows.experiments.toys import toys_section
-from gdflows.experiments.train import eos_section
-from gdflows.runs import Run
+from gdflows.experiments.train import TrainConfig, train
 
 
 @dataclasses.dataclass
@@ -32,3 +34,21 @@ class DemoConfig:
         run.write_text("REPORT.md", header + "\n".join(sections))
         print(f"wrote {run.path / 'REPORT.md'}")
         return run.path
+
+
+DEMO = TrainConfig(net=NetworkSetup(n_train=500, downsample=4), lr=0.2, steps=400, log_every=8)
+
+
+def eos_section(parent: Run, cfg: TrainConfig = DEMO) -> str:
+    """The demo's section: a short MNIST run into ``<parent>/eos`` and its Markdown."""
+    cfg = dataclasses.replace(cfg, out=parent.path / "eos")
+    run = Run.open(cfg.out, cfg)
+    train(cfg.net.build(), cfg, run)
+    intro = (
+        "## Edge of stability on MNIST through the PF\n\n"
+        "Full-batch GD on a tanh MLP (7x7 MNIST images): lambda_0 is driven to 2/h and hovers; "
+        "there h lambda_0 > 1, so sc_0 is complex and c_0 flips sign every step, and the PF's "
+        "dE/dt = sum_i sc_i c_i^2 predicts the sign of each step's loss change. "
+        "Run folder: `eos/` (resume or extend with `gdflows train`).\n\n"
+    )
+    return intro + report_markdown(run, cfg, prefix="eos/")

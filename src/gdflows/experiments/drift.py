@@ -25,13 +25,13 @@ import jax.numpy as jnp
 import numpy as np
 
 import gdflows
-from gdflows import eos_plots
 from gdflows.curvature.hvp import hvp
 from gdflows.experiments.network_setup import NetworkSetup
-from gdflows.markdown import markdown_table
+from gdflows.experiments.report import eos_plots
+from gdflows.experiments.report.markdown import markdown_table
+from gdflows.experiments.report.progress import track
+from gdflows.experiments.report.runs import Run
 from gdflows.gd import first_nonfinite
-from gdflows.progress import track
-from gdflows.runs import Run
 
 
 @dataclasses.dataclass
@@ -57,8 +57,7 @@ class DriftConfig:
         return run.path
 
 
-def drift_rows(loss, theta0, lr: float, steps: int, every: int, rtol: float = 1e-10,
-               atol: float = 1e-12) -> list[dict]:
+def drift_rows(loss, theta0, lr: float, steps: int, every: int, rtol: float = 1e-10, atol: float = 1e-12) -> list[dict]:
     """One row per measured step n: drift d_n, predicted (h^2/2)|H g_n|, their ratio, E_n, |g_n|.
 
     GD runs in segments of ``every`` steps, so memory holds ``every + 1``
@@ -76,8 +75,17 @@ def drift_rows(loss, theta0, lr: float, steps: int, every: int, rtol: float = 1e
         ngf = gdflows.integrate(flow, theta, lr, 1, rtol=rtol, atol=atol).thetas[1]
         drift = float(jnp.linalg.norm(segment[1] - ngf))
         predicted = float(lr**2 / 2 * jnp.linalg.norm(hvp(loss, theta, g)))
-        rows.append({"lr": lr, "step": n, "loss": float(loss(theta)), "grad_norm": float(jnp.linalg.norm(g)),
-                     "drift": drift, "predicted": predicted, "ratio": drift / predicted})
+        rows.append(
+            {
+                "lr": lr,
+                "step": n,
+                "loss": float(loss(theta)),
+                "grad_norm": float(jnp.linalg.norm(g)),
+                "drift": drift,
+                "predicted": predicted,
+                "ratio": drift / predicted,
+            }
+        )
         if first_nonfinite(segment) is not None:
             break
         theta = segment[-1]
@@ -93,9 +101,12 @@ def correlations(rows) -> dict:
     d = np.array([float(r["drift"]) for r in rows])
     p = np.array([float(r["predicted"]) for r in rows])
     ok = (d > 0) & (p > 0) & np.isfinite(d) & np.isfinite(p)
-    return {"pairs": int(ok.sum()), "pearson_log": _pearson(np.log(d[ok]), np.log(p[ok])),
-            "pearson_raw": _pearson(d[ok], p[ok]),
-            "median_ratio": float(np.median(d[ok] / p[ok])) if ok.any() else float("nan")}
+    return {
+        "pairs": int(ok.sum()),
+        "pearson_log": _pearson(np.log(d[ok]), np.log(p[ok])),
+        "pearson_raw": _pearson(d[ok], p[ok]),
+        "median_ratio": float(np.median(d[ok] / p[ok])) if ok.any() else float("nan"),
+    }
 
 
 def summary_rows(rows) -> list[dict]:
@@ -110,10 +121,15 @@ def write(run: Run, rows, cfg: DriftConfig) -> Path:
     summary = summary_rows(rows)
     run.write_table("drift_summary", summary)
     fig = eos_plots.drift_scatter(run.figure_path("drift.png"), rows, summary[-1])
-    table = markdown_table(summary, ["lr", "pairs", "pearson_log", "pearson_raw", "median_ratio"],
-                           {"pearson_log": "{:.4f}", "pearson_raw": "{:.4f}", "median_ratio": "{:.3f}"})
-    text = (f"# gdflows drift\n\nComputed by `gdflows drift --out {cfg.out}` (config: `config.json`). "
-            "Drift |theta_(n+1) - NGF(h; theta_n)| against its leading term (h^2/2)|H g| "
-            f"at every {cfg.every}th of {cfg.steps} GD steps; median_ratio is drift / prediction.\n\n"
-            f"{table}\n\n![drift](figures/{fig.name})\n")
+    table = markdown_table(
+        summary,
+        ["lr", "pairs", "pearson_log", "pearson_raw", "median_ratio"],
+        {"pearson_log": "{:.4f}", "pearson_raw": "{:.4f}", "median_ratio": "{:.3f}"},
+    )
+    text = (
+        f"# gdflows drift\n\nComputed by `gdflows drift --out {cfg.out}` (config: `config.json`). "
+        "Drift |theta_(n+1) - NGF(h; theta_n)| against its leading term (h^2/2)|H g| "
+        f"at every {cfg.every}th of {cfg.steps} GD steps; median_ratio is drift / prediction.\n\n"
+        f"{table}\n\n![drift](figures/{fig.name})\n"
+    )
     return run.write_text("REPORT.md", text)

@@ -33,8 +33,14 @@ class NetworkSetup:
 
     def build(self) -> NetworkProblem:
         """Load and subset the data, initialise the model, close the loss over the training set."""
-        data = load_dataset(self.dataset, data_dir=self.data_dir, classes=self.classes or None,
-                            n_train=self.n_train, n_test=self.n_test, dtype=self.dtype)
+        data = load_dataset(
+            self.dataset,
+            data_dir=self.data_dir,
+            classes=self.classes or None,
+            n_train=self.n_train,
+            n_test=self.n_test,
+            dtype=self.dtype,
+        )
         if self.downsample > 1:
             data = downsample(data, self.downsample)
         kwargs = {"width": self.width, "activation": self.activation}

@@ -1,4 +1,4 @@
-"""The authors' reference quadratic (SPEC.md section 2): which flow follows GD.
+"""The authors' reference quadratic (Rosca et al. 2023): which flow follows GD.
 
 E = theta^T diag(1, 0.01) theta from (-0.35, -0.2), at h = 0.5, 0.9, 1.0
 (20 steps) and 1.05 (5 steps, divergent): |flow(n h) - theta_n| for PF, NGF,
@@ -10,15 +10,14 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-import jax.numpy as jnp
 import numpy as np
 
-from gdflows import plots
-from gdflows.comparison import compare_to_gd, distance_rows, path_rows
-from gdflows.markdown import markdown_table
+from gdflows.experiments.flow_comparison import compare_to_gd, distance_rows, path_rows
+from gdflows.experiments.report import plots
+from gdflows.experiments.report.markdown import markdown_table
+from gdflows.experiments.report.progress import track
+from gdflows.experiments.report.runs import Run
 from gdflows.problems.quadratic import REFERENCE_LRS, reference_quadratic, reference_theta0
-from gdflows.progress import track
-from gdflows.runs import Run
 
 QUADRATIC_FLOWS = ("PF", "NGF", "IGR", "third-order")
 
@@ -58,8 +57,14 @@ def quadratic_figures(run: Run, paths) -> list[Path]:
     for lr, _ in REFERENCE_LRS:
         sel = [r for r in paths if float(r["lr"]) == lr]
         if sel:
-            figs.append(plots.contour_paths(run.figure_path(f"quadratic_lr{lr}.png"), _loss_grid(), sel,
-                                            f"E = theta^T diag(1, 0.01) theta, h = {lr} (flows: real part)"))
+            figs.append(
+                plots.contour_paths(
+                    run.figure_path(f"quadratic_lr{lr}.png"),
+                    _loss_grid(),
+                    sel,
+                    f"E = theta^T diag(1, 0.01) theta, h = {lr} (flows: real part)",
+                )
+            )
     return figs
 
 
@@ -69,11 +74,14 @@ def quadratic_section(run: Run, dist, paths) -> str:
     summary = summary_rows(dist)
     run.write_table("quadratic_summary", summary)
     figs = quadratic_figures(run, paths)
-    table = markdown_table(summary, ["lr", "flow", "steps", "max_distance", "final_distance"],
-                           {"max_distance": "{:.3e}", "final_distance": "{:.3e}"})
+    table = markdown_table(
+        summary,
+        ["lr", "flow", "steps", "max_distance", "final_distance"],
+        {"max_distance": "{:.3e}", "final_distance": "{:.3e}"},
+    )
     images = "\n".join(f"![{f.stem}](figures/{f.name})" for f in figs)
     return (
-        "## Reference quadratic (SPEC.md section 2)\n\n"
+        "## Reference quadratic\n\n"
         "E = theta^T diag(1, 0.01) theta, theta_0 = (-0.35, -0.2). Distance of each flow from GD "
         "at t = n h (largest over n, and at the last step). Only the PF follows GD once h*lambda > 1.\n\n"
         f"{table}\n\n{images}\n"

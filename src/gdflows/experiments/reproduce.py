@@ -29,16 +29,16 @@ import filecmp
 import time
 from pathlib import Path
 
-
 from gdflows.errors import GDFlowsError
-from gdflows.experiments.compare_optimizers import CompareOptimizersConfig
 from gdflows.experiments.drift import DriftConfig, correlations
+from gdflows.experiments.eos import eos_verdicts
 from gdflows.experiments.network_setup import NetworkSetup
+from gdflows.experiments.optimizers.compare import CompareOptimizersConfig
 from gdflows.experiments.quadratic import quadratic_tables, summary_rows
-from gdflows.markdown import markdown_table
+from gdflows.experiments.report.markdown import markdown_table
+from gdflows.experiments.report.runs import Run, atomic_write_bytes, read_csv
 from gdflows.experiments.toys import fitted_slopes, one_step_errors, saddle_tables, sharp_dip_tables, tracked_steps
-from gdflows.experiments.train import TrainConfig, eos_verdicts
-from gdflows.runs import Run, atomic_write_bytes, read_csv
+from gdflows.experiments.train import TrainConfig
 
 DAL_METHODS = ("dal_p0.5_hvp", "dal_p1_hvp", "dal_p2_hvp", "gd_lr0.1")
 
@@ -82,17 +82,32 @@ def _cifar(model: str, **kwargs) -> NetworkSetup:
 
 
 SCALES = {
-    "cpu": Scale(eos=(EosRun(NetworkSetup(), (0.12, 0.15), 2000),), drift_net=NetworkSetup(),
-                 drift_lrs=(0.01, 0.03, 0.1, 0.15), drift_steps=600, dal_scale=1.0),
+    "cpu": Scale(
+        eos=(EosRun(NetworkSetup(), (0.12, 0.15), 2000),),
+        drift_net=NetworkSetup(),
+        drift_lrs=(0.01, 0.03, 0.1, 0.15),
+        drift_steps=600,
+        dal_scale=1.0,
+    ),
     "paper": Scale(
-        eos=(EosRun(_cifar("vgg", width=16), (0.02, 0.04), 10000),
-             EosRun(_cifar("resnet", width=16), (0.02,), 10000),
-             EosRun(_cifar("mlp", depth=2, width=512), (0.02,), 10000)),
-        drift_net=_cifar("vgg", width=16), drift_lrs=(0.005, 0.01, 0.02, 0.04), drift_steps=2000,
-        dal_scale=4.0, needs_data_dir=True),
-    "smoke": Scale(eos=(EosRun(NetworkSetup(n_train=64, downsample=4, width=8), (0.12,), 40),),
-                   drift_net=NetworkSetup(n_train=64, downsample=4, width=8), drift_lrs=(0.03, 0.1),
-                   drift_steps=20, dal_scale=0.1),
+        eos=(
+            EosRun(_cifar("vgg", width=16), (0.02, 0.04), 10000),
+            EosRun(_cifar("resnet", width=16), (0.02,), 10000),
+            EosRun(_cifar("mlp", depth=2, width=512), (0.02,), 10000),
+        ),
+        drift_net=_cifar("vgg", width=16),
+        drift_lrs=(0.005, 0.01, 0.02, 0.04),
+        drift_steps=2000,
+        dal_scale=4.0,
+        needs_data_dir=True,
+    ),
+    "smoke": Scale(
+        eos=(EosRun(NetworkSetup(n_train=64, downsample=4, width=8), (0.12,), 40),),
+        drift_net=NetworkSetup(n_train=64, downsample=4, width=8),
+        drift_lrs=(0.03, 0.1),
+        drift_steps=20,
+        dal_scale=0.1,
+    ),
 }
 
 
@@ -104,11 +119,14 @@ def scale_plan(scale: str, data_dir: Path | None = None) -> Scale:
     if not plan.needs_data_dir:
         return plan
     if data_dir is None:
-        raise GDFlowsError(f"--scale {scale} trains on CIFAR-10: pass --data-dir, the folder holding "
-                           "cifar-10-batches-py (the python version from https://www.cs.toronto.edu/~kriz/cifar.html)")
+        raise GDFlowsError(
+            f"--scale {scale} trains on CIFAR-10: pass --data-dir, the folder holding "
+            "cifar-10-batches-py (the python version from https://www.cs.toronto.edu/~kriz/cifar.html)"
+        )
     at = lambda net: dataclasses.replace(net, data_dir=Path(data_dir))  # noqa: E731
-    return dataclasses.replace(plan, eos=tuple(dataclasses.replace(e, net=at(e.net)) for e in plan.eos),
-                               drift_net=at(plan.drift_net))
+    return dataclasses.replace(
+        plan, eos=tuple(dataclasses.replace(e, net=at(e.net)) for e in plan.eos), drift_net=at(plan.drift_net)
+    )
 
 
 def net_flags(net: NetworkSetup) -> str:
@@ -123,8 +141,14 @@ def net_flags(net: NetworkSetup) -> str:
 
 
 def _claim(claim, experiment, command, ours, paper, agrees) -> dict:
-    return {"claim": claim, "experiment": experiment, "command": command, "ours": ours, "paper": paper,
-            "agrees": agrees}
+    return {
+        "claim": claim,
+        "experiment": experiment,
+        "command": command,
+        "ours": ours,
+        "paper": paper,
+        "agrees": agrees,
+    }
 
 
 def quadratic_claims() -> list[dict]:
@@ -133,15 +157,31 @@ def quadratic_claims() -> list[dict]:
     pf = max(r["max_distance"] for k, r in s.items() if k[1] == "PF")
     cmd = "gdflows quadratic"
     return [
-        _claim("PF follows GD exactly on quadratics, for every h", "reference quadratic, h = 0.5, 0.9, 1.0, 1.05", cmd,
-               f"max |PF - GD| = {pf:.1e}", "~1e-13 (exact up to the solver)", "yes" if pf <= 1e-9 else "no"),
-        _claim("Only the PF captures divergence (h lambda > 2)", "h = 1.05, 5 steps", cmd,
-               f"PF {s[(1.05, 'PF')]['final_distance']:.1e}, NGF {s[(1.05, 'NGF')]['final_distance']:.3f}, "
-               f"IGR {s[(1.05, 'IGR')]['final_distance']:.3f}", "NGF/IGR 0.564, PF ~0",
-               "yes" if s[(1.05, "PF")]["final_distance"] < 1e-9 < s[(1.05, "NGF")]["final_distance"] else "no"),
-        _claim("Only the PF captures oscillation (1 < h lambda < 2)", "h = 0.9, 20 steps", cmd,
-               f"PF {s[(0.9, 'PF')]['max_distance']:.1e}, NGF {s[(0.9, 'NGF')]['max_distance']:.3f} (max over n)",
-               "NGF/IGR slide to the minimum", "yes" if s[(0.9, "PF")]["max_distance"] < 1e-9 else "no"),
+        _claim(
+            "PF follows GD exactly on quadratics, for every h",
+            "reference quadratic, h = 0.5, 0.9, 1.0, 1.05",
+            cmd,
+            f"max |PF - GD| = {pf:.1e}",
+            "~1e-13 (exact up to the solver)",
+            "yes" if pf <= 1e-9 else "no",
+        ),
+        _claim(
+            "Only the PF captures divergence (h lambda > 2)",
+            "h = 1.05, 5 steps",
+            cmd,
+            f"PF {s[(1.05, 'PF')]['final_distance']:.1e}, NGF {s[(1.05, 'NGF')]['final_distance']:.3f}, "
+            f"IGR {s[(1.05, 'IGR')]['final_distance']:.3f}",
+            "NGF/IGR 0.564, PF ~0",
+            "yes" if s[(1.05, "PF")]["final_distance"] < 1e-9 < s[(1.05, "NGF")]["final_distance"] else "no",
+        ),
+        _claim(
+            "Only the PF captures oscillation (1 < h lambda < 2)",
+            "h = 0.9, 20 steps",
+            cmd,
+            f"PF {s[(0.9, 'PF')]['max_distance']:.1e}, NGF {s[(0.9, 'NGF')]['max_distance']:.3f} (max over n)",
+            "NGF/IGR slide to the minimum",
+            "yes" if s[(0.9, "PF")]["max_distance"] < 1e-9 else "no",
+        ),
     ]
 
 
@@ -154,19 +194,37 @@ def toy_claims() -> list[dict]:
     t = {r["flow"]: r["escape_time"] for r in times}
     slopes = fitted_slopes(one_step_errors())
     return [
-        _claim("The PF captures escape from a sharp minimum", "sharp Gaussian dip, h lambda = 3.5, 12 steps",
-               "gdflows toys", f"GD ends at x = {facts['gd_final']:.3f} (sharp min {facts['x_sharp']:.3f}); PF within "
-               f"0.01 of GD for {pf_tracked} steps, then solve {pf_status}; NGF and IGR stay in the sharp minimum, "
-               f"{stay['NGF']:.2f} and {stay['IGR']:.2f} from GD at the end",
-               "PF follows GD out of the sharp minimum",
-               "yes" if pf_tracked >= 12 else f"partly: PF follows the first {pf_tracked} steps" if pf_tracked else "no"),
-        _claim("The PF captures escape from saddles (slower than NGF)", "E = x^2/2 - y^2/2 + y^4/4",
-               "gdflows toys", f"escape time GD {t['GD']:.3f}, PF {t['PF']:.3f}, NGF {t['NGF']:.3f}, IGR {t['IGR']:.3f}",
-               "PF follows GD", "yes" if abs(t["PF"] - t["GD"]) < 0.01 * t["GD"] and t["PF"] > t["NGF"] else "no"),
-        _claim("Error orders: NGF 2, IGR 3, third-order 4, PF 3, PF+NP 4", "one-step error vs h, smooth cubic",
-               "gdflows toys", ", ".join(f"{k} {v:.2f}" for k, v in slopes.items()), "2, 3, 4, 3, 4",
-               "yes" if all(abs(slopes[k] - e) <= 0.15 for k, e in
-                            {"NGF": 2, "IGR": 3, "third-order": 4, "PF": 3, "PF+NP": 4}.items()) else "no"),
+        _claim(
+            "The PF captures escape from a sharp minimum",
+            "sharp Gaussian dip, h lambda = 3.5, 12 steps",
+            "gdflows toys",
+            f"GD ends at x = {facts['gd_final']:.3f} (sharp min {facts['x_sharp']:.3f}); PF within "
+            f"0.01 of GD for {pf_tracked} steps, then solve {pf_status}; NGF and IGR stay in the sharp minimum, "
+            f"{stay['NGF']:.2f} and {stay['IGR']:.2f} from GD at the end",
+            "PF follows GD out of the sharp minimum",
+            "yes" if pf_tracked >= 12 else f"partly: PF follows the first {pf_tracked} steps" if pf_tracked else "no",
+        ),
+        _claim(
+            "The PF captures escape from saddles (slower than NGF)",
+            "E = x^2/2 - y^2/2 + y^4/4",
+            "gdflows toys",
+            f"escape time GD {t['GD']:.3f}, PF {t['PF']:.3f}, NGF {t['NGF']:.3f}, IGR {t['IGR']:.3f}",
+            "PF follows GD",
+            "yes" if abs(t["PF"] - t["GD"]) < 0.01 * t["GD"] and t["PF"] > t["NGF"] else "no",
+        ),
+        _claim(
+            "Error orders: NGF 2, IGR 3, third-order 4, PF 3, PF+NP 4",
+            "one-step error vs h, smooth cubic",
+            "gdflows toys",
+            ", ".join(f"{k} {v:.2f}" for k, v in slopes.items()),
+            "2, 3, 4, 3, 4",
+            "yes"
+            if all(
+                abs(slopes[k] - e) <= 0.15
+                for k, e in {"NGF": 2, "IGR": 3, "third-order": 4, "PF": 3, "PF+NP": 4}.items()
+            )
+            else "no",
+        ),
     ]
 
 
@@ -178,51 +236,73 @@ def eos_claims(run: Run, eos: EosRun) -> list[dict]:
         cfg = TrainConfig(out=run.path / folder, net=net, lr=lr, steps=eos.steps, log_every=eos.log_every)
         cfg.run()
         v = eos_verdicts(read_csv(cfg.out / "metrics.csv"))
-        out.append(_claim(f"Edge of stability explained by lambda_0 vs 2/h and Re(sc_0) (h = {lr})",
-                          f"full-batch GD, {net.activation} {net.model} on {net.dataset}, {eos.steps} steps",
-                          f"gdflows train --lr {lr} --steps {eos.steps} --log-every {eos.log_every}{net_flags(net)}",
-                          f"lambda_0 rose and hovers: {v['edge_of_stability']}; PF dE/dt sign agrees on "
-                          f"{100 * v['sign_agreement']:.1f}% of {v['steps_above_noise']} steps",
-                          "lambda_0 -> 2/h; loss rises when Re(sc_0) > 0",
-                          "yes" if v["edge_of_stability"] and v["sign_agreement"] >= 0.9 else "no"))
+        out.append(
+            _claim(
+                f"Edge of stability explained by lambda_0 vs 2/h and Re(sc_0) (h = {lr})",
+                f"full-batch GD, {net.activation} {net.model} on {net.dataset}, {eos.steps} steps",
+                f"gdflows train --lr {lr} --steps {eos.steps} --log-every {eos.log_every}{net_flags(net)}",
+                f"lambda_0 rose and hovers: {v['edge_of_stability']}; PF dE/dt sign agrees on "
+                f"{100 * v['sign_agreement']:.1f}% of {v['steps_above_noise']} steps",
+                "lambda_0 -> 2/h; loss rises when Re(sc_0) > 0",
+                "yes" if v["edge_of_stability"] and v["sign_agreement"] >= 0.9 else "no",
+            )
+        )
     return out
 
 
 def drift_claim(run: Run, plan: Scale) -> dict:
-    cfg = DriftConfig(out=run.path / "drift", net=plan.drift_net, lrs=plan.drift_lrs, steps=plan.drift_steps,
-                      every=plan.drift_every)
+    cfg = DriftConfig(
+        out=run.path / "drift", net=plan.drift_net, lrs=plan.drift_lrs, steps=plan.drift_steps, every=plan.drift_every
+    )
     cfg.run()
     c = correlations(read_csv(cfg.out / "drift.csv"))
-    return _claim("|Hg| tracks the per-iteration drift",
-                  f"drift vs (h^2/2)|Hg| over {len(plan.drift_lrs)} rates and training time",
-                  f"gdflows drift --lrs {' '.join(map(str, plan.drift_lrs))} --steps {plan.drift_steps} "
-                  f"--every {plan.drift_every}"
-                  f"{net_flags(plan.drift_net)}", f"Pearson r (logs) = {c['pearson_log']:.4f} over {c['pairs']} pairs",
-                  "strong correlation", "yes" if c["pearson_log"] > 0.9 else "no")
+    return _claim(
+        "|Hg| tracks the per-iteration drift",
+        f"drift vs (h^2/2)|Hg| over {len(plan.drift_lrs)} rates and training time",
+        f"gdflows drift --lrs {' '.join(map(str, plan.drift_lrs))} --steps {plan.drift_steps} "
+        f"--every {plan.drift_every}"
+        f"{net_flags(plan.drift_net)}",
+        f"Pearson r (logs) = {c['pearson_log']:.4f} over {c['pairs']} pairs",
+        "strong correlation",
+        "yes" if c["pearson_log"] > 0.9 else "no",
+    )
 
 
 def dal_claims(run: Run, plan: Scale) -> tuple[list[dict], dict]:
     """The DAL claims, and the wall-clock facts that stay out of the report."""
-    cfg = CompareOptimizersConfig(out=run.path / "dal", models=("mlp",), regimes=("full",), methods=DAL_METHODS,
-                                  scale=plan.dal_scale)
+    cfg = CompareOptimizersConfig(
+        out=run.path / "dal", models=("mlp",), regimes=("full",), methods=DAL_METHODS, scale=plan.dal_scale
+    )
     cfg.run()
     s = {r["method"]: r for r in read_csv(cfg.out / "summary.csv")}
     row = {p: s[f"dal_p{p}_hvp"] for p in ("0.5", "1", "2")}
     flops = float(s["dal_p1_hvp"]["flops_per_step"]) / float(s["gd_lr0.1"]["flops_per_step"])
     ms = float(s["dal_p1_hvp"]["ms_per_step"]) / float(s["gd_lr0.1"]["ms_per_step"])
-    trade = ", ".join(f"p={p}: diverged {r['diverged']}/{r['seeds']}, loss {float(r['final_loss_mean']):.3f}"
-                      for p, r in row.items())
+    trade = ", ".join(
+        f"p={p}: diverged {r['diverged']}/{r['seeds']}, loss {float(r['final_loss_mean']):.3f}" for p, r in row.items()
+    )
     stable = int(row["2"]["diverged"]) <= int(row["1"]["diverged"]) <= int(row["0.5"]["diverged"])
     faster = float(row["1"]["final_loss_mean"]) <= float(row["2"]["final_loss_mean"])
-    cmd = (f"gdflows compare-optimizers --models mlp --regimes full --methods {' '.join(DAL_METHODS)}"
-           + (f" --scale {plan.dal_scale:g}" if plan.dal_scale != 1 else ""))
+    cmd = f"gdflows compare-optimizers --models mlp --regimes full --methods {' '.join(DAL_METHODS)}" + (
+        f" --scale {plan.dal_scale:g}" if plan.dal_scale != 1 else ""
+    )
     claims = [
-        _claim("DAL trades stability for performance through p", f"MLP, full batch, {cfg.seeds} seeds", cmd,
-               trade, "larger p more stable, smaller p faster",
-               {(True, True): "yes", (True, False): "partly: stability yes, speed no"}.get((stable, faster), "no")),
-        _claim("DAL's cost: about one extra gradient per step", "same run, FLOPs of one compiled step (XLA)",
-               cmd, f"DAL-1 (hvp) / GD = {flops:.2f}x FLOPs per step",
-               "one HVP per step", "yes" if flops <= 2.5 else "no"),  # 2 = exactly one extra gradient
+        _claim(
+            "DAL trades stability for performance through p",
+            f"MLP, full batch, {cfg.seeds} seeds",
+            cmd,
+            trade,
+            "larger p more stable, smaller p faster",
+            {(True, True): "yes", (True, False): "partly: stability yes, speed no"}.get((stable, faster), "no"),
+        ),
+        _claim(
+            "DAL's cost: about one extra gradient per step",
+            "same run, FLOPs of one compiled step (XLA)",
+            cmd,
+            f"DAL-1 (hvp) / GD = {flops:.2f}x FLOPs per step",
+            "one HVP per step",
+            "yes" if flops <= 2.5 else "no",
+        ),  # 2 = exactly one extra gradient
     ]
     return claims, {"DAL-1 (hvp) / GD, wall time per step": f"{ms:.2f}x"}
 
@@ -250,8 +330,12 @@ class ReproduceConfig:
         run.write_table("claims", claims)
         run.write_text("REPRODUCTION.md", report(claims, self.scale, _figures(run.path)))
         timings["whole reproduction, minutes"] = f"{(time.perf_counter() - start) / 60:.1f}"
-        run.write_text("TIMINGS.md", "# Wall-clock times of this run (not part of the report)\n\n"
-                       + markdown_table([{"what": k, "value": v} for k, v in timings.items()], ["what", "value"]) + "\n")
+        run.write_text(
+            "TIMINGS.md",
+            "# Wall-clock times of this run (not part of the report)\n\n"
+            + markdown_table([{"what": k, "value": v} for k, v in timings.items()], ["what", "value"])
+            + "\n",
+        )
         print(f"wrote {run.path / 'REPRODUCTION.md'} ({timings['whole reproduction, minutes']} min)")
         if self.docs is not None:
             export(run.path, Path(self.docs))
@@ -261,12 +345,17 @@ class ReproduceConfig:
 
 
 def report(claims: list[dict], scale: str, figures: list[Path]) -> str:
-    return ("# Reproduction of Rosca, Wu, Qin & Dherin (TMLR 2023)\n\n"
-            f"Written by `gdflows reproduce --scale {scale}`; every number below is computed by that run "
-            "(sub-runs and their figures are in the run folder's sub-folders, wall-clock times in its "
-            "TIMINGS.md).\n\n"
-            + markdown_table(claims, ["claim", "experiment", "command", "ours", "paper", "agrees"]) + "\n\n"
-            + "## Figures\n\n" + "\n".join(f"![{f.stem}]({f})" for f in figures) + "\n")
+    return (
+        "# Reproduction of Rosca, Wu, Qin & Dherin (TMLR 2023)\n\n"
+        f"Written by `gdflows reproduce --scale {scale}`; every number below is computed by that run "
+        "(sub-runs and their figures are in the run folder's sub-folders, wall-clock times in its "
+        "TIMINGS.md).\n\n"
+        + markdown_table(claims, ["claim", "experiment", "command", "ours", "paper", "agrees"])
+        + "\n\n"
+        + "## Figures\n\n"
+        + "\n".join(f"![{f.stem}]({f})" for f in figures)
+        + "\n"
+    )
 
 
 def _figures(folder: Path) -> list[Path]:
@@ -287,8 +376,11 @@ def export(run_folder: Path, dest: Path) -> None:
 def compare_export(run_folder: Path, dest: Path) -> list[str]:
     """The exported files that differ from (or are missing in) ``dest``, and figures only ``dest`` has."""
     ours = _exported(run_folder)
-    differ = [str(rel) for rel in ours
-              if not (dest / rel).is_file() or not filecmp.cmp(run_folder / rel, dest / rel, shallow=False)]
+    differ = [
+        str(rel)
+        for rel in ours
+        if not (dest / rel).is_file() or not filecmp.cmp(run_folder / rel, dest / rel, shallow=False)
+    ]
     extra = [f"{rel} (not produced)" for rel in _figures(dest) if rel not in set(ours)]
     return differ + extra
 
@@ -297,6 +389,8 @@ def check_copy(run_folder: Path, dest: Path) -> None:
     """Raise unless ``dest`` holds exactly the report and figures of ``run_folder``."""
     differing = compare_export(run_folder, dest)
     if differing:
-        raise GDFlowsError(f"the report differs from {dest} in: {', '.join(differing)}; "
-                           f"diff {run_folder} against it, or regenerate it with --docs {dest}")
+        raise GDFlowsError(
+            f"the report differs from {dest} in: {', '.join(differing)}; "
+            f"diff {run_folder} against it, or regenerate it with --docs {dest}"
+        )
     print(f"{dest} matches this run")

@@ -1,4 +1,4 @@
-"""Toy landscapes where the flows part ways (issue: core reproductions).
+"""Toy landscapes where the flows part ways (docs/theory.md, sections 3 and 10).
 
 (a) sharp dip next to a broad bowl: GD (h lambda_sharp > 2) is thrown out of the
     sharp minimum, NGF and IGR stay; does the PF follow GD out?
@@ -19,14 +19,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gdflows import plots
-from gdflows.comparison import FLOWS, compare_to_gd, distance_rows, path_rows, solve_flows
 from gdflows.curvature import hessian
-from gdflows.markdown import markdown_table
+from gdflows.experiments.flow_comparison import compare_to_gd, distance_rows, path_rows, solve_flows
+from gdflows.experiments.report import plots
+from gdflows.experiments.report.markdown import markdown_table
+from gdflows.experiments.report.progress import track
+from gdflows.experiments.report.runs import Run
 from gdflows.gd import gd
-from gdflows.problems.toys import SharpDip, saddle, smooth_cubic
-from gdflows.progress import track
-from gdflows.runs import Run
+from gdflows.problems.toys import Saddle, SharpDip, SmoothCubic
 
 ORDER_FLOWS = ("NGF", "IGR", "third-order", "PF", "PF+NP")
 EXPECTED_ORDERS = {"NGF": 2, "IGR": 3, "third-order": 4, "PF": 3, "PF+NP": 4}
@@ -47,9 +47,18 @@ def sharp_dip_tables(h_lambda=3.5, steps=12, substeps=8, **solve_kw):
     theta0 = x_min + 0.01
     solve_kw.setdefault("max_steps", 20_000)
     gd_thetas, sols = compare_to_gd(loss, theta0, lr, steps, TOY_FLOWS, substeps, **solve_kw)
-    facts = {"x_sharp": float(x_min[0]), "lambda_sharp": lam, "lr": lr, "h_lambda": h_lambda,
-             "gd_final": float(gd_thetas[-1, 0])}
-    return distance_rows(gd_thetas, sols, substeps, toy="sharp_dip"), path_rows(sols, gd_thetas, lr, substeps, toy="sharp_dip"), facts
+    facts = {
+        "x_sharp": float(x_min[0]),
+        "lambda_sharp": lam,
+        "lr": lr,
+        "h_lambda": h_lambda,
+        "gd_final": float(gd_thetas[-1, 0]),
+    }
+    return (
+        distance_rows(gd_thetas, sols, substeps, toy="sharp_dip"),
+        path_rows(sols, gd_thetas, lr, substeps, toy="sharp_dip"),
+        facts,
+    )
 
 
 def escape_time(ts, ys, threshold):
@@ -66,18 +75,26 @@ def escape_time(ts, ys, threshold):
 
 def saddle_tables(lr=0.25, steps=40, substeps=8, threshold=0.5, **solve_kw):
     """Escape from the saddle at the origin: distances, paths and escape times."""
-    loss = saddle()
+    loss = Saddle()
     theta0 = jnp.array([1.0, 1e-3])
     gd_thetas, sols = compare_to_gd(loss, theta0, lr, steps, TOY_FLOWS, substeps, **solve_kw)
     times = [{"flow": "GD", "escape_time": escape_time(np.arange(steps + 1) * lr, gd_thetas[:, 1], threshold)}]
-    times += [{"flow": n, "escape_time": escape_time(s.ts, np.real(s.thetas[:, 1]), threshold)} for n, s in sols.items()]
-    return (distance_rows(gd_thetas, sols, substeps, toy="saddle"),
-            path_rows(sols, gd_thetas, lr, substeps, toy="saddle"), times)
+    times += [
+        {"flow": n, "escape_time": escape_time(s.ts, np.real(s.thetas[:, 1]), threshold)} for n, s in sols.items()
+    ]
+    return (
+        distance_rows(gd_thetas, sols, substeps, toy="saddle"),
+        path_rows(sols, gd_thetas, lr, substeps, toy="saddle"),
+        times,
+    )
 
 
-def one_step_errors(hs=tuple(np.geomspace(0.01, 0.08, 8)), names=ORDER_FLOWS, rtol=1e-13, atol=1e-16):
+ORDER_HS = tuple(np.geomspace(0.01, 0.08, 8))
+
+
+def one_step_errors(hs=ORDER_HS, names=ORDER_FLOWS, rtol=1e-13, atol=1e-16):
     """|theta_flow(h) - (theta_0 - h g)| for each flow and h on the smooth cubic loss."""
-    loss = smooth_cubic()
+    loss = SmoothCubic()
     theta0 = jnp.array([0.6, -0.4])
     g = jax.grad(loss)(theta0)
     rows = []
@@ -103,15 +120,23 @@ def toys_section(run: Run, quick: bool = False) -> str:
     sad_dist, sad_paths, times = saddle_tables(steps=30 if quick else 40)
     errors = one_step_errors(hs=tuple(np.geomspace(0.01, 0.08, 5 if quick else 8)))
     slopes = fitted_slopes(errors)
-    for name, rows in [("sharp_dip_distances", dip_dist), ("sharp_dip_paths", dip_paths),
-                       ("saddle_distances", sad_dist), ("saddle_paths", sad_paths), ("saddle_escape", times),
-                       ("error_orders", errors)]:
+    for name, rows in [
+        ("sharp_dip_distances", dip_dist),
+        ("sharp_dip_paths", dip_paths),
+        ("saddle_distances", sad_dist),
+        ("saddle_paths", sad_paths),
+        ("saddle_escape", times),
+        ("error_orders", errors),
+    ]:
         run.write_table(name, rows)
-    slope_rows = [{"flow": n, "slope": s, "expected": EXPECTED_ORDERS[n], "ok": abs(s - EXPECTED_ORDERS[n]) <= 0.15}
-                  for n, s in slopes.items()]
+    slope_rows = [
+        {"flow": n, "slope": s, "expected": EXPECTED_ORDERS[n], "ok": abs(s - EXPECTED_ORDERS[n]) <= 0.15}
+        for n, s in slopes.items()
+    ]
     run.write_table("error_order_slopes", slope_rows)
-    plots.trajectories(run.figure_path("sharp_dip.png"), dip_paths, 0,
-                       f"Sharp dip, h*lambda = {dip['h_lambda']}: Re x(t)", "x")
+    plots.trajectories(
+        run.figure_path("sharp_dip.png"), dip_paths, 0, f"Sharp dip, h*lambda = {dip['h_lambda']}: Re x(t)", "x"
+    )
     plots.trajectories(run.figure_path("saddle.png"), sad_paths, 1, "Saddle escape: Re y(t)", "y")
     plots.error_orders(run.figure_path("error_orders.png"), errors, slopes)
     return _toys_markdown(dip, dip_dist, times, slope_rows)
@@ -121,7 +146,9 @@ def _final_status(dist_rows):
     last = {}
     for r in dist_rows:
         last[r["flow"]] = r
-    return [{"flow": f, "distance_at_end": r["distance"], "steps": r["n"], "status": r["status"]} for f, r in last.items()]
+    return [
+        {"flow": f, "distance_at_end": r["distance"], "steps": r["n"], "status": r["status"]} for f, r in last.items()
+    ]
 
 
 def tracked_steps(dist_rows, tol) -> dict[str, int]:
@@ -145,8 +172,9 @@ def _toys_markdown(dip, dip_dist, times, slope_rows) -> str:
         "0.01 of GD. The PF's complex continuation of this Gaussian dip meets the log's branch point "
         "(h*lambda = 1) once the oscillation is large; its solve then stops (status) instead of returning "
         "wrong numbers.\n\n"
-        + markdown_table(dip_rows, ["flow", "steps", "distance_at_end", "steps_within_0.01", "status"],
-                         {"distance_at_end": "{:.3e}"})
+        + markdown_table(
+            dip_rows, ["flow", "steps", "distance_at_end", "steps_within_0.01", "status"], {"distance_at_end": "{:.3e}"}
+        )
         + "\n\n![sharp dip](figures/sharp_dip.png)\n\n"
         "### (b) Saddle E = x^2/2 - y^2/2 + y^4/4 from (1, 1e-3)\n\nTime at which |Re y| first exceeds 0.5:\n\n"
         + markdown_table(times, ["flow", "escape_time"], {"escape_time": "{:.4f}"})

@@ -15,14 +15,14 @@ from pathlib import Path
 
 import numpy as np
 
-from gdflows import plots
-from gdflows.comparison import FLOWS, distance_rows, solve_flows
 from gdflows.curvature.eigen import hessian_eigenpairs
-from gdflows.markdown import markdown_table
-from gdflows.gd import gd
+from gdflows.experiments.flow_comparison import FLOWS, distance_rows, solve_flows
 from gdflows.experiments.network_setup import NetworkSetup
-from gdflows.progress import track as progress
-from gdflows.runs import Run
+from gdflows.experiments.report import plots
+from gdflows.experiments.report.markdown import markdown_table
+from gdflows.experiments.report.progress import track as progress
+from gdflows.experiments.report.runs import Run
+from gdflows.gd import gd
 
 EOS_H_LAMBDA = 1.8
 
@@ -40,7 +40,7 @@ def track_start(loss, gd_thetas, lr, start, horizon, names, **solve_kw) -> tuple
     h_lam = lr * sharpness(loss, theta_s)
     phase = "before EoS" if h_lam < EOS_H_LAMBDA else "at EoS"
     sols = solve_flows(loss, theta_s, lr, horizon, names, **solve_kw)
-    dist = distance_rows(gd_thetas[start: start + horizon + 1], sols, start=start, h_lambda0=h_lam, phase=phase)
+    dist = distance_rows(gd_thetas[start : start + horizon + 1], sols, start=start, h_lambda0=h_lam, phase=phase)
     sharp = []
     for n in range(horizon + 1):
         row = {"start": start, "phase": phase, "n": n, "gd_h_lambda0": lr * sharpness(loss, gd_thetas[start + n])}
@@ -52,8 +52,11 @@ def track_start(loss, gd_thetas, lr, start, horizon, names, **solve_kw) -> tuple
 
 def central_deviation(sharp_rows, start) -> float:
     """max over n >= 1 of |h lambda_0 - 2| / 2 along the central flow from ``start``."""
-    vals = [abs(r["central_h_lambda0"] - 2) / 2 for r in sharp_rows
-            if r["start"] == start and r["n"] >= 1 and "central_h_lambda0" in r]
+    vals = [
+        abs(r["central_h_lambda0"] - 2) / 2
+        for r in sharp_rows
+        if r["start"] == start and r["n"] >= 1 and "central_h_lambda0" in r
+    ]
     return max(vals) if vals else float("nan")
 
 
@@ -68,20 +71,34 @@ def summarize(rows) -> list[dict]:
         order = sorted(finals, key=lambda f: (not math.isfinite(finals[f]["distance"]), finals[f]["distance"]))
         for rank, flow in enumerate(order, 1):
             r = finals[flow]
-            out.append({"start": start, "phase": r["phase"], "h_lambda0": r["h_lambda0"], "flow": flow,
-                        "one_step_error": ones[flow], f"distance_after_{m}": r["distance"], "rank": rank,
-                        "status": r["status"]})
+            out.append(
+                {
+                    "start": start,
+                    "phase": r["phase"],
+                    "h_lambda0": r["h_lambda0"],
+                    "flow": flow,
+                    "one_step_error": ones[flow],
+                    f"distance_after_{m}": r["distance"],
+                    "rank": rank,
+                    "status": r["status"],
+                }
+            )
     return out
 
 
 def _central_text(sharp_rows, starts) -> str:
-    lines = ["Central flow: largest |h*lambda_0 - 2| / 2 along its own trajectory (n = 1..m), "
-             "beside GD's h*lambda_0 range over the same steps:", ""]
+    lines = [
+        "Central flow: largest |h*lambda_0 - 2| / 2 along its own trajectory (n = 1..m), "
+        "beside GD's h*lambda_0 range over the same steps:",
+        "",
+    ]
     for s in starts:
         gd_vals = [r["gd_h_lambda0"] for r in sharp_rows if r["start"] == s]
         phase = next(r["phase"] for r in sharp_rows if r["start"] == s)
-        lines.append(f"- start {s} ({phase}; the constraint only acts at EoS): central {central_deviation(sharp_rows, s):.2e}; "
-                     f"GD h*lambda_0 in [{min(gd_vals):.3f}, {max(gd_vals):.3f}]")
+        lines.append(
+            f"- start {s} ({phase}; the constraint only acts at EoS): central {central_deviation(sharp_rows, s):.2e}; "
+            f"GD h*lambda_0 in [{min(gd_vals):.3f}, {max(gd_vals):.3f}]"
+        )
     return "\n".join(lines)
 
 
@@ -94,8 +111,9 @@ class TrackConfig:
     train_steps: int = 1400
     starts: tuple[int, ...] = (100, 1380)  # h*lambda_0 = 1.47 (before EoS) and 2.07 (at EoS)
     horizon: int = 10
-    net: NetworkSetup = dataclasses.field(default_factory=lambda: NetworkSetup(
-        n_train=256, classes=(0, 1, 2, 3), downsample=4, depth=1, width=16))
+    net: NetworkSetup = dataclasses.field(
+        default_factory=lambda: NetworkSetup(n_train=256, classes=(0, 1, 2, 3), downsample=4, depth=1, width=16)
+    )
     flows: tuple[str, ...] = ("NGF", "IGR", "third-order", "PF", "PF+NP", "central")
     rtol: float = 1e-8
     atol: float = 1e-10
@@ -111,21 +129,44 @@ class TrackConfig:
         thetas = np.asarray(gd(prob.loss, prob.theta0, self.lr, self.train_steps))
         rows, sharp = [], []
         for start in progress(self.starts, "track: flows from GD iterates"):
-            dist, sh = track_start(prob.loss, thetas, self.lr, start, self.horizon, self.flows,
-                                   rtol=self.rtol, atol=self.atol)
+            dist, sh = track_start(
+                prob.loss, thetas, self.lr, start, self.horizon, self.flows, rtol=self.rtol, atol=self.atol
+            )
             rows, sharp = rows + dist, sharp + sh
             run.write_table("track_distances", rows)
             run.write_table("track_sharpness", sharp)
         summary = summarize(rows)
         run.write_table("track_summary", summary)
-        figs = [plots.distance_curves(run.figure_path(f"track_start{s}.png"), [r for r in rows if r["start"] == s],
-                                      f"Flows from GD step {s}, h = {self.lr}") for s in self.starts]
-        cols = ["start", "phase", "h_lambda0", "flow", "one_step_error", f"distance_after_{self.horizon}", "rank", "status"]
+        figs = [
+            plots.distance_curves(
+                run.figure_path(f"track_start{s}.png"),
+                [r for r in rows if r["start"] == s],
+                f"Flows from GD step {s}, h = {self.lr}",
+            )
+            for s in self.starts
+        ]
+        cols = [
+            "start",
+            "phase",
+            "h_lambda0",
+            "flow",
+            "one_step_error",
+            f"distance_after_{self.horizon}",
+            "rank",
+            "status",
+        ]
         fmt = {"h_lambda0": "{:.3f}", "one_step_error": "{:.3e}", f"distance_after_{self.horizon}": "{:.3e}"}
-        text = (f"# gdflows track\n\n{self.net.activation} {self.net.model} (D = {prob.theta0.size}) on {self.net.n_train} "
-                f"{self.net.dataset} images, "
-                f"full-batch GD at h = {self.lr}. Distance |theta_flow(n h) - theta_(s+n)| from each start s.\n\n"
-                + markdown_table(summary, cols, fmt) + "\n\n" + _central_text(sharp, self.starts) + "\n\n" + "\n".join(f"![{f.stem}](figures/{f.name})" for f in figs) + "\n")
+        text = (
+            f"# gdflows track\n\n{self.net.activation} {self.net.model} (D = {prob.theta0.size}) on {self.net.n_train} "
+            f"{self.net.dataset} images, "
+            f"full-batch GD at h = {self.lr}. Distance |theta_flow(n h) - theta_(s+n)| from each start s.\n\n"
+            + markdown_table(summary, cols, fmt)
+            + "\n\n"
+            + _central_text(sharp, self.starts)
+            + "\n\n"
+            + "\n".join(f"![{f.stem}](figures/{f.name})" for f in figs)
+            + "\n"
+        )
         run.write_text("REPORT.md", text)
         print(f"wrote {run.path / 'REPORT.md'}")
         return run.path

@@ -1,4 +1,4 @@
-r"""``gdflows train``: a network trained by GD, watched through the Principal Flow (SPEC section 3).
+r"""``gdflows train``: a network trained by GD, watched through the Principal Flow (docs/theory.md, section 7).
 
 Every ``log_every`` steps, at the iterate theta_n and learning rate h = ``lr``,
 one metrics row holds :func:`gdflows.stability.diagnose` (lambda_0..lambda_{k-1},
@@ -14,7 +14,7 @@ what one full-batch GD step of rate h from theta_n does next:
 For full-batch GD that step is the run's own next step (E_{n+1}). On a
 quadratic, Re(sc_i) and ln|1 - h lambda_i| have the same sign, so the PF's
 dE/dt and the observed change agree in sign direction by direction; on a
-network they are compared by :func:`eos_verdicts`. A sign flip of c_0 over the
+network they are compared by :func:`gdflows.experiments.eos.eos_verdicts`. A sign flip of c_0 over the
 step (c_0 c_0,next < 0) is what h lambda_0 > 1 predicts (c_0,next ~ (1 - h lambda_0) c_0).
 
 Eigenvector signs are free, so each u_i is oriented to agree with the previous
@@ -44,18 +44,18 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from gdflows import eos_plots
+from gdflows.diagnosis import diagnose
 from gdflows.errors import GDFlowsError
-from gdflows.validation import is_integer_in
+from gdflows.experiments.eos import report_markdown
 from gdflows.experiments.network_setup import NetworkSetup
-from gdflows.experiments.optimizer_run import batch_schedule, make_chunk
-from gdflows.experiments.optimizer_zoo import Method
-from gdflows.markdown import markdown_table
+from gdflows.experiments.optimizers.run import batch_schedule, make_chunk
+from gdflows.experiments.optimizers.zoo import Method
+from gdflows.experiments.report.progress import track
+from gdflows.experiments.report.runs import Run, read_csv
+from gdflows.gd import first_nonfinite
 from gdflows.optim import dal
 from gdflows.problems.network import NetworkProblem
-from gdflows.progress import track
-from gdflows.runs import Run, read_csv
-from gdflows.stability import diagnose
+from gdflows.validation import is_integer_in
 
 OPTIMIZERS = ("gd", "momentum", "adam", "dal")
 
@@ -102,8 +102,11 @@ def check_config(cfg: TrainConfig) -> None:
 
 def make_method(cfg: TrainConfig) -> Method:
     """The optimizer as an optax transformation accepting ``value``/``value_fn``."""
-    fixed = {"gd": lambda: optax.sgd(cfg.lr), "momentum": lambda: optax.sgd(cfg.lr, momentum=cfg.momentum),
-             "adam": lambda: optax.adam(cfg.lr)}
+    fixed = {
+        "gd": lambda: optax.sgd(cfg.lr),
+        "momentum": lambda: optax.sgd(cfg.lr, momentum=cfg.momentum),
+        "adam": lambda: optax.adam(cfg.lr),
+    }
     if cfg.optimizer == "dal":
         return Method("dal", "dal", lambda: dal(p=cfg.dal_p, max_lr=cfg.max_lr))
     make = fixed[cfg.optimizer]
@@ -124,8 +127,11 @@ class TrainState:
 def save_state(run: Run, st: TrainState) -> None:
     leaves = jax.tree_util.tree_leaves(st.opt_state)
     vectors = np.zeros((0, st.theta.shape[0])) if st.vectors is None else st.vectors
-    run.save_checkpoint(st.step, {"theta": st.theta, "rate": np.asarray(st.rate), "vectors": vectors}
-                        | {f"opt_{i}": leaf for i, leaf in enumerate(leaves)})
+    run.save_checkpoint(
+        st.step,
+        {"theta": st.theta, "rate": np.asarray(st.rate), "vectors": vectors}
+        | {f"opt_{i}": leaf for i, leaf in enumerate(leaves)},
+    )
 
 
 def load_state(run: Run, opt_state0) -> TrainState | None:
@@ -136,8 +142,13 @@ def load_state(run: Run, opt_state0) -> TrainState | None:
     treedef = jax.tree_util.tree_structure(opt_state0)
     leaves = [jnp.asarray(arrays[f"opt_{i}"]) for i in range(treedef.num_leaves)]
     vectors = arrays["vectors"] if arrays["vectors"].shape[0] else None
-    return TrainState(step, jnp.asarray(arrays["theta"]), jax.tree_util.tree_unflatten(treedef, leaves),
-                      float(arrays["rate"]), vectors)
+    return TrainState(
+        step,
+        jnp.asarray(arrays["theta"]),
+        jax.tree_util.tree_unflatten(treedef, leaves),
+        float(arrays["rate"]),
+        vectors,
+    )
 
 
 def orient(vectors: np.ndarray, previous: np.ndarray | None, g: np.ndarray) -> np.ndarray:
@@ -175,8 +186,13 @@ def diagnostics_row(problem, cfg, st: TrainState, probe, accuracy) -> tuple[dict
     signs = orient(d.vectors, st.vectors, np.asarray(g))
     vectors = d.vectors * signs[:, None]
     train_acc, test_acc = accuracy(st.theta)
-    row = {"step": st.step, "loss": float(loss), "train_acc": float(train_acc), "test_acc": float(test_acc),
-           "rate": st.rate} | d.as_row()
+    row = {
+        "step": st.step,
+        "loss": float(loss),
+        "train_acc": float(train_acc),
+        "test_acc": float(test_acc),
+        "rate": st.rate,
+    } | d.as_row()
     for i, s in enumerate(signs):
         row[f"c_{i}"] = float(s * np.real(d.c[i]))
     return row | {
@@ -185,11 +201,6 @@ def diagnostics_row(problem, cfg, st: TrainState, probe, accuracy) -> tuple[dict
         "c_0_next": float(vectors[0] @ np.asarray(g_next)),
         "outcome": "",
     }, vectors
-
-
-def _first_nonfinite(values) -> int | None:
-    bad = np.flatnonzero(~np.isfinite(np.asarray(values)))
-    return int(bad[0]) if bad.size else None
 
 
 def _fresh_state(problem, opt, method) -> TrainState:
@@ -212,7 +223,6 @@ def log_steps(cfg: TrainConfig, start: int) -> list[int]:
 
 def train(problem: NetworkProblem, cfg: TrainConfig, run: Run) -> list[dict]:
     """Train (or resume) into ``run``; return the metrics rows."""
-    check_config(cfg)
     method = make_method(cfg)
     opt = method.make()
     chunk = make_chunk(problem.batch_loss, method, opt, full_batch=cfg.batch_size == 0)
@@ -233,7 +243,7 @@ def train(problem: NetworkProblem, cfg: TrainConfig, run: Run) -> list[dict]:
             break
         run.write_table("metrics", rows)
         st.theta, st.opt_state, h, values = chunk(st.theta, st.opt_state, x, y, idx[step:nxt])
-        bad = _first_nonfinite(values)
+        bad = first_nonfinite(values)
         if bad is not None:
             rows.append(_diverged(step + bad, float(values[bad])))
             break
@@ -247,108 +257,10 @@ def _diverged(step: int, loss: float) -> dict:
     return {"step": step, "loss": loss, "outcome": f"diverged at step {step}"}
 
 
-def outcome(rows) -> str:
-    """``completed``, ``diverged at step n``, or ``interrupted`` (no final row yet)."""
-    return str(rows[-1].get("outcome") or "interrupted") if rows else "interrupted"
-
-
-def _col(rows, key) -> np.ndarray:
-    return np.array([float(r[key]) if r.get(key) not in ("", None) else np.nan for r in rows])
-
-
-def diagnosed(rows) -> list:
-    """The rows that hold a diagnosis (all but a divergence row)."""
-    return [r for r in rows if r.get("lambda_0") not in ("", None)]
-
-
-def eos_verdicts(rows, tol: float = 0.1, noise_rtol: float = 1e-6) -> dict:
-    """The edge-of-stability and sign verdicts from metrics rows (dicts; strings or numbers).
-
-    * ``rose_from_below``: some logged lambda_0 before the last third of the run
-      lies below (1 - tol) 2/h; ``hovers``: every logged lambda_0 in the last third
-      (steps >= 2/3 of the last logged step) has |lambda_0 / (2/h) - 1| <= tol;
-      ``edge_of_stability``: both.
-    * ``sign_agreement``: over the steps whose observed change is above noise,
-      |E(theta_n - h g_n) - E_n| > noise_rtol |E_n|, the fraction where
-      sign(PF dE/dt) = sign(observed_dE_dt); ``signs_agree``: it is >= 0.9.
-    * ``c0_flip_fraction``: fraction of logged steps in the last third with
-      c_0 c_0,next < 0 (h lambda_0 > 1 makes c_0 flip every step).
-    """
-    rows = diagnosed(rows)
-    if len(rows) < 3:
-        raise GDFlowsError(f"eos_verdicts needs at least 3 diagnosed rows, got {len(rows)}; log more often")
-    steps, edge = _col(rows, "step"), float(rows[0]["two_over_h"])
-    ratio = _col(rows, "lambda_0") / edge
-    last = steps >= 2 * steps[-1] / 3
-    dev = float(np.max(np.abs(ratio[last] - 1)))
-    loss, change = _col(rows, "loss"), _col(rows, "loss_next") - _col(rows, "loss")
-    above = np.isfinite(change) & (np.abs(change) > noise_rtol * np.abs(loss))
-    agree = np.sign(_col(rows, "dE_dt")[above]) == np.sign(change[above])
-    share = float(np.mean(agree)) if above.any() else float("nan")
-    flips = (_col(rows, "c_0") * _col(rows, "c_0_next"))[last] < 0
-    rose = bool(np.any(ratio[~last] < 1 - tol))
-    return {
-        "lr": 2 / edge, "two_over_lr": edge, "min_ratio_before_last_third": float(np.min(ratio[~last])),
-        "rose_from_below": rose, "mean_ratio_last_third": float(np.mean(ratio[last])),
-        "max_deviation_last_third": dev, "hovers": dev <= tol, "edge_of_stability": rose and dev <= tol,
-        "steps_above_noise": int(above.sum()), "sign_agreement": share, "signs_agree": share >= 0.9,
-        "c0_flip_fraction": float(np.mean(flips)),
-    }
-
-
-def figures(run: Run, rows, tol: float) -> dict[str, Path]:
-    """The four figures of a training run, drawn from its metrics rows."""
-    rows = diagnosed(rows)
-    return {
-        "sharpness": eos_plots.sharpness(run.figure_path("sharpness.png"), rows, tol),
-        "sc_0": eos_plots.stability_coefficient(run.figure_path("sc0.png"), rows),
-        "c_0": eos_plots.projection(run.figure_path("c0.png"), rows),
-        "loss": eos_plots.loss_change(run.figure_path("loss.png"), rows),
-    }
-
-
-VERDICT_COLUMNS = ("lr", "min_ratio_before_last_third", "mean_ratio_last_third", "max_deviation_last_third",
-                   "edge_of_stability", "steps_above_noise", "sign_agreement", "c0_flip_fraction")
-VERDICT_FORMAT = {"lr": "{:g}", "min_ratio_before_last_third": "{:.3f}", "mean_ratio_last_third": "{:.3f}",
-                  "max_deviation_last_third": "{:.3f}", "sign_agreement": "{:.1%}", "c0_flip_fraction": "{:.0%}"}
-
-
-def report_markdown(run: Run, cfg: TrainConfig, prefix: str = "") -> str:
-    """Outcome, verdicts and figures of a run; image links are ``prefix + figures/...``."""
-    rows = read_csv(run.file("metrics.csv"))
-    lines = [f"Outcome: **{outcome(rows)}** after {rows[-1]['step']} of {cfg.steps} steps "
-             f"({cfg.optimizer}, lr = {cfg.lr:g}, {cfg.net.model} {cfg.net.activation}, "
-             f"{cfg.net.loss}, {cfg.net.n_train} training images).", ""]
-    if len(diagnosed(rows)) >= 3:
-        v = eos_verdicts(rows, cfg.hover_tol, cfg.noise_rtol)
-        lines += [markdown_table([v], VERDICT_COLUMNS, VERDICT_FORMAT), "",
-                  f"Ratios are lambda_0 / (2/lr); the edge-of-stability verdict asks the ratio to fall "
-                  f"below {1 - cfg.hover_tol:g} before the last third and to stay within "
-                  f"{cfg.hover_tol:.0%} of 1 in it. Sign agreement: sign(PF dE/dt) = sign(E_(n+1) - E_n) "
-                  f"on steps where |E_(n+1) - E_n| > {cfg.noise_rtol:g} E_n.", ""]
-    for name, path in figures(run, rows, cfg.hover_tol).items():
-        lines.append(f"![{name}]({prefix}figures/{path.name})")
-    return "\n".join(lines) + "\n"
-
-
 def write_report(run: Run, cfg: TrainConfig, elapsed: float) -> Path:
-    header = (f"# gdflows train\n\nComputed by `gdflows train` with the flags recorded in `config.json` "
-              f"(this session: {elapsed:.0f} s). One row per logged step: "
-              f"`metrics.csv` (definitions: `gdflows.experiments.train`).\n\n")
+    header = (
+        f"# gdflows train\n\nComputed by `gdflows train` with the flags recorded in `config.json` "
+        f"(this session: {elapsed:.0f} s). One row per logged step: "
+        f"`metrics.csv` (definitions: `gdflows.experiments.train`).\n\n"
+    )
     return run.write_text("REPORT.md", header + report_markdown(run, cfg))
-
-
-DEMO = TrainConfig(net=NetworkSetup(n_train=500, downsample=4), lr=0.2, steps=400, log_every=8)
-
-
-def eos_section(parent: Run, cfg: TrainConfig = DEMO) -> str:
-    """The demo's section: a short MNIST run into ``<parent>/eos`` and its Markdown."""
-    cfg = dataclasses.replace(cfg, out=parent.path / "eos")
-    run = Run.open(cfg.out, cfg)
-    train(cfg.net.build(), cfg, run)
-    intro = ("## Edge of stability on MNIST through the PF\n\n"
-             "Full-batch GD on a tanh MLP (7x7 MNIST images): lambda_0 is driven to 2/h and hovers; "
-             "there h lambda_0 > 1, so sc_0 is complex and c_0 flips sign every step, and the PF's "
-             "dE/dt = sum_i sc_i c_i^2 predicts the sign of each step's loss change. "
-             f"Run folder: `eos/` (resume or extend with `gdflows train`).\n\n")
-    return intro + report_markdown(run, cfg, prefix="eos/")

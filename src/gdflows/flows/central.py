@@ -30,30 +30,19 @@ unstable direction this is exact. The LCP is solved by projected Gauss-Seidel
 (M is a Gram matrix: PSD, so the iteration converges).
 """
 
-from typing import Callable
+from collections.abc import Callable
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from gdflows.curvature.eigen import eigsh
-from gdflows.curvature.hvp import d3, gradient, hessian, hvp
+from gdflows.curvature.eigen import top_eigenpairs
+from gdflows.curvature.hvp import d3, gradient
 from gdflows.errors import GDFlowsError
+from gdflows.flows.base import Flow, exact_info
 from gdflows.validation import check_lr, is_integer_in
 
-DENSE_MAX_D = 500
 LCP_SWEEPS = 200
 KAPPA_PER_STEP = 4.0  # default kappa = 4/h: a start above 2/h is pulled to within 2% of its excess in one step
-
-
-def top_eigenpairs(loss, theta, k: int):
-    """(lambda (k,), U (k, D)) for the k largest eigenvalues of H(theta), real symmetric."""
-    if theta.shape[0] <= DENSE_MAX_D:
-        lam, vecs = jnp.linalg.eigh(hessian(loss, theta))
-        return lam[::-1][:k], vecs[:, ::-1][:, :k].T
-    block = jax.random.normal(jax.random.PRNGKey(0), (1, theta.shape[0]), theta.dtype)
-    pairs = eigsh(lambda v: hvp(loss, theta, v), block, k, "LA", 1e-10, min(theta.shape[0], max(100, 4 * k)))
-    return pairs.values, pairs.vectors
 
 
 def solve_lcp(M, r, sweeps: int = LCP_SWEEPS):
@@ -69,7 +58,7 @@ def solve_lcp(M, r, sweeps: int = LCP_SWEEPS):
     return jax.lax.fori_loop(0, sweeps, sweep, jnp.zeros_like(r))
 
 
-class Central(eqx.Module):
+class Central(Flow):
     """dw/dt = -g - 1/2 sum_i sigma_i^2 grad lambda_i, sigma^2 from the LCP above."""
 
     loss: Callable
@@ -80,15 +69,17 @@ class Central(eqx.Module):
     def parts(self, theta):
         """(g, lambda (k,), grad lambda (k, D), sigma^2 (k,)) at theta."""
         g = gradient(self.loss)(theta)
-        lam, U = top_eigenpairs(self.loss, theta, self.k)
+        pairs = top_eigenpairs(self.loss, theta, self.k, tol=1e-10)
+        lam, U = pairs.values, pairs.vectors
         grad_lam = jax.vmap(lambda u: d3(self.loss, theta, u))(U)
         kappa = KAPPA_PER_STEP / self.lr if self.kappa is None else self.kappa
         r = 2 * (-(grad_lam @ g) + kappa * (lam - 2.0 / self.lr))
         return g, lam, grad_lam, solve_lcp(grad_lam @ grad_lam.T, r)
 
-    def __call__(self, theta, t=None):
+    def evaluate(self, theta):
         g, _, grad_lam, sigma2 = self.parts(theta)
-        return -g - 0.5 * grad_lam.T @ sigma2
+        field = -g - 0.5 * grad_lam.T @ sigma2
+        return field, exact_info(field)
 
 
 def central(loss: Callable, lr, k: int = 1, kappa=None) -> Central:

@@ -2,28 +2,29 @@ r"""Implicit gradient regularisation flow (Barrett & Dherin, 2021).
 
 .. math:: \dot\theta = -g - \frac{h}{2} H g = -\nabla\big(E + \tfrac{h}{4}\|g\|^2\big)
 
-One-step error against GD: O(h^3).
+One-step error against GD: O(h^3) (docs/theory.md, section 2).
 """
 
-from typing import Callable
+from collections.abc import Callable
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 
 from gdflows.curvature.hvp import gradient, hvp
+from gdflows.flows.base import Flow, exact_info
 from gdflows.validation import check_lr
 
 
-class IGR(eqx.Module):
+class IGR(Flow):
     """dtheta/dt = -g - (h/2) H g."""
 
     loss: Callable
     lr: jax.Array  # an array, so a new lr reuses the compiled solve
 
-    def __call__(self, theta, t=None):
+    def evaluate(self, theta):
         g = gradient(self.loss)(theta)
-        return -g - 0.5 * self.lr * hvp(self.loss, theta, g)
+        field = -g - 0.5 * self.lr * hvp(self.loss, theta, g)
+        return field, exact_info(field)
 
 
 def igr(loss: Callable, lr) -> IGR:

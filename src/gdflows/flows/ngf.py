@@ -1,22 +1,23 @@
 r"""Negative gradient flow: :math:`\dot\theta = -\nabla E(\theta)`.
 
-One-step error against GD: O(h^2).
+One-step error against GD: O(h^2) (docs/theory.md, section 2).
 """
 
-from typing import Callable
-
-import equinox as eqx
+from collections.abc import Callable
 
 from gdflows.curvature.hvp import gradient
+from gdflows.flows.base import Flow, exact_info
 
 
-class NGF(eqx.Module):
-    """dtheta/dt = -g."""
+class NGF(Flow):
+    """dtheta/dt = -g. It does not depend on h (``lr`` is None)."""
 
     loss: Callable
+    lr: None = None
 
-    def __call__(self, theta, t=None):
-        return -gradient(self.loss)(theta)
+    def evaluate(self, theta):
+        field = -gradient(self.loss)(theta)
+        return field, exact_info(field)
 
 
 def ngf(loss: Callable) -> NGF:

@@ -9,56 +9,83 @@ r"""The Principal Flow (PF) and the PF plus the non-principal term.
 exactly on quadratics for every h, including oscillation (1 < h lambda < 2)
 and divergence (h lambda > 2), where its state is complex. With
 ``non_principal=True`` the field gains :math:`-\frac{h^2}{12} D^3E[g,g]`
-(one-step error O(h^4) instead of O(h^3)).
+(one-step error O(h^4) instead of O(h^3)). The theory: docs/theory.md,
+sections 3 to 6.
+
+Two ways to evaluate the same field, one class (:class:`Principal`):
+
+* dense (small D): form H, diagonalise it (``eigh`` at a real state, ``eig``
+  at a complex one, c = U^{-1} g by a solve);
+* Krylov (large D; :mod:`gdflows.flows._krylov`): f(H) g by Lanczos from g,
+  the directions with h lambda > ``threshold`` as exact eigenpairs, the rest
+  under an a-posteriori error estimate.
+
+``method="auto"`` picks dense where :func:`gdflows.curvature.use_dense` says
+so (the cut-off every top-eigenpair computation in gdflows shares).
+:meth:`Principal.evaluate` returns the field and a :class:`PFInfo` on both
+paths.
 
 Branch and limits: ``sc`` is :func:`gdflows.stability.stability_coefficients`
 (log with +i*pi for h lambda > 1, chosen continuously; series near lambda = 0).
 
 One-step removal (h lambda_i = 1 exactly, i.e. 1 - h lambda_i rounds to 0):
 sc_i = -inf and the exact flow map removes c_i at t = 0+ (GD's factor is 0).
-A vector field cannot jump, so the PF does it in two parts: :meth:`jump`
+A vector field cannot jump, so the PF does it in two parts: :meth:`Principal.jump`
 returns the state after the instantaneous removal,
 ``theta - h * sum_{h lambda_i = 1} c_i u_i`` (exact on quadratics), and the
 field's component along such u_i is 0 (the flow stays on c_i = 0).
-:func:`gdflows.integrate` applies ``jump`` at t = 0+.
+:func:`gdflows.integrate` applies ``jump`` at t = 0+. The Krylov path does not
+jump: it never produces a Ritz value with h theta exactly 1.
 """
 
-from typing import Callable, ClassVar
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import ClassVar
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 
 from gdflows.curvature.dense import spectral_coordinates
+from gdflows.curvature.eigen import use_dense
 from gdflows.curvature.hvp import d3, gradient, hessian
-from gdflows.stability.coefficients import stability_coefficients
 from gdflows.errors import GDFlowsError
-from gdflows.validation import check_lr
-
-
-def pf_components(sc, c):
-    """sc_i * c_i, with the one-step-removal directions (sc = -inf) set to 0."""
-    removed = jnp.isneginf(jnp.real(sc))
-    return jnp.where(removed, 0, sc) * c
-
+from gdflows.flows._krylov import krylov_field
+from gdflows.flows.base import FieldInfo, Flow
+from gdflows.stability.coefficients import pf_components, stability_coefficients
+from gdflows.validation import check_flat, check_lr, is_integer_in
 
 METHODS = ("auto", "dense", "krylov")
-DENSE_MAX_D = 256  # "auto": dense Hessian + eig up to this D, Krylov above
 KRYLOV_THRESHOLD = 0.9  # Krylov: h*lambda above which directions are exact eigenpairs
 
 
-class Principal(eqx.Module):
+class PFInfo(FieldInfo):
+    """What one PF evaluation did (both paths).
+
+    error: a-posteriori estimate of |field - exact field| (absolute 2-norm; 0
+    on the dense path); converged: tol met within max_size (always on the
+    dense path); hvps: Hessian-vector products used (D for the dense
+    Hessian); outliers: eigenvalues (Ritz values) with Re(h lambda) >
+    threshold, largest first, NaN-padded; outlier_residuals: their residual
+    norms; energy_rate: the PF-predicted dE/dt = g^T field = sum_i sc_i c_i^2.
+    """
+
+    hvps: jax.Array
+    outliers: jax.Array
+    outlier_residuals: jax.Array
+    energy_rate: jax.Array
+
+
+class Principal(Flow):
     """dtheta/dt = U diag(sc) U^{-1} g  (+ -(h^2/12) D3E[g, g] if non_principal).
 
-    ``method="dense"`` forms the Hessian and diagonalises it (small D);
-    ``"krylov"`` evaluates f(H) g by Lanczos with exact outlier eigenpairs
-    (:mod:`gdflows.flows.principal_scalable`; ``tol``, ``max_size``,
-    ``threshold`` go there); ``"auto"`` picks dense for D <= DENSE_MAX_D.
+    Build it with :func:`principal`.
     """
 
     loss: Callable
     lr: jax.Array  # an array, so a new lr reuses the compiled solve
-    non_principal: bool = False
+    non_principal: bool = eqx.field(static=True, default=False)
     method: str = eqx.field(static=True, default="auto")
     tol: float = eqx.field(static=True, default=1e-8)
     max_size: int = eqx.field(static=True, default=100)
@@ -66,50 +93,81 @@ class Principal(eqx.Module):
     complex_state: ClassVar[bool] = True
 
     def is_dense(self, dim: int) -> bool:
-        return self.method == "dense" or (self.method == "auto" and dim <= DENSE_MAX_D)
+        return use_dense(dim, {"krylov": "lanczos"}.get(self.method, self.method))
 
-    def __call__(self, theta, t=None):
+    @eqx.filter_jit
+    def evaluate(self, theta) -> tuple[jax.Array, PFInfo]:
+        """(field, info) at ``theta`` (real or complex, shape (D,)); the field is complex."""
+        theta = check_flat(theta, "theta")
         theta = theta.astype(jnp.result_type(theta, jnp.complex64))
-        dense = self.is_dense(theta.shape[0])
-        g = gradient(self.loss)(theta) if dense or self.non_principal else None  # Krylov computes its own
-        if dense:
-            lam, U, c = self._spectrum(theta, g)
-            field = U @ pf_components(stability_coefficients(lam, self.lr), c)
+        if self.is_dense(theta.shape[0]):
+            field, info, g = self._dense(theta)
         else:
-            field = self.scalable()(theta)
+            field, info, g = self._krylov(theta)
         if self.non_principal:
             field = field - (self.lr**2 / 12) * d3(self.loss, theta, g)
-        return field
+            info = eqx.tree_at(lambda i: i.energy_rate, info, g @ field)
+        return field, info
 
-    def _spectrum(self, theta, g):
-        """(lambda, U, c = U^{-1} g) of the dense Hessian at theta."""
-        return spectral_coordinates(hessian(self.loss, theta), g)
+    def _dense(self, theta):
+        g = gradient(self.loss)(theta)
+        lam, U, c = spectral_coordinates(hessian(self.loss, theta), g)
+        field = U @ pf_components(stability_coefficients(lam, self.lr), c)
+        outlier = self.lr * lam.real > self.threshold
+        order = jnp.argsort(jnp.where(outlier, -lam.real, jnp.inf))
+        outliers = jnp.where(outlier, lam, jnp.nan)[order]
+        zero = jnp.zeros((), theta.real.dtype)
+        info = PFInfo(
+            jnp.asarray(True),
+            zero,
+            jnp.asarray(theta.shape[0]),
+            outliers,
+            jnp.where(jnp.isnan(outliers.real), jnp.nan, zero),
+            g @ field,
+        )
+        return field, info, g
 
-    def scalable(self):
-        """The Krylov evaluator of the principal part (``.evaluate`` gives error estimates)."""
-        from gdflows.flows.principal_scalable import ScalablePrincipal
-
-        return ScalablePrincipal(self.loss, self.lr, self.tol, self.max_size, self.threshold)
+    def _krylov(self, theta):
+        out = krylov_field(self.loss, self.lr, theta, self.tol, self.max_size, self.threshold)
+        r = out.result
+        field = out.field.astype(theta.dtype)
+        info = PFInfo(r.converged, r.error, r.hvps, out.outliers, out.outlier_residuals, out.g @ field)
+        return field, info, out.g.astype(theta.dtype)
 
     def jump(self, theta):
-        """The state at t = 0+: components with h lambda_i = 1 removed (dense path only;
-        a Krylov method never produces a Ritz value with h theta exactly 1)."""
+        """The state at t = 0+: components with h lambda_i = 1 removed (dense path only)."""
         if not self.is_dense(theta.shape[0]):
             return theta
-        lam, U, c = self._spectrum(theta, gradient(self.loss)(theta))
+        lam, U, c = spectral_coordinates(hessian(self.loss, theta), gradient(self.loss)(theta))
         removed = self.lr * lam == 1
         return theta - self.lr * (U @ jnp.where(removed, c, 0)).astype(theta.dtype)
 
 
-def principal(loss: Callable, lr, non_principal: bool = False, method: str = "auto",
-              tol: float = 1e-8, max_size: int = 100,
-              threshold: float = KRYLOV_THRESHOLD) -> Principal:
-    """The Principal Flow of ``loss`` at learning rate ``lr`` (see :class:`Principal`)."""
+def principal(
+    loss: Callable,
+    lr,
+    non_principal: bool = False,
+    method: str = "auto",
+    tol: float = 1e-8,
+    max_size: int = 100,
+    threshold: float = KRYLOV_THRESHOLD,
+) -> Principal:
+    """The Principal Flow of ``loss`` at learning rate ``lr``.
+
+    ``method``: "dense", "krylov", or "auto" (dense for D <= DENSE_MAX_D).
+    Krylov only: ``tol`` is the relative accuracy of the field (a-posteriori
+    estimate) and of the outlier eigenpairs (relative residual); ``max_size``
+    the HVP budget per evaluation (at most D is used); ``threshold`` the
+    h*lambda above which a direction is resolved as an exact eigenpair
+    (in (0, 1): sc stops being analytic at 1).
+    """
     if method not in METHODS:
         raise GDFlowsError(f"method must be one of {METHODS}, got {method!r}")
-    from gdflows.flows.principal_scalable import principal_scalable  # it imports pf_components from here
-
     h = check_lr(lr)
-    if method != "dense":
-        principal_scalable(loss, h, tol, max_size, threshold)  # validates the Krylov arguments
+    if not 0 < tol < 1:
+        raise GDFlowsError(f"tol must be in (0, 1), got {tol!r}; e.g. tol=1e-8")
+    if not is_integer_in(max_size, 2):
+        raise GDFlowsError(f"max_size must be an integer >= 2, got {max_size!r}")
+    if not 0 < threshold < 1:
+        raise GDFlowsError(f"threshold must be in (0, 1) (h*lambda below the branch point 1), got {threshold!r}")
     return Principal(loss, jnp.asarray(h), bool(non_principal), method, float(tol), int(max_size), float(threshold))

@@ -24,5 +24,18 @@ def get_model(name: str, input_shape, num_classes: int, **kwargs) -> Model:
     return build(tuple(input_shape), num_classes, **kwargs)
 
 
-__all__ = ["Model", "MODELS", "get_model", "mlp", "cnn", "vgg", "resnet", "ACTIVATIONS",
-           "get_activation", "LOSSES", "get_loss", "mse", "cross_entropy"]
+__all__ = [
+    "Model",
+    "MODELS",
+    "get_model",
+    "mlp",
+    "cnn",
+    "vgg",
+    "resnet",
+    "ACTIVATIONS",
+    "get_activation",
+    "LOSSES",
+    "get_loss",
+    "mse",
+    "cross_entropy",
+]

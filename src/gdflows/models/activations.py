@@ -46,6 +46,4 @@ def get_activation(name: str):
     try:
         return ACTIVATIONS[name]
     except KeyError:
-        raise GDFlowsError(
-            f"unknown activation {name!r}; choose one of {', '.join(ACTIVATIONS)}"
-        ) from None
+        raise GDFlowsError(f"unknown activation {name!r}; choose one of {', '.join(ACTIVATIONS)}") from None

@@ -40,7 +40,9 @@ def conv(params, x, stride: int = 1):
 def _conv_op(stride: int):
     """The SAME-padded NHWC/HWIO convolution at ``stride`` (one hashable function per stride)."""
     return functools.partial(
-        jax.lax.conv_general_dilated, window_strides=(stride, stride), padding="SAME",
+        jax.lax.conv_general_dilated,
+        window_strides=(stride, stride),
+        padding="SAME",
         dimension_numbers=("NHWC", "HWIO", "NHWC"),
     )
 

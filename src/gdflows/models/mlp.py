@@ -11,8 +11,9 @@ from gdflows.models.layers import dense, dense_init, flatten
 from gdflows.models.model import Model
 
 
-def mlp(input_shape, num_classes: int, depth: int = 2, width: int = 64,
-        activation: str = "tanh", dtype="float64") -> Model:
+def mlp(
+    input_shape, num_classes: int, depth: int = 2, width: int = 64, activation: str = "tanh", dtype="float64"
+) -> Model:
     act = get_activation(activation)
     sizes = [math.prod(input_shape)] + [width] * depth + [num_classes]
 

@@ -23,7 +23,7 @@ and JAX's derivatives through ``real``/``imag`` are the holomorphic ones;
 from __future__ import annotations
 
 import functools
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp

@@ -22,8 +22,9 @@ from gdflows.models.model import Model
 STAGES = (1, 2, 4)
 
 
-def resnet(input_shape, num_classes: int, width: int = 8, blocks: int = 1,
-           activation: str = "tanh", dtype="float64") -> Model:
+def resnet(
+    input_shape, num_classes: int, width: int = 8, blocks: int = 1, activation: str = "tanh", dtype="float64"
+) -> Model:
     act = get_activation(activation)
     c = input_shape[-1]
     channels = [width * m for m in STAGES]
@@ -33,9 +34,10 @@ def resnet(input_shape, num_classes: int, width: int = 8, blocks: int = 1,
         params = {"stem": conv_init(next(keys), c, width, dtype), "stages": []}
         c_in = width
         for ch in channels:
-            stage = {"proj": conv_init(next(keys), c_in, ch, dtype, size=1),
-                     "blocks": [[conv_init(next(keys), ch, ch, dtype) for _ in range(2)]
-                                for _ in range(blocks)]}
+            stage = {
+                "proj": conv_init(next(keys), c_in, ch, dtype, size=1),
+                "blocks": [[conv_init(next(keys), ch, ch, dtype) for _ in range(2)] for _ in range(blocks)],
+            }
             params["stages"].append(stage)
             c_in = ch
         params["out"] = dense_init(next(keys), channels[-1], num_classes, dtype)

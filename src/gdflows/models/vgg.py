@@ -16,8 +16,9 @@ from gdflows.models.model import Model
 STAGES = (1, 2, 4)
 
 
-def vgg(input_shape, num_classes: int, width: int = 8, hidden: int = 64,
-        activation: str = "tanh", dtype="float64") -> Model:
+def vgg(
+    input_shape, num_classes: int, width: int = 8, hidden: int = 64, activation: str = "tanh", dtype="float64"
+) -> Model:
     act = get_activation(activation)
     h, w, c = input_shape
     channels = [width * m for m in STAGES]
@@ -30,8 +31,11 @@ def vgg(input_shape, num_classes: int, width: int = 8, hidden: int = 64,
         for ch in channels:
             convs.append([conv_init(next(keys), c_in, ch, dtype), conv_init(next(keys), ch, ch, dtype)])
             c_in = ch
-        return {"convs": convs, "hidden": dense_init(next(keys), features, hidden, dtype),
-                "out": dense_init(next(keys), hidden, num_classes, dtype)}
+        return {
+            "convs": convs,
+            "hidden": dense_init(next(keys), features, hidden, dtype),
+            "out": dense_init(next(keys), hidden, num_classes, dtype),
+        }
 
     def apply(params, x):
         for first, second in params["convs"]:

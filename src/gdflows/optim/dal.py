@@ -1,4 +1,4 @@
-r"""DAL, the drift-adjusted learning rate (Rosca et al. 2023, SPEC section 4), for optax.
+r"""DAL, the drift-adjusted learning rate (Rosca et al. 2023), for optax.
 
 One GD step -h g leaves the negative gradient flow by (h^2/2) H g to leading
 order; DAL picks h so that drift and step have the ratio (h/2)|Hg|/|g| = 1::
@@ -35,7 +35,8 @@ same rule to the update direction u of any base optimizer, ``h = min(2 /
 preconditioner, identity for momentum); :func:`dal_momentum` and :func:`dal_adam`
 use it with heavy-ball momentum and Adam. With
 ``per_layer=True`` each parameter array (leaf) l gets its own rate
-``h_l = min(2 / (|(Hu)_l| / |u_l|)^p, max_lr)``. See docs/dal.md for why.
+``h_l = min(2 / (|(Hu)_l| / |u_l|)^p, max_lr)``. See docs/dal.md for why, and
+docs/theory.md, section 8, for the theory.
 
 Reference semantics (deepmind/discretisation_drift ``dal.py``): ``p = 0`` runs
 plain SGD at the static rate, so here ``p = 0`` means ``h_t = fixed_lr``
@@ -47,7 +48,8 @@ requires ``fixed_lr``. The reference's window is open at its start
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -83,8 +85,7 @@ def _safe_ratio(num_sq, den_sq):
 def dal_rate(v, p: float, max_lr: float, scale: float = 1.0):
     """h = min(scale 2 / v^p, max_lr); v = 0 gives max_lr (the limit for p > 0)."""
     positive = v > 0
-    return jnp.where(positive, jnp.minimum(scale * 2.0 / jnp.where(positive, v, 1.0) ** p, max_lr),
-                     max_lr)
+    return jnp.where(positive, jnp.minimum(scale * 2.0 / jnp.where(positive, v, 1.0) ** p, max_lr), max_lr)
 
 
 def _tree_hvp(value_fn, params, u):
@@ -125,8 +126,15 @@ def _check_args(p, max_lr, hg, window, eps, fixed_lr):
     window = _check_window(window)
     if eps is not None and not (isinstance(eps, (int, float)) and eps > 0 and math.isfinite(eps)):
         raise GDFlowsError(f"eps must be a finite number > 0 or None (0.01/|g|), got {eps!r}")
-    needs_fixed = [why for why, cond in (("p=0", p == 0), ("a window", window is not None),
-                                         ("hg='secant' (first step)", hg == "secant")) if cond]
+    needs_fixed = [
+        why
+        for why, cond in (
+            ("p=0", p == 0),
+            ("a window", window is not None),
+            ("hg='secant' (first step)", hg == "secant"),
+        )
+        if cond
+    ]
     if needs_fixed and fixed_lr is None:
         raise GDFlowsError(f"{' and '.join(needs_fixed)} needs a fixed rate: pass fixed_lr=...")
     fixed_lr = None if fixed_lr is None else check_lr(fixed_lr)
@@ -148,11 +156,18 @@ def _curvature_pair(hg, value_fn, params, grads, u, state, eps):
     return _fd_hvp(value_fn, params, u, grads, eps), u
 
 
-def drift_adjusted(base: optax.GradientTransformation | None = None, p: float = 1.0,
-                   max_lr: float = 5.0, hg: str = "hvp", window=None, eps: float | None = None,
-                   fixed_lr: float | None = None, per_layer: bool = False,
-                   precondition: Callable | None = None,
-                   rate_scale: float = 1.0) -> optax.GradientTransformationExtraArgs:
+def drift_adjusted(
+    base: optax.GradientTransformation | None = None,
+    p: float = 1.0,
+    max_lr: float = 5.0,
+    hg: str = "hvp",
+    window=None,
+    eps: float | None = None,
+    fixed_lr: float | None = None,
+    per_layer: bool = False,
+    precondition: Callable | None = None,
+    rate_scale: float = 1.0,
+) -> optax.GradientTransformationExtraArgs:
     r"""Step -h u along the base optimizer's direction u with the DAL rate.
 
     u = base.update(g) (u = g without a base), v = |P^{-1} H u| / |u| (per leaf
@@ -175,9 +190,14 @@ def drift_adjusted(base: optax.GradientTransformation | None = None, p: float = 
         zero = jnp.zeros((), dtype)
         h0 = jax.tree_util.tree_map(lambda _: zero, params) if per_layer else zero
         keep = hg == "secant"
-        return DALState(jnp.zeros((), jnp.int32), h0, zero,
-                        base.init(params) if base else (), zeros_like(params) if keep else (),
-                        zeros_like(params) if keep else ())
+        return DALState(
+            jnp.zeros((), jnp.int32),
+            h0,
+            zero,
+            base.init(params) if base else (),
+            zeros_like(params) if keep else (),
+            zeros_like(params) if keep else (),
+        )
 
     def rate(num, den, fixed):
         def one(a, b):
@@ -208,15 +228,20 @@ def drift_adjusted(base: optax.GradientTransformation | None = None, p: float = 
         else:
             new = jax.tree_util.tree_map(lambda x: (-h * x).astype(x.dtype), u)
         keep = hg == "secant"
-        return new, DALState(state.count + 1, h, hu_norm, base_state,
-                             params if keep else (), grads if keep else ())
+        return new, DALState(state.count + 1, h, hu_norm, base_state, params if keep else (), grads if keep else ())
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)
 
 
-def dal(p: float = 1.0, max_lr: float = 5.0, hg: str = "hvp", window=None,
-        eps: float | None = None, fixed_lr: float | None = None,
-        per_layer: bool = False) -> optax.GradientTransformationExtraArgs:
+def dal(
+    p: float = 1.0,
+    max_lr: float = 5.0,
+    hg: str = "hvp",
+    window=None,
+    eps: float | None = None,
+    fixed_lr: float | None = None,
+    per_layer: bool = False,
+) -> optax.GradientTransformationExtraArgs:
     r"""DAL-p on the gradient: update = -h_t g, h_t = min(2 / (|H g| / |g|)^p, max_lr).
 
     Call ``update(grads, state, params, value_fn=loss_fn)`` (``value_fn`` is not
@@ -236,8 +261,9 @@ def dal_momentum(momentum: float = 0.9, nesterov: bool = False, **dal_kwargs):
     the factor (1-beta)/(1+beta) (= 0.053 at beta = 0.9). Without it the rate runs
     past heavy ball's stability limit 2 (1+beta) / lambda (measured on the MNIST MLP).
     """
-    return drift_adjusted(optax.trace(decay=momentum, nesterov=nesterov),
-                          rate_scale=(1 - momentum) / (1 + momentum), **dal_kwargs)
+    return drift_adjusted(
+        optax.trace(decay=momentum, nesterov=nesterov), rate_scale=(1 - momentum) / (1 + momentum), **dal_kwargs
+    )
 
 
 def _adam_inverse_preconditioner(b2: float, eps_root: float) -> Callable:
@@ -261,6 +287,9 @@ def dal_adam(b1: float = 0.9, b2: float = 0.999, eps_root: float = 1e-8, **dal_k
     norm ~sqrt(D): the step 2|u|^2/|Hu| then runs far beyond the quadratic model
     (measured: loss 0.78 -> 20 on the MNIST MLP in 20 steps).
     """
-    return drift_adjusted(optax.scale_by_adam(b1=b1, b2=b2, eps=eps_root),
-                          precondition=_adam_inverse_preconditioner(b2, eps_root),
-                          rate_scale=1 / (1 + b1), **dal_kwargs)
+    return drift_adjusted(
+        optax.scale_by_adam(b1=b1, b2=b2, eps=eps_root),
+        precondition=_adam_inverse_preconditioner(b2, eps_root),
+        rate_scale=1 / (1 + b1),
+        **dal_kwargs,
+    )

@@ -8,7 +8,7 @@ set, with f a model from :mod:`gdflows.models` and l ``mse`` or
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -37,8 +37,9 @@ class NetworkProblem:
         return jnp.mean(jnp.argmax(self.logits(theta, x).real, axis=-1) == y)
 
 
-def network_problem(model_name: str, data: Dataset, loss: str = "mse", seed: int = 0,
-                    dtype="float64", **model_kwargs) -> NetworkProblem:
+def network_problem(
+    model_name: str, data: Dataset, loss: str = "mse", seed: int = 0, dtype="float64", **model_kwargs
+) -> NetworkProblem:
     """Build the model, initialise it from ``seed``, and close the loss over ``data``.
 
     ``model_kwargs`` go to the model builder (e.g. ``depth``, ``width``, ``activation``).

@@ -13,7 +13,7 @@ import jax.numpy as jnp
 
 from gdflows.errors import GDFlowsError
 
-# SPEC.md section 2: E = theta^T diag(1, 0.01) theta, so A = diag(2, 0.02).
+# The authors' example: E = theta^T diag(1, 0.01) theta, so A = diag(2, 0.02).
 REFERENCE_THETA0 = (-0.35, -0.2)
 REFERENCE_LRS = ((0.5, 20), (0.9, 20), (1.0, 20), (1.05, 5))
 

@@ -1,13 +1,13 @@
 r"""Small landscapes where the flows part ways.
 
-* :func:`sharp_dip`: a broad bowl with a narrow dip (a sharp minimum next to a
+* :class:`SharpDip`: a broad bowl with a narrow dip (a sharp minimum next to a
   flat one), :math:`E(x) = \frac{c}{2}x^2 - w\, e^{-(x - x_1)^2 / (2 s^2)}`.
   With h lambda_sharp > 2 GD is pushed out of the dip and settles in the bowl;
   NGF and IGR stay in the dip; the PF leaves with GD.
-* :func:`saddle`: :math:`E(x, y) = \frac{a}{2} x^2 - \frac12 y^2 + \frac14 y^4`,
+* :class:`Saddle`: :math:`E(x, y) = \frac{a}{2} x^2 - \frac12 y^2 + \frac14 y^4`,
   a saddle at the origin between minima at y = +-1. GD escapes along y with
   factor 1 + h per step, slower than NGF's e^{h}.
-* :func:`smooth_cubic`: a non-quadratic polynomial with non-zero third
+* :class:`SmoothCubic`: a non-quadratic polynomial with non-zero third
   derivatives, for measuring one-step error orders.
 
 All are entire functions (holomorphic), so the PF may visit complex states.
@@ -46,15 +46,3 @@ class SmoothCubic(eqx.Module):
     def __call__(self, theta):
         x, y = theta[0], theta[1]
         return 0.5 * (x**2 + 2 * y**2) + 0.3 * x**3 + 0.2 * x * y**2 + 0.1 * y**4
-
-
-def sharp_dip(**kw) -> SharpDip:
-    return SharpDip(**kw)
-
-
-def saddle(**kw) -> Saddle:
-    return Saddle(**kw)
-
-
-def smooth_cubic() -> SmoothCubic:
-    return SmoothCubic()

@@ -1,6 +1,9 @@
-"""Stability coefficients sc_i, regimes, and edge-of-stability diagnostics."""
+"""Stability coefficients sc_i of the Principal Flow and the GD regimes they define.
 
-from gdflows.stability.coefficients import REGIMES, log_star, regime, stability_coefficients
-from gdflows.stability.diagnose import Diagnosis, diagnose
+The bare maths the flows use; the edge-of-stability diagnosis built on the
+flows is :func:`gdflows.diagnose`.
+"""
 
-__all__ = ["stability_coefficients", "regime", "log_star", "REGIMES", "diagnose", "Diagnosis"]
+from gdflows.stability.coefficients import REGIMES, log_star, pf_components, regime, stability_coefficients
+
+__all__ = ["stability_coefficients", "regime", "log_star", "pf_components", "REGIMES"]

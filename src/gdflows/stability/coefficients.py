@@ -31,6 +31,8 @@ Limits, computed exactly rather than clamped:
 * ``h lambda = 1`` (1 - h lambda rounds to 0): sc = -inf, the true limit.
   GD removes that component in one step; the PF removes it instantly
   (see :mod:`gdflows.flows.principal`).
+
+The theory: docs/theory.md, section 4.
 """
 
 import jax
@@ -86,8 +88,18 @@ def stability_coefficients(eigvals, lr):
     return sc_of_x(h * jnp.asarray(eigvals))
 
 
+def pf_components(sc, c):
+    """sc_i * c_i, with the one-step-removal directions (sc = -inf) set to 0.
+
+    The PF field in the eigenbasis is sum_i sc_i c_i u_i; a direction with
+    h lambda_i = 1 is removed at t = 0+ and contributes nothing afterwards.
+    """
+    removed = jnp.isneginf(jnp.real(sc))
+    return jnp.where(removed, 0, sc) * c
+
+
 def regime(eigvals, lr) -> np.ndarray:
-    """Name the GD regime along each eigendirection (SPEC.md's table).
+    """Name the GD regime along each eigendirection (docs/theory.md, section 4).
 
     Equality cases (h lambda = 0, 1, 2) are decided exactly in floating point;
     complex eigenvalues are classified by their real part.

@@ -1,7 +1,8 @@
 """A progress bar for every long loop (rich), quiet when GDFLOWS_QUIET=1."""
 
 import os
-from typing import Iterable, TypeVar
+from collections.abc import Iterable
+from typing import TypeVar
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 

@@ -11,8 +11,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from gdflows import markdown
-from gdflows.runs import Run, read_csv  # noqa: E402
+from gdflows.experiments.report import markdown
+from gdflows.experiments.report.runs import Run, read_csv  # noqa: E402
 
 GROUP = ("model", "regime", "method")
 KEY = GROUP + ("seed",)
@@ -33,6 +33,10 @@ def blew_up(row, initial_loss: float, factor: float = BLOW_UP) -> bool:
     return row["diverged"] == "True" or not math.isfinite(final) or final > factor * initial_loss
 
 
+def _mean(rows, col) -> float:
+    return float(np.mean([_f(r[col]) for r in rows])) if rows else math.nan
+
+
 def summarise(rows, initial_losses: dict) -> list[dict]:
     """Per (model, regime, method): means over the seeds that did not diverge."""
     groups = defaultdict(list)
@@ -43,21 +47,25 @@ def summarise(rows, initial_losses: dict) -> list[dict]:
         ok = [r for r in rs if not blew_up(r, initial_losses[tuple(r[k] for k in KEY)])]
         loss = np.array([_f(r["final_train_loss"]) for r in ok])
         reached = [_f(r["steps_to_target"]) for r in ok if r["steps_to_target"] not in ("", "None")]
-        mean = lambda col: float(np.mean([_f(r[col]) for r in ok])) if ok else math.nan  # noqa: E731
-        out.append(dict(zip(GROUP, key)) | {
-            "family": rs[0]["family"], "lr": rs[0]["lr"], "seeds": len(rs),
-            "final_loss_mean": float(np.mean(loss)) if ok else math.nan,
-            "final_loss_std": float(np.std(loss)) if ok else math.nan,
-            "test_acc_mean": mean("test_acc"),
-            "reached_target": f"{len(reached)}/{len(rs)}",
-            "steps_to_target_median": float(np.median(reached)) if reached else math.nan,
-            "spikes_mean": float(np.mean([_f(r["spikes"]) for r in rs])),
-            "diverged": len(rs) - len(ok),
-            "mean_h_last_third": mean("mean_h_last_third"),
-            "two_over_lambda0_end": _f(next((r["final_two_over_lambda0"] for r in ok if r["seed"] == "0"), "")),
-            "ms_per_step": float(np.mean([_f(r["ms_per_step"]) for r in rs])),
-            "flops_per_step": _f(rs[0].get("flops_per_step", "")),
-        })
+        out.append(
+            dict(zip(GROUP, key))
+            | {
+                "family": rs[0]["family"],
+                "lr": rs[0]["lr"],
+                "seeds": len(rs),
+                "final_loss_mean": float(np.mean(loss)) if ok else math.nan,
+                "final_loss_std": float(np.std(loss)) if ok else math.nan,
+                "test_acc_mean": _mean(ok, "test_acc"),
+                "reached_target": f"{len(reached)}/{len(rs)}",
+                "steps_to_target_median": float(np.median(reached)) if reached else math.nan,
+                "spikes_mean": float(np.mean([_f(r["spikes"]) for r in rs])),
+                "diverged": len(rs) - len(ok),
+                "mean_h_last_third": _mean(ok, "mean_h_last_third"),
+                "two_over_lambda0_end": _f(next((r["final_two_over_lambda0"] for r in ok if r["seed"] == "0"), "")),
+                "ms_per_step": float(np.mean([_f(r["ms_per_step"]) for r in rs])),
+                "flops_per_step": _f(rs[0].get("flops_per_step", "")),
+            }
+        )
     return out
 
 
@@ -68,9 +76,22 @@ def _fmt(v, digits=4):
 
 
 def markdown_table(summary) -> str:
-    cols = ["model", "regime", "method", "final_loss_mean", "final_loss_std", "test_acc_mean",
-            "reached_target", "steps_to_target_median", "spikes_mean", "diverged",
-            "mean_h_last_third", "two_over_lambda0_end", "ms_per_step", "flops_per_step"]
+    cols = [
+        "model",
+        "regime",
+        "method",
+        "final_loss_mean",
+        "final_loss_std",
+        "test_acc_mean",
+        "reached_target",
+        "steps_to_target_median",
+        "spikes_mean",
+        "diverged",
+        "mean_h_last_third",
+        "two_over_lambda0_end",
+        "ms_per_step",
+        "flops_per_step",
+    ]
     return markdown.markdown_table(summary, cols, default=_fmt)
 
 
@@ -87,18 +108,19 @@ def verdicts(summary) -> list[str]:
         dal = _best(here, ("dal",))
         if dal is None:
             continue
-        beat = [s for s in here if s["family"] in BASELINE_FAMILIES
-                and s["final_loss_mean"] < dal["final_loss_mean"]]
-        beat_acc = [s for s in here if s["family"] in BASELINE_FAMILIES
-                    and s["test_acc_mean"] > dal["test_acc_mean"]]
+        beat = [s for s in here if s["family"] in BASELINE_FAMILIES and s["final_loss_mean"] < dal["final_loss_mean"]]
+        beat_acc = [s for s in here if s["family"] in BASELINE_FAMILIES and s["test_acc_mean"] > dal["test_acc_mean"]]
         lines.append(
             f"- {setting[0]}, {setting[1]}: best DAL-p is {dal['method']} (loss "
             f"{_fmt(dal['final_loss_mean'])}, test acc {_fmt(dal['test_acc_mean'])}). "
             f"Baselines with lower final loss: {', '.join(s['method'] for s in beat) or 'none'}; "
             f"with higher test accuracy: {', '.join(s['method'] for s in beat_acc) or 'none'}."
         )
-        lines += [_pair(here, setting, f"dal_{base}", base) for base in ("momentum", "adam")
-                  if _best(here, (f"dal_{base}",)) and _best(here, (base,))]
+        lines += [
+            _pair(here, setting, f"dal_{base}", base)
+            for base in ("momentum", "adam")
+            if _best(here, (f"dal_{base}",)) and _best(here, (base,))
+        ]
     return lines
 
 
@@ -106,9 +128,11 @@ def _pair(here, setting, dal_family: str, base_family: str) -> str:
     """One line: the DAL variant of a base optimizer against its fixed-rate version."""
     d, b = _best(here, (dal_family,)), _best(here, (base_family,))
     winner = d["method"] if d["final_loss_mean"] < b["final_loss_mean"] else b["method"]
-    return (f"- {setting[0]}, {setting[1]}: {d['method']} (loss {_fmt(d['final_loss_mean'])}, acc "
-            f"{_fmt(d['test_acc_mean'])}) vs {b['method']} (loss {_fmt(b['final_loss_mean'])}, acc "
-            f"{_fmt(b['test_acc_mean'])}): lower loss {winner}.")
+    return (
+        f"- {setting[0]}, {setting[1]}: {d['method']} (loss {_fmt(d['final_loss_mean'])}, acc "
+        f"{_fmt(d['test_acc_mean'])}) vs {b['method']} (loss {_fmt(b['final_loss_mean'])}, acc "
+        f"{_fmt(b['test_acc_mean'])}): lower loss {winner}."
+    )
 
 
 def _curves_by(curves):
@@ -126,8 +150,11 @@ def figures(run: Run, summary, curves) -> list[str]:
     for model, regime in sorted({(s["model"], s["regime"]) for s in summary}):
         here = [s for s in summary if (s["model"], s["regime"]) == (model, regime)]
         best_gd = _best(here, ("gd",))
-        shown = [s["method"] for s in here if s["family"] != "gd"
-                 and not (s["family"] == "dal" and not s["method"].endswith("_hvp"))]
+        shown = [
+            s["method"]
+            for s in here
+            if s["family"] != "gd" and not (s["family"] == "dal" and not s["method"].endswith("_hvp"))
+        ]
         shown += [best_gd["method"]] if best_gd else []
         fig, ax = plt.subplots(figsize=(7, 4.5))
         for m in shown:
@@ -142,8 +169,11 @@ def figures(run: Run, summary, curves) -> list[str]:
         names.append(name)
 
         fig, ax = plt.subplots(figsize=(7, 4.5))
-        for i, m in enumerate(s["method"] for s in here if s["family"].startswith("dal")
-                              and (s["family"] != "dal" or s["method"].endswith("_hvp"))):
+        for i, m in enumerate(
+            s["method"]
+            for s in here
+            if s["family"].startswith("dal") and (s["family"] != "dal" or s["method"].endswith("_hvp"))
+        ):
             c = by.get((model, regime, m, "0"))
             if c:
                 color = f"C{i}"
@@ -166,7 +196,8 @@ def write(run: Run, cfg) -> None:
     run.write_table("summary", summary)
     names = figures(run, summary, curves)
     text = [
-        "# compare-optimizers", "",
+        "# compare-optimizers",
+        "",
         f"Models {', '.join(cfg.models)}; regimes {', '.join(cfg.regimes)}; {cfg.seeds} seeds; "
         f"{cfg.steps} steps; loss {cfg.loss}; dtype {cfg.dtype}; loss target {cfg.loss_target}.",
         f"Means over the seeds that did not diverge; `diverged` counts runs whose loss went "
@@ -175,9 +206,19 @@ def write(run: Run, cfg) -> None:
         "(per step in full batch, at logged full-loss points in minibatch). `mean_h_last_third`: "
         "the rate over the last third (DAL's h_t, or the fixed rate). `two_over_lambda0_end`: 2/lambda_0 "
         "of the full loss at the end, seed 0, DAL runs only. `ms_per_step`: wall time per step "
-        "after compilation (the first chunk), on a shared CPU: indicative only.", "",
-        "## Where DAL wins and loses", "", *verdicts(summary), "",
-        "## Table", "", markdown_table(summary), "",
-        "## Figures", "", *[f"![{n}](figures/{n})" for n in names], "",
+        "after compilation (the first chunk), on a shared CPU: indicative only.",
+        "",
+        "## Where DAL wins and loses",
+        "",
+        *verdicts(summary),
+        "",
+        "## Table",
+        "",
+        markdown_table(summary),
+        "",
+        "## Figures",
+        "",
+        *[f"![{n}](figures/{n})" for n in names],
+        "",
     ]
     run.write_text("REPORT.md", "\n".join(text))

@@ -6,9 +6,8 @@ curvature handed to the optimizer (``value``, ``value_fn``) are those of the
 batch the gradient came from.
 
 Logged every chunk: full training loss, the DAL rate h (or the fixed rate), and,
-when asked, lambda_0 by warm-started power iteration with HVPs of the full loss
-(it finds the largest |lambda|, which is lambda_0 once the loss is near the edge
-of stability or a minimum; early on a negative eigenvalue can dominate).
+when asked, the sharpness lambda_0 of the full loss (:func:`make_sharpness`,
+warm-started from the previous u_0).
 """
 
 from __future__ import annotations
@@ -21,10 +20,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from gdflows.curvature.hvp import hvp
-from gdflows.experiments.optimizer_zoo import Method
+from gdflows.curvature.eigen import top_eigenpairs
+from gdflows.experiments.optimizers.zoo import Method
+from gdflows.experiments.report.flops import flops
 from gdflows.optim.dal import DALState
-from gdflows.xla_cost import flops
 
 
 @dataclasses.dataclass
@@ -47,8 +46,11 @@ def batch_schedule(n: int, batch_size: int | None, steps: int, seed: int) -> np.
 
 
 def _rate(state, method: Method):
-    found = [s for s in jax.tree_util.tree_leaves(state, is_leaf=lambda s: isinstance(s, DALState))
-             if isinstance(s, DALState)]
+    found = [
+        s
+        for s in jax.tree_util.tree_leaves(state, is_leaf=lambda s: isinstance(s, DALState))
+        if isinstance(s, DALState)
+    ]
     if found:
         return found[0].h
     return jnp.asarray(method.lr if method.lr is not None else jnp.nan)
@@ -78,23 +80,24 @@ def step_flops(chunk, theta, state, x, y, idx) -> float:
     return flops(chunk.lower(theta, state, x, y, idx[:1]).compile())
 
 
-def make_power_iteration(loss, iters: int):
+def make_sharpness(loss, tol: float):
+    """jit(theta, v, x, y) -> (lambda_0, u_0) of ``loss(theta, x, y)``, warm-started from v.
+
+    The one top-eigenpair dispatch of gdflows (:func:`gdflows.curvature.top_eigenpairs`):
+    dense for small D, Lanczos from v above.
+    """
+
     @jax.jit
     def top(theta, v, x, y):
-        f = lambda t: loss(t, x, y)  # noqa: E731
-
-        def body(_, vec):
-            w = hvp(f, theta, vec)
-            return w / jnp.linalg.norm(w)
-
-        v = jax.lax.fori_loop(0, iters, body, v / jnp.linalg.norm(v))
-        return v @ hvp(f, theta, v), v
+        pairs = top_eigenpairs(lambda t: loss(t, x, y), theta, 1, tol=tol, block=v[None] / jnp.linalg.norm(v))
+        return pairs.values[0], pairs.vectors[0]
 
     return top
 
 
-def train(chunk, opt, theta0, data, steps: int, log_every: int, batch_size, seed: int,
-          full_loss, top_eig=None) -> tuple[Curve, np.ndarray, dict]:
+def train(
+    chunk, opt, theta0, data, steps: int, log_every: int, batch_size, seed: int, full_loss, top_eig=None
+) -> tuple[Curve, np.ndarray, dict]:
     """Run ``steps`` steps; return the curve, the final theta and run facts."""
     x, y = data
     idx = jnp.asarray(batch_schedule(x.shape[0], batch_size, steps, seed))
@@ -104,7 +107,7 @@ def train(chunk, opt, theta0, data, steps: int, log_every: int, batch_size, seed
     start, diverged_at, timed_steps, elapsed = time.perf_counter(), None, 0, 0.0
     for first in range(0, steps, log_every):
         tic = time.perf_counter()
-        theta, state, h, values = chunk(theta, state, x, y, idx[first:first + log_every])
+        theta, state, h, values = chunk(theta, state, x, y, idx[first : first + log_every])
         h.block_until_ready()
         if first:  # the first chunk includes compilation
             timed_steps, elapsed = timed_steps + len(h), elapsed + time.perf_counter() - tic
@@ -121,5 +124,4 @@ def train(chunk, opt, theta0, data, steps: int, log_every: int, batch_size, seed
             diverged_at = first + len(h)
             break
     ms_per_step = 1e3 * elapsed / timed_steps if timed_steps else float("nan")
-    return curve, theta, {"time_s": time.perf_counter() - start, "ms_per_step": ms_per_step,
-                          "diverged_at": diverged_at}
+    return curve, theta, {"time_s": time.perf_counter() - start, "ms_per_step": ms_per_step, "diverged_at": diverged_at}

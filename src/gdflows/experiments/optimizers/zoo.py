@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable
+from collections.abc import Callable
 
 import optax
 
@@ -32,13 +32,17 @@ def _fixed(name, family, make, lr):
     return Method(f"{name}_lr{lr:g}", family, lambda: optax.with_extra_args_support(make(lr)), lr)
 
 
-def methods(lrs, ps, hg_modes, max_lr: float, secant_lr: float, momentum_lr: float,
-            adam_lr: float) -> list[Method]:
+def methods(lrs, ps, hg_modes, max_lr: float, secant_lr: float, momentum_lr: float, adam_lr: float) -> list[Method]:
     out = [_fixed("gd", "gd", optax.sgd, lr) for lr in lrs]
-    out += [Method(f"dal_p{p:g}_{hg}", "dal",
-                   lambda p=p, hg=hg: dal(p=p, max_lr=max_lr, hg=hg,
-                                          fixed_lr=secant_lr if hg == "secant" else None))
-            for p in ps for hg in hg_modes]
+    out += [
+        Method(
+            f"dal_p{p:g}_{hg}",
+            "dal",
+            lambda p=p, hg=hg: dal(p=p, max_lr=max_lr, hg=hg, fixed_lr=secant_lr if hg == "secant" else None),
+        )
+        for p in ps
+        for hg in hg_modes
+    ]
     out += [
         Method("polyak", "polyak", lambda: optax.polyak_sgd(max_learning_rate=max_lr, f_min=0.0)),
         Method("dog", "dog", lambda: optax.with_extra_args_support(optax.contrib.dog())),

@@ -10,23 +10,26 @@ For the top-k eigenpairs (lambda_i, u_i) of H at theta and learning rate h:
     \frac{|Hg|}{|g|}.
 
 dE/dt is reported twice: over the top-k directions only (``energy_rate_topk``)
-and over the whole spectrum (``energy_rate``, from the scalable PF field,
-:mod:`gdflows.flows.principal_scalable`); their difference is the bulk's
-share. Directions with h lambda_i = 1 contribute 0 (as in the PF field).
-Nothing forms a dense Hessian.
+and over the whole spectrum (``energy_rate``, from the PF field,
+:meth:`gdflows.flows.Principal.evaluate`, with its accuracy: ``pf_error``,
+``pf_converged``); their difference is the bulk's share. Directions with
+h lambda_i = 1 contribute 0 (as in the PF field). Eigenpairs and the field are
+dense or Krylov by :func:`gdflows.curvature.use_dense`; above its cut-off
+nothing forms a dense Hessian. The theory: docs/theory.md, section 7.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable
+from collections.abc import Callable
 
 import jax.numpy as jnp
 import numpy as np
 
 from gdflows.curvature.chunked import grad_of, hvp_of
 from gdflows.curvature.eigen import hessian_eigenpairs
-from gdflows.stability.coefficients import regime, stability_coefficients
+from gdflows.flows.principal import principal
+from gdflows.stability.coefficients import pf_components, regime, stability_coefficients
 from gdflows.validation import check_flat, check_lr
 
 
@@ -45,6 +48,8 @@ class Diagnosis:
     hg_over_g: float  # |H g| / |g|
     grad_norm: float
     hvps: int
+    pf_error: float  # a-posteriori error estimate of the PF field behind energy_rate
+    pf_converged: bool  # whether that field met tol
     vectors: np.ndarray | None = None  # u_0..u_{k-1} as rows (k, D): the next call's warm start
 
     def as_row(self) -> dict:
@@ -57,6 +62,8 @@ class Diagnosis:
             "hg_over_g": self.hg_over_g,
             "grad_norm": self.grad_norm,
             "hvps": self.hvps,
+            "pf_error": self.pf_error,
+            "pf_converged": self.pf_converged,
         }
         for i in range(len(self.eigenvalues)):
             row |= {
@@ -77,10 +84,6 @@ def diagnose(loss: Callable, theta, lr, k: int, tol: float = 1e-8, warm_start=No
     ``tol``: eigenpair residual and PF-field tolerance; ``warm_start``: the
     previous eigenvectors (see :func:`gdflows.curvature.hessian_eigenpairs`).
     """
-    # Imported here: gdflows.flows imports gdflows.stability, which exports this function.
-    from gdflows.flows.principal import pf_components
-    from gdflows.flows.principal_scalable import principal_scalable
-
     h = check_lr(lr)
     theta = check_flat(theta, "theta")
     pairs = hessian_eigenpairs(loss, theta, k, which="LA", tol=tol, warm_start=warm_start)
@@ -88,7 +91,7 @@ def diagnose(loss: Callable, theta, lr, k: int, tol: float = 1e-8, warm_start=No
     g2 = g @ g
     c = pairs.vectors @ g
     sc = stability_coefficients(pairs.values, h)
-    _, info = principal_scalable(loss, h, tol=tol).evaluate(theta)
+    _, info = principal(loss, h, tol=tol).evaluate(theta)
     return Diagnosis(
         lr=h,
         eigenvalues=np.asarray(pairs.values),
@@ -101,5 +104,7 @@ def diagnose(loss: Callable, theta, lr, k: int, tol: float = 1e-8, warm_start=No
         hg_over_g=float(jnp.linalg.norm(hvp_of(loss)(theta, g)) / jnp.linalg.norm(g)),
         grad_norm=float(jnp.linalg.norm(g)),
         hvps=int(pairs.hvps) + int(info.hvps) + 1,
+        pf_error=float(info.error),
+        pf_converged=bool(info.converged),
         vectors=np.asarray(pairs.vectors),
     )

@@ -1,6 +1,6 @@
 """Markdown tables for run reports."""
 
-from typing import Callable
+from collections.abc import Callable
 
 
 def markdown_table(rows, columns, fmt=None, default: Callable = "{}".format) -> str:

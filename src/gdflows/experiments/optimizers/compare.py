@@ -2,10 +2,10 @@
 
 For each model (tanh MLP; small tanh CNN on 2x-downsampled images), regime
 (full batch; minibatch) and seed, every method of
-:mod:`gdflows.experiments.optimizer_zoo` trains from the same initialisation.
+:mod:`gdflows.experiments.optimizers.zoo` trains from the same initialisation.
 Per run: final full training loss, test accuracy, steps to reach
 ``loss_target`` (full batch: per step; minibatch: at the logged full-loss
-evaluations), loss spikes (:func:`~gdflows.experiments.optimizer_metrics.count_spikes`
+evaluations), loss spikes (:func:`~gdflows.experiments.optimizers.metrics.count_spikes`
 on the per-step loss in full batch, on the logged full loss in minibatch, so
 batch noise is not counted), divergence, wall time per step, FLOPs per step
 (XLA's cost analysis of the compiled step: a machine-independent cost), and
@@ -28,18 +28,16 @@ import numpy as np
 from gdflows.data import load_dataset
 from gdflows.data.dataset import downsample
 from gdflows.errors import GDFlowsError
-from gdflows.experiments import optimizer_report
-from gdflows.experiments.optimizer_metrics import count_spikes, steps_to_target
-from gdflows.experiments.optimizer_run import batch_schedule, make_chunk, make_power_iteration, step_flops, train
-from gdflows.experiments.optimizer_zoo import methods
+from gdflows.experiments.optimizers import report as optimizer_report
+from gdflows.experiments.optimizers.metrics import count_spikes, steps_to_target
+from gdflows.experiments.optimizers.run import batch_schedule, make_chunk, make_sharpness, step_flops, train
+from gdflows.experiments.optimizers.zoo import methods
+from gdflows.experiments.report.progress import track
+from gdflows.experiments.report.runs import Run, read_csv
 from gdflows.problems.network import network_problem
-from gdflows.progress import track
-from gdflows.runs import Run, read_csv
 
-MODEL_KWARGS = {"mlp": {"depth": 2, "width": 32, "activation": "tanh"},
-                "cnn": {"width": 4, "activation": "tanh"}}
-QUICK_METHODS = ("gd_lr0.1", "dal_p1_hvp", "dal_p1_fd", "dal_p1_secant", "polyak", "adam_lr0.001",
-                 "dal_adam")
+MODEL_KWARGS = {"mlp": {"depth": 2, "width": 32, "activation": "tanh"}, "cnn": {"width": 4, "activation": "tanh"}}
+QUICK_METHODS = ("gd_lr0.1", "dal_p1_hvp", "dal_p1_fd", "dal_p1_secant", "polyak", "adam_lr0.001", "dal_adam")
 KEY = ("model", "regime", "method", "seed")
 
 
@@ -66,23 +64,35 @@ class CompareOptimizersConfig:
     adam_lr: float = 1e-3
     loss: str = "mse"
     loss_target: float = 0.15
-    lambda_iters: int = 10  # power iterations per logged point (warm-started)
+    lambda_tol: float = 1e-4  # relative residual of lambda_0 at each logged point
     methods: tuple[str, ...] = ()  # run only these method names (empty: all)
     dtype: str = "float32"
     scale: float = 1.0  # multiplies steps and training-set sizes
     quick: bool = False  # tiny CPU check: 1 seed, 20 steps, 7 methods
 
-    def resolved(self) -> "CompareOptimizersConfig":
+    def resolved(self) -> CompareOptimizersConfig:
         cfg = self
         if cfg.quick:
-            cfg = dataclasses.replace(cfg, seeds=1, steps=20, mlp_n_train=128, cnn_n_train=64,
-                                      batch_size=32, log_every=5, methods=cfg.methods or QUICK_METHODS,
-                                      quick=False)
+            cfg = dataclasses.replace(
+                cfg,
+                seeds=1,
+                steps=20,
+                mlp_n_train=128,
+                cnn_n_train=64,
+                batch_size=32,
+                log_every=5,
+                methods=cfg.methods or QUICK_METHODS,
+                quick=False,
+            )
         if cfg.scale != 1.0:
             s = cfg.scale
-            cfg = dataclasses.replace(cfg, steps=max(cfg.log_every, round(cfg.steps * s)),
-                                      mlp_n_train=max(10, round(cfg.mlp_n_train * s)),
-                                      cnn_n_train=max(10, round(cfg.cnn_n_train * s)), scale=1.0)
+            cfg = dataclasses.replace(
+                cfg,
+                steps=max(cfg.log_every, round(cfg.steps * s)),
+                mlp_n_train=max(10, round(cfg.mlp_n_train * s)),
+                cnn_n_train=max(10, round(cfg.cnn_n_train * s)),
+                scale=1.0,
+            )
         return cfg
 
     def run(self) -> Path:
@@ -101,8 +111,7 @@ def _data(cfg, model: str):
 
 
 def _selected(cfg):
-    all_methods = methods(cfg.lrs, cfg.ps, cfg.hg_modes, cfg.max_lr, cfg.secant_lr,
-                          cfg.momentum_lr, cfg.adam_lr)
+    all_methods = methods(cfg.lrs, cfg.ps, cfg.hg_modes, cfg.max_lr, cfg.secant_lr, cfg.momentum_lr, cfg.adam_lr)
     if not cfg.methods:
         return all_methods
     unknown = set(cfg.methods) - {m.name for m in all_methods}
@@ -118,21 +127,27 @@ def _row(cfg, key, method, curve, theta, facts, problem, data):
     tail = [h for s, h in zip(curve.steps, curve.h) if s >= 2 * cfg.steps / 3 and np.isfinite(h)]
     acc = problem.accuracy(theta, jnp.asarray(data.x_test), jnp.asarray(data.y_test))
     return dict(zip(KEY, key)) | {
-        "family": method.family, "lr": method.lr if method.lr is not None else "",
-        "final_train_loss": final, "test_acc": float(acc) if np.isfinite(final) else np.nan,
-        "steps_to_target": steps_to_target(list(steps) + [curve.steps[-1]], list(losses) + [final],
-                                           cfg.loss_target),
+        "family": method.family,
+        "lr": method.lr if method.lr is not None else "",
+        "final_train_loss": final,
+        "test_acc": float(acc) if np.isfinite(final) else np.nan,
+        "steps_to_target": steps_to_target(list(steps) + [curve.steps[-1]], list(losses) + [final], cfg.loss_target),
         "spikes": count_spikes(losses if np.isfinite(final) else list(losses) + [np.nan]),
-        "diverged": facts["diverged_at"] is not None, "diverged_at": facts["diverged_at"] or "",
+        "diverged": facts["diverged_at"] is not None,
+        "diverged_at": facts["diverged_at"] or "",
         "mean_h_last_third": float(np.mean(tail)) if tail else np.nan,
-        "final_two_over_lambda0": curve.two_over_lambda0[-1], "time_s": facts["time_s"],
-        "ms_per_step": facts["ms_per_step"], "flops_per_step": facts["flops_per_step"],
+        "final_two_over_lambda0": curve.two_over_lambda0[-1],
+        "time_s": facts["time_s"],
+        "ms_per_step": facts["ms_per_step"],
+        "flops_per_step": facts["flops_per_step"],
     }
 
 
 def _curve_rows(key, curve):
-    return [dict(zip(KEY, key)) | {"step": s, "loss": l, "h": h, "two_over_lambda0": t}
-            for s, l, h, t in zip(curve.steps, curve.loss, curve.h, curve.two_over_lambda0)]
+    return [
+        dict(zip(KEY, key)) | {"step": s, "loss": loss, "h": h, "two_over_lambda0": t}
+        for s, loss, h, t in zip(curve.steps, curve.loss, curve.h, curve.two_over_lambda0)
+    ]
 
 
 def compare(cfg, run: Run) -> None:
@@ -141,13 +156,18 @@ def compare(cfg, run: Run) -> None:
     curves = read_csv(run.file("curves.csv")) if run.file("curves.csv").exists() else []
     done = {tuple(r[k] for k in KEY) for r in rows}
     chosen = _selected(cfg)
-    todo = [(m, r, meth, s) for m in cfg.models for r in cfg.regimes for meth in chosen
-            for s in range(cfg.seeds) if (m, r, meth.name, str(s)) not in done]
+    todo = [
+        (m, r, meth, s)
+        for m in cfg.models
+        for r in cfg.regimes
+        for meth in chosen
+        for s in range(cfg.seeds)
+        if (m, r, meth.name, str(s)) not in done
+    ]
     compiled = {}
     for model, regime, method, seed in track(todo, "compare optimizers", total=len(todo)):
         data = _data(cfg, model)
-        problem = network_problem(model, data, loss=cfg.loss, seed=seed, dtype=cfg.dtype,
-                                  **MODEL_KWARGS[model])
+        problem = network_problem(model, data, loss=cfg.loss, seed=seed, dtype=cfg.dtype, **MODEL_KWARGS[model])
         ck = (model, regime, method.name)
         batch_size = None if regime == "full" else cfg.batch_size
         xy = (jnp.asarray(data.x_train), jnp.asarray(data.y_train))
@@ -158,12 +178,21 @@ def compare(cfg, run: Run) -> None:
             compiled[ck] = (opt, chunk, step_flops(chunk, problem.theta0, opt.init(problem.theta0), *xy, one))
         opt, chunk, flops = compiled[ck]
         if ("eig", model) not in compiled:
-            compiled[("eig", model)] = make_power_iteration(problem.batch_loss, cfg.lambda_iters)
+            compiled[("eig", model)] = make_sharpness(problem.batch_loss, cfg.lambda_tol)
             compiled[("loss", model)] = jax.jit(problem.batch_loss)
         track_eig = seed == 0 and method.family.startswith("dal")
-        curve, theta, facts = train(chunk, opt, problem.theta0, xy, cfg.steps, cfg.log_every, batch_size, seed,
-                                    compiled[("loss", model)],
-                                    compiled[("eig", model)] if track_eig else None)
+        curve, theta, facts = train(
+            chunk,
+            opt,
+            problem.theta0,
+            xy,
+            cfg.steps,
+            cfg.log_every,
+            batch_size,
+            seed,
+            compiled[("loss", model)],
+            compiled[("eig", model)] if track_eig else None,
+        )
         key = (model, regime, method.name, seed)
         rows.append(_row(cfg, key, method, curve, theta, facts | {"flops_per_step": flops}, problem, data))
         curves += _curve_rows(key, curve)

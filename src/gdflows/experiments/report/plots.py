@@ -52,7 +52,12 @@ def distance_curves(path, rows, title: str, x="n", y="distance"):
     fig, ax = plt.subplots(figsize=(6, 4))
     for flow, group in _by_flow(rows).items():
         vals = np.maximum(_col(group, y), 1e-18)
-        ax.semilogy(_col(group, x), vals, label=flow, **{k: v for k, v in STYLE.get(flow, {}).items() if k != "ls" or flow != "GD"})
+        ax.semilogy(
+            _col(group, x),
+            vals,
+            label=flow,
+            **{k: v for k, v in STYLE.get(flow, {}).items() if k != "ls" or flow != "GD"},
+        )
     ax.set(title=title, xlabel="GD step n", ylabel="|theta_flow(n h) - theta_n|")
     ax.legend(fontsize=8)
     return _save(fig, path)
@@ -72,8 +77,13 @@ def error_orders(path, rows, fits: dict):
     """One-step error against h on log-log axes, with fitted slopes in the legend."""
     fig, ax = plt.subplots(figsize=(6, 4.5))
     for flow, group in _by_flow(rows).items():
-        ax.loglog(_col(group, "h"), _col(group, "error"), marker="o",
-                  label=f"{flow} (slope {fits[flow]:.2f})", **{k: v for k, v in STYLE.get(flow, {}).items() if k not in ("marker", "ls")})
+        ax.loglog(
+            _col(group, "h"),
+            _col(group, "error"),
+            marker="o",
+            label=f"{flow} (slope {fits[flow]:.2f})",
+            **{k: v for k, v in STYLE.get(flow, {}).items() if k not in ("marker", "ls")},
+        )
     ax.set(title="One-step error against GD", xlabel="learning rate h", ylabel="|theta_flow(h) - theta_1|")
     ax.legend(fontsize=8)
     return _save(fig, path)

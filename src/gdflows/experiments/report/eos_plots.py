@@ -10,7 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from gdflows.plots import _save  # noqa: E402
+from gdflows.experiments.report.plots import _save  # noqa: E402
 
 
 def _col(rows, key) -> np.ndarray:
@@ -34,10 +34,19 @@ def sharpness(path, rows, tol: float) -> Path:
     for i, key in enumerate(_lambda_keys(rows)):
         ax.plot(steps, _col(rows, key), lw=2 if i == 0 else 1, alpha=1 if i == 0 else 0.6, label=key)
     ax.axhline(edge, color="black", ls="--", lw=1, label="2 / h")
-    ax.fill_between([2 * steps[-1] / 3, steps[-1]], (1 - tol) * edge, (1 + tol) * edge, color="grey",
-                    alpha=0.2, label=f"2/h +- {tol:.0%} (last third)")
-    ax.set(title="Sharpness: progressive sharpening, then the edge of stability", xlabel="GD step n",
-           ylabel="Hessian eigenvalue")
+    ax.fill_between(
+        [2 * steps[-1] / 3, steps[-1]],
+        (1 - tol) * edge,
+        (1 + tol) * edge,
+        color="grey",
+        alpha=0.2,
+        label=f"2/h +- {tol:.0%} (last third)",
+    )
+    ax.set(
+        title="Sharpness: progressive sharpening, then the edge of stability",
+        xlabel="GD step n",
+        ylabel="Hessian eigenvalue",
+    )
     ax.legend(fontsize=8)
     return _save(fig, path)
 
@@ -94,7 +103,10 @@ def drift_scatter(path, rows, fits: dict) -> Path:
     both = np.concatenate([_col(rows, "predicted"), _col(rows, "drift")])
     lo, hi = np.nanmin(both[both > 0]), np.nanmax(both)
     ax.loglog([lo, hi], [lo, hi], color="black", lw=0.8, ls="--", label="drift = (h^2/2)|Hg|")
-    ax.set(title=f"Drift vs (h^2/2)|Hg| (Pearson of logs {fits['pearson_log']:.3f})",
-           xlabel="(h^2/2) |H g(theta_n)|", ylabel="|theta_(n+1) - NGF(h; theta_n)|")
+    ax.set(
+        title=f"Drift vs (h^2/2)|Hg| (Pearson of logs {fits['pearson_log']:.3f})",
+        xlabel="(h^2/2) |H g(theta_n)|",
+        ylabel="|theta_(n+1) - NGF(h; theta_n)|",
+    )
     ax.legend(fontsize=8)
     return _save(fig, path)

@@ -24,8 +24,9 @@ import json
 import math
 import os
 import tempfile
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -103,7 +104,7 @@ class Run:
         self.config = config
 
     @classmethod
-    def open(cls, out, config: Any, overwrite: bool = False) -> "Run":
+    def open(cls, out, config: Any, overwrite: bool = False) -> Run:
         """Create ``out`` (or reopen it for resuming when its config matches)."""
         path = Path(out)
         resolved = _jsonable(config)
@@ -112,8 +113,7 @@ class Run:
             old = json.loads(cfg_file.read_text())
             if old != json.loads(json.dumps(resolved)):
                 raise GDFlowsError(
-                    f"{path} holds a run with a different config; pass another --out "
-                    "or delete the folder to start over"
+                    f"{path} holds a run with a different config; pass another --out or delete the folder to start over"
                 )
         atomic_write_text(cfg_file, json.dumps(resolved, indent=2, sort_keys=True) + "\n")
         return cls(path, resolved)
@@ -132,10 +132,6 @@ class Run:
     def write_table(self, name: str, rows: Iterable[Mapping[str, Any]]) -> Path:
         """Write ``<name>.csv`` atomically (the whole table each time)."""
         return atomic_write_text(self.path / f"{name}.csv", table_to_csv(rows))
-
-    def read_table(self, name: str) -> list[dict[str, str]] | None:
-        p = self.path / f"{name}.csv"
-        return read_csv(p) if p.exists() else None
 
     def save_checkpoint(self, step: int, arrays: Mapping[str, Any], name: str = "checkpoint") -> Path:
         """Atomically save ``arrays`` (name -> array) with the step they belong to."""

@@ -6,7 +6,7 @@ complex flow states count their imaginary part, since GD is real).
 
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 
@@ -39,8 +39,16 @@ def distance_rows(gd_thetas, solutions: dict[str, FlowSolution], substeps=1, **t
     for name, sol in solutions.items():
         dist = np.linalg.norm(sol.thetas[::substeps] - gd_thetas, axis=1)
         for n, d in enumerate(dist):
-            rows.append({**tags, "flow": name, "n": n, "distance": float(d), "status": sol.status,
-                         "field_evals": sol.num_field_evals})
+            rows.append(
+                {
+                    **tags,
+                    "flow": name,
+                    "n": n,
+                    "distance": float(d),
+                    "status": sol.status,
+                    "field_evals": sol.num_field_evals,
+                }
+            )
     return rows
 
 
