@@ -75,12 +75,12 @@ def eos_verdicts(rows, tol: float = 0.1, noise_rtol: float = 1e-6) -> dict:
 
 
 def figures(run: Run, rows, tol: float) -> dict[str, Path]:
-    """The four figures of a training run, drawn from its metrics rows."""
-    rows = diagnosed(rows)
+    """The four figures of a training run, drawn from its metrics rows (the loss figure marks a divergence)."""
+    diag = diagnosed(rows)
     return {
-        "sharpness": eos_plots.sharpness(run.figure_path("sharpness.png"), rows, tol),
-        "sc_0": eos_plots.stability_coefficient(run.figure_path("sc0.png"), rows),
-        "c_0": eos_plots.projection(run.figure_path("c0.png"), rows),
+        "sharpness": eos_plots.sharpness(run.figure_path("sharpness.png"), diag, tol),
+        "sc_0": eos_plots.stability_coefficient(run.figure_path("sc0.png"), diag),
+        "c_0": eos_plots.projection(run.figure_path("c0.png"), diag),
         "loss": eos_plots.loss_change(run.figure_path("loss.png"), rows),
     }
 

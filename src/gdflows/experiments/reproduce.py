@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 
 from gdflows.errors import GDFlowsError
+from gdflows.experiments.commands import ReproduceConfig
 from gdflows.experiments.drift import DriftConfig, correlations
 from gdflows.experiments.eos import eos_verdicts
 from gdflows.experiments.network_setup import NetworkSetup
@@ -39,6 +40,8 @@ from gdflows.experiments.report.markdown import markdown_table
 from gdflows.experiments.report.runs import Run, atomic_write_bytes, read_csv
 from gdflows.experiments.toys import fitted_slopes, one_step_errors, saddle_tables, sharp_dip_tables, tracked_steps
 from gdflows.experiments.train import TrainConfig
+
+__all__ = ["ReproduceConfig", "run", "reproduce", "scale_plan", "check_copy", "compare_export", "export"]
 
 DAL_METHODS = ("dal_p0.5_hvp", "dal_p1_hvp", "dal_p2_hvp", "gd_lr0.1")
 
@@ -307,41 +310,39 @@ def dal_claims(run: Run, plan: Scale) -> tuple[list[dict], dict]:
     return claims, {"DAL-1 (hvp) / GD, wall time per step": f"{ms:.2f}x"}
 
 
-@dataclasses.dataclass
-class ReproduceConfig:
-    """Rerun every claim of the paper and write REPRODUCTION.md (CPU-sized by default)."""
+def run(cfg: ReproduceConfig) -> Path:
+    """``gdflows reproduce``: every claim into ``cfg.out`` (unless already there), then ``--docs`` / ``--check``."""
+    plan = scale_plan(cfg.scale, cfg.data_dir)
+    folder = Run.pending(dataclasses.replace(cfg, docs=None, check=None))  # where to copy is not the run
+    if folder is not None:
+        reproduce(folder.create(), cfg.scale, plan)
+        folder.finish("REPRODUCTION.md")
+    if cfg.docs is not None:
+        export(Path(cfg.out), Path(cfg.docs))
+    if cfg.check is not None:
+        check_copy(Path(cfg.out), Path(cfg.check))
+    return Path(cfg.out)
 
-    out: Path = Path("runs/reproduce")
-    scale: str = "cpu"  # cpu | paper (CIFAR-10 from --data-dir, for an accelerator) | smoke (tests)
-    data_dir: Path | None = None
-    docs: Path | None = None  # also copy REPRODUCTION.md and its figures here (e.g. docs/reproduction)
-    check: Path | None = None  # compare the report and figures with this committed copy; fail on a difference
 
-    def run(self) -> Path:
-        plan = scale_plan(self.scale, self.data_dir)
-        run = Run.open(self.out, dataclasses.replace(self, docs=None, check=None))  # where to copy is not the run
-        start = time.perf_counter()
-        claims = quadratic_claims() + toy_claims()
-        for eos in plan.eos:
-            claims += eos_claims(run, eos)
-        claims.append(drift_claim(run, plan))
-        dal, timings = dal_claims(run, plan)
-        claims += dal
-        run.write_table("claims", claims)
-        run.write_text("REPRODUCTION.md", report(claims, self.scale, _figures(run.path)))
-        timings["whole reproduction, minutes"] = f"{(time.perf_counter() - start) / 60:.1f}"
-        run.write_text(
-            "TIMINGS.md",
-            "# Wall-clock times of this run (not part of the report)\n\n"
-            + markdown_table([{"what": k, "value": v} for k, v in timings.items()], ["what", "value"])
-            + "\n",
-        )
-        print(f"wrote {run.path / 'REPRODUCTION.md'} ({timings['whole reproduction, minutes']} min)")
-        if self.docs is not None:
-            export(run.path, Path(self.docs))
-        if self.check is not None:
-            check_copy(run.path, Path(self.check))
-        return run.path
+def reproduce(run: Run, scale: str, plan: Scale) -> None:
+    """Every claim of ``plan`` into ``run``: claims.csv, REPRODUCTION.md, TIMINGS.md."""
+    start = time.perf_counter()
+    claims = quadratic_claims() + toy_claims()
+    for eos in plan.eos:
+        claims += eos_claims(run, eos)
+    claims.append(drift_claim(run, plan))
+    dal, timings = dal_claims(run, plan)
+    claims += dal
+    run.write_table("claims", claims)
+    run.write_text("REPRODUCTION.md", report(claims, scale, _figures(run.path)))
+    timings["whole reproduction, minutes"] = f"{(time.perf_counter() - start) / 60:.1f}"
+    run.write_text(
+        "TIMINGS.md",
+        "# Wall-clock times of this run (not part of the report)\n\n"
+        + markdown_table([{"what": k, "value": v} for k, v in timings.items()], ["what", "value"])
+        + "\n",
+    )
+    print(f"wrote {run.path / 'REPRODUCTION.md'} ({timings['whole reproduction, minutes']} min)")
 
 
 def report(claims: list[dict], scale: str, figures: list[Path]) -> str:

@@ -9,15 +9,14 @@ by h*lambda_0(theta_s): before the edge of stability (< 1.8) or at it.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from pathlib import Path
 
 import numpy as np
 
 from gdflows.curvature.eigen import hessian_eigenpairs
-from gdflows.experiments.flow_comparison import FLOWS, distance_rows, solve_flows
-from gdflows.experiments.network_setup import NetworkSetup
+from gdflows.experiments.commands import TrackConfig
+from gdflows.experiments.flow_comparison import distance_rows, solve_flows
 from gdflows.experiments.report import plots
 from gdflows.experiments.report.markdown import markdown_table
 from gdflows.experiments.report.progress import track as progress
@@ -102,71 +101,53 @@ def _central_text(sharp_rows, starts) -> str:
     return "\n".join(lines)
 
 
-@dataclasses.dataclass
-class TrackConfig:
-    """Solve NGF, IGR, third-order, PF, PF+NP and the central flow from GD iterates of a tanh MLP."""
-
-    out: Path = Path("runs/track")
-    lr: float = 0.25
-    train_steps: int = 1400
-    starts: tuple[int, ...] = (100, 1380)  # h*lambda_0 = 1.47 (before EoS) and 2.07 (at EoS)
-    horizon: int = 10
-    net: NetworkSetup = dataclasses.field(
-        default_factory=lambda: NetworkSetup(n_train=256, classes=(0, 1, 2, 3), downsample=4, depth=1, width=16)
-    )
-    flows: tuple[str, ...] = ("NGF", "IGR", "third-order", "PF", "PF+NP", "central")
-    rtol: float = 1e-8
-    atol: float = 1e-10
-
-    def run(self) -> Path:
-        if max(self.starts) + self.horizon > self.train_steps:
-            raise ValueError("every start + horizon must be <= train_steps; raise --train-steps")
-        unknown = set(self.flows) - set(FLOWS)
-        if unknown:  # checked before the GD run, not after it
-            raise ValueError(f"unknown flows {sorted(unknown)}; choose from {sorted(FLOWS)}")
-        run = Run.open(self.out, self)
-        prob = self.net.build()
-        thetas = np.asarray(gd(prob.loss, prob.theta0, self.lr, self.train_steps))
-        rows, sharp = [], []
-        for start in progress(self.starts, "track: flows from GD iterates"):
-            dist, sh = track_start(
-                prob.loss, thetas, self.lr, start, self.horizon, self.flows, rtol=self.rtol, atol=self.atol
-            )
-            rows, sharp = rows + dist, sharp + sh
-            run.write_table("track_distances", rows)
-            run.write_table("track_sharpness", sharp)
-        summary = summarize(rows)
-        run.write_table("track_summary", summary)
-        figs = [
-            plots.distance_curves(
-                run.figure_path(f"track_start{s}.png"),
-                [r for r in rows if r["start"] == s],
-                f"Flows from GD step {s}, h = {self.lr}",
-            )
-            for s in self.starts
-        ]
-        cols = [
-            "start",
-            "phase",
-            "h_lambda0",
-            "flow",
-            "one_step_error",
-            f"distance_after_{self.horizon}",
-            "rank",
-            "status",
-        ]
-        fmt = {"h_lambda0": "{:.3f}", "one_step_error": "{:.3e}", f"distance_after_{self.horizon}": "{:.3e}"}
-        text = (
-            f"# gdflows track\n\n{self.net.activation} {self.net.model} (D = {prob.theta0.size}) on {self.net.n_train} "
-            f"{self.net.dataset} images, "
-            f"full-batch GD at h = {self.lr}. Distance |theta_flow(n h) - theta_(s+n)| from each start s.\n\n"
-            + markdown_table(summary, cols, fmt)
-            + "\n\n"
-            + _central_text(sharp, self.starts)
-            + "\n\n"
-            + "\n".join(f"![{f.stem}](figures/{f.name})" for f in figs)
-            + "\n"
+def run(cfg: TrackConfig) -> Path:
+    """``gdflows track``: GD, then every flow from each start, the tables, figures and REPORT.md into ``cfg.out``."""
+    folder = Run.pending(cfg)
+    if folder is None:
+        return Path(cfg.out)
+    prob = cfg.net.build()
+    folder.create()
+    thetas = np.asarray(gd(prob.loss, prob.theta0, cfg.lr, cfg.train_steps))
+    rows, sharp = [], []
+    for start in progress(cfg.starts, "track: flows from GD iterates"):
+        dist, sh = track_start(prob.loss, thetas, cfg.lr, start, cfg.horizon, cfg.flows, rtol=cfg.rtol, atol=cfg.atol)
+        rows, sharp = rows + dist, sharp + sh
+        folder.write_table("track_distances", rows)
+        folder.write_table("track_sharpness", sharp)
+    summary = summarize(rows)
+    folder.write_table("track_summary", summary)
+    figs = [
+        plots.distance_curves(
+            folder.figure_path(f"track_start{s}.png"),
+            [r for r in rows if r["start"] == s],
+            f"Flows from GD step {s}, h = {cfg.lr}",
         )
-        run.write_text("REPORT.md", text)
-        print(f"wrote {run.path / 'REPORT.md'}")
-        return run.path
+        for s in cfg.starts
+    ]
+    cols = [
+        "start",
+        "phase",
+        "h_lambda0",
+        "flow",
+        "one_step_error",
+        f"distance_after_{cfg.horizon}",
+        "rank",
+        "status",
+    ]
+    fmt = {"h_lambda0": "{:.3f}", "one_step_error": "{:.3e}", f"distance_after_{cfg.horizon}": "{:.3e}"}
+    text = (
+        f"# gdflows track\n\n{cfg.net.activation} {cfg.net.model} (D = {prob.theta0.size}) on {cfg.net.n_train} "
+        f"{cfg.net.dataset} images, "
+        f"full-batch GD at h = {cfg.lr}. Distance |theta_flow(n h) - theta_(s+n)| from each start s.\n\n"
+        + markdown_table(summary, cols, fmt)
+        + "\n\n"
+        + _central_text(sharp, cfg.starts)
+        + "\n\n"
+        + "\n".join(f"![{f.stem}](figures/{f.name})" for f in figs)
+        + "\n"
+    )
+    folder.write_text("REPORT.md", text)
+    folder.finish()
+    print(f"wrote {folder.file('REPORT.md')}")
+    return folder.path

@@ -23,7 +23,7 @@ import optax
 from gdflows.curvature.eigen import top_eigenpairs
 from gdflows.experiments.optimizers.zoo import Method
 from gdflows.experiments.report.flops import flops
-from gdflows.optim.dal import DALState
+from gdflows.optim import dal_rate
 
 
 @dataclasses.dataclass
@@ -46,13 +46,9 @@ def batch_schedule(n: int, batch_size: int | None, steps: int, seed: int) -> np.
 
 
 def _rate(state, method: Method):
-    found = [
-        s
-        for s in jax.tree_util.tree_leaves(state, is_leaf=lambda s: isinstance(s, DALState))
-        if isinstance(s, DALState)
-    ]
-    if found:
-        return found[0].h
+    """The rate of the step just taken: DAL's from its state, else the fixed rate (NaN without one)."""
+    if method.family.startswith("dal"):
+        return dal_rate(state)
     return jnp.asarray(method.lr if method.lr is not None else jnp.nan)
 
 
