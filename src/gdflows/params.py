@@ -116,7 +116,5 @@ def ravel_rows(tree, dim: int, name: str = "vectors") -> jax.Array:
             )
         rows = jnp.concatenate([leaf.reshape(leaf.shape[0], -1) for leaf in leaves], axis=1)
     if rows.ndim != 2 or rows.shape[1] != dim:
-        raise GDFlowsError(
-            f"{name} must have shape (b, D = {dim}) or be pytrees like the parameters, got {rows.shape}"
-        )
+        raise GDFlowsError(f"{name} must have shape (b, D = {dim}) or be pytrees like the parameters, got {rows.shape}")
     return rows

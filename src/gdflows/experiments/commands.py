@@ -372,9 +372,9 @@ class CompareOptimizersConfig(Command):
 
 @dataclasses.dataclass
 class ReproduceConfig(Command):
-    """Every claim of the paper beside our measured number: writes <out>/REPRODUCTION.md.
+    """Every claim of the paper beside our measured number, with the command behind it.
 
-    Also claims.csv, TIMINGS.md and one sub-folder per sub-experiment (each resumable).
+    Writes <out>/REPRODUCTION.md, claims.csv, TIMINGS.md and one sub-folder per sub-experiment (each resumable).
     Typical runtime: --scale cpu about 20 minutes on 2 CPU cores; smoke about a minute;
     paper needs an accelerator (days on a CPU).
     """
