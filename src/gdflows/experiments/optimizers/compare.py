@@ -26,7 +26,7 @@ import numpy as np
 
 from gdflows.data import load_dataset
 from gdflows.data.dataset import downsample
-from gdflows.errors import GDFlowsError
+from gdflows.errors import GDFlowsError, RunInterrupted
 from gdflows.experiments.commands import QUICK_METHODS, CompareOptimizersConfig
 from gdflows.experiments.optimizers import report as optimizer_report
 from gdflows.experiments.optimizers.metrics import count_spikes, steps_to_target
@@ -51,7 +51,12 @@ def run(cfg: CompareOptimizersConfig) -> Path:
         return Path(cfg.out)
     _selected(resolved)  # an unknown method name is refused before the folder exists
     folder.create()
-    compare(resolved, folder)
+    try:
+        compare(resolved, folder)
+    except KeyboardInterrupt:
+        raise RunInterrupted(
+            f"interrupted: {folder.path}/results.csv keeps the runs finished so far; rerun the same command to resume"
+        ) from None
     optimizer_report.write(folder, resolved)
     folder.finish()
     print(f"report: {folder.file('REPORT.md')}")

@@ -1,0 +1,72 @@
+"""How long the command line makes a user wait, measured side by side in one run.
+
+* ``gdflows --help`` (median of 5) and the slowest ``gdflows <command> --help``: the CLI imports no JAX
+  and no experiment before parsing (goal: under 0.5 s);
+* ``gdflows train --steps 20`` (the default network) twice, into two folders, with a fresh, empty
+  compilation cache: the first run compiles and fills the cache, the second loads its programs from it
+  (goal: the second at most 0.6x the first);
+* a rerun of the finished first run, which prints where its report is and computes nothing.
+
+Every command runs in a fresh process, as a user's would, with its own XDG_CACHE_HOME.
+
+    .venv/bin/python benchmarks/cli_latency.py        # about 2 minutes on 2 CPU cores
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from gdflows.cli import COMMANDS  # light: no JAX
+
+
+def timed(args: list[str], env: dict) -> float:
+    """Wall-clock seconds of ``python -m gdflows.cli <args>`` in a fresh process (it must succeed)."""
+    start = time.perf_counter()
+    run = subprocess.run([sys.executable, "-m", "gdflows.cli", *args], env=env, capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    if run.returncode != 0:
+        raise SystemExit(f"gdflows {' '.join(args)} failed:\n{run.stderr}")
+    return elapsed
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        env = {k: v for k, v in os.environ.items() if k not in ("GDFLOWS_NO_CACHE", "JAX_COMPILATION_CACHE_DIR")}
+        env |= {"XDG_CACHE_HOME": str(root / "cache"), "GDFLOWS_QUIET": "1"}
+        help_s = statistics.median(timed(["--help"], env) for _ in range(5))
+        per_command = {name: timed([name, "--help"], env) for name in COMMANDS}
+        slowest = max(per_command, key=per_command.get)
+        train = ["train", "--steps", "20"]
+        first = timed([*train, "--out", str(root / "first")], env)
+        cached = sum(1 for _ in (root / "cache" / "gdflows" / "xla").iterdir())
+        second = timed([*train, "--out", str(root / "second")], env)
+        finished = timed([*train, "--out", str(root / "first")], env)
+    ratio = second / first
+    rows = [
+        ("gdflows --help (median of 5)", help_s, "< 0.5 s", help_s < 0.5),
+        (f"slowest <command> --help ({slowest})", per_command[slowest], "< 0.5 s", per_command[slowest] < 0.5),
+        ("train --steps 20, first (empty cache)", first, "", None),
+        (
+            "train --steps 20, second (warm cache)",
+            second,
+            f"<= 0.6x first: {ratio:.2f}x",
+            ratio <= 0.6,
+        ),
+        ("train --steps 20, rerun of the finished first", finished, "", None),
+    ]
+    print(f"{'what':48} {'seconds':>8}  goal")
+    for what, seconds, goal, met in rows:
+        verdict = "" if met is None else ("  met" if met else "  NOT met")
+        print(f"{what:48} {seconds:8.2f}  {goal}{verdict}")
+    print(f"compiled programs in the cache after the first run: {cached}")
+
+
+if __name__ == "__main__":
+    main()
