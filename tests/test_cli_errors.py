@@ -93,6 +93,18 @@ def test_help_loads_no_jax_and_no_experiment():
     assert run.stdout.strip().splitlines()[-1] == "HEAVY []"
 
 
+def test_the_package_loads_its_api_on_first_use():
+    script = (
+        "import sys, gdflows\n"
+        "print('jax' in sys.modules)\n"
+        "import gdflows.integrate\n"  # the module of that name must not shadow the function
+        "print(callable(gdflows.integrate), gdflows.integrate.__module__, gdflows.Status.OK.value)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["False", "True", "gdflows.integrate", "ok"]
+
+
 def test_every_command_says_what_it_writes_and_how_long_it_takes(capsys):
     for name in COMMANDS:
         with pytest.raises(SystemExit) as stop:

@@ -26,6 +26,7 @@ import numpy as np
 import gdflows
 from gdflows.curvature.hvp import hvp
 from gdflows.experiments.commands import DriftConfig
+from gdflows.experiments.network_setup import network_run
 from gdflows.experiments.report import eos_plots
 from gdflows.experiments.report.markdown import markdown_table
 from gdflows.experiments.report.progress import track
@@ -37,11 +38,9 @@ __all__ = ["DriftConfig", "run", "drift_rows", "correlations", "summary_rows", "
 
 def run(cfg: DriftConfig) -> Path:
     """``gdflows drift``: drift rows at every rate, the figure and REPORT.md into ``cfg.out``."""
-    folder = Run.pending(cfg)
+    folder, problem = network_run(cfg)
     if folder is None:
         return Path(cfg.out)
-    problem = cfg.net.build()
-    folder.create()
     rows = []
     for lr in track(cfg.lrs, "drift: learning rates"):
         rows += drift_rows(problem.loss, problem.theta0, lr, cfg.steps, cfg.every, cfg.rtol, cfg.atol)

@@ -7,11 +7,29 @@ describes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from gdflows.data import DatasetNotFoundError, downsample, load_dataset
 from gdflows.experiments.commands import NetworkSetup, flag
+from gdflows.experiments.report.runs import Run
 from gdflows.problems.network import NetworkProblem, network_problem
 
-__all__ = ["NetworkSetup", "build_network"]
+__all__ = ["NetworkSetup", "build_network", "network_run"]
+
+
+def network_run(cfg, extendable=(), check: Callable | None = None) -> tuple[Run | None, NetworkProblem | None]:
+    """(run folder, problem) of a command on ``cfg.net``, or (None, None) when ``cfg.out`` holds it finished.
+
+    The config is validated, the data loaded and the problem built (then ``check(problem)``)
+    before the folder is created, so a config that cannot run leaves no folder.
+    """
+    folder = Run.pending(cfg, extendable)
+    if folder is None:
+        return None, None
+    problem = cfg.net.build()
+    if check is not None:
+        check(problem)
+    return folder.create(), problem
 
 
 def build_network(setup: NetworkSetup, prefix: str = "--net.") -> NetworkProblem:

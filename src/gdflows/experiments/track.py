@@ -17,10 +17,10 @@ import numpy as np
 from gdflows.curvature.eigen import hessian_eigenpairs
 from gdflows.experiments.commands import TrackConfig
 from gdflows.experiments.flow_comparison import distance_rows, solve_flows
+from gdflows.experiments.network_setup import network_run
 from gdflows.experiments.report import plots
 from gdflows.experiments.report.markdown import markdown_table
 from gdflows.experiments.report.progress import track as progress
-from gdflows.experiments.report.runs import Run
 from gdflows.gd import gd
 
 EOS_H_LAMBDA = 1.8
@@ -103,11 +103,9 @@ def _central_text(sharp_rows, starts) -> str:
 
 def run(cfg: TrackConfig) -> Path:
     """``gdflows track``: GD, then every flow from each start, the tables, figures and REPORT.md into ``cfg.out``."""
-    folder = Run.pending(cfg)
+    folder, prob = network_run(cfg)
     if folder is None:
         return Path(cfg.out)
-    prob = cfg.net.build()
-    folder.create()
     thetas = np.asarray(gd(prob.loss, prob.theta0, cfg.lr, cfg.train_steps))
     rows, sharp = [], []
     for start in progress(cfg.starts, "track: flows from GD iterates"):

@@ -41,6 +41,7 @@ minibatches). The report covers the run up to there.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,7 @@ from gdflows.errors import GDFlowsError, RunInterrupted
 from gdflows.experiments.commands import TrainConfig
 from gdflows.experiments.divergence import divergence_bound, first_divergent, outcome_diverged
 from gdflows.experiments.eos import report_markdown
+from gdflows.experiments.network_setup import network_run
 from gdflows.experiments.optimizers.run import batch_schedule, make_chunk
 from gdflows.experiments.optimizers.zoo import Method
 from gdflows.experiments.report.progress import track
@@ -67,19 +69,20 @@ __all__ = ["TrainConfig", "run", "train", "write_report", "make_method", "log_st
 
 def run(cfg: TrainConfig) -> Path:
     """``gdflows train``: validate, then train (or resume, or extend) into ``cfg.out`` and write the report."""
-    folder = Run.pending(cfg, extendable=("steps",))  # a larger steps extends the run
+    folder, problem = network_run(cfg, extendable=("steps",), check=functools.partial(_check_k, cfg))
     if folder is None:
         return Path(cfg.out)
-    problem = cfg.net.build()
-    if cfg.k > problem.theta0.size:
-        raise GDFlowsError(f"--k {cfg.k} exceeds the number of parameters ({problem.theta0.size})")
-    folder.create()
     start = time.perf_counter()
     train(problem, cfg, folder)
     write_report(folder, cfg, time.perf_counter() - start)
     folder.finish()
     print(f"report: {folder.file('REPORT.md')}")
     return folder.path
+
+
+def _check_k(cfg: TrainConfig, problem: NetworkProblem) -> None:
+    if cfg.k > problem.theta0.size:
+        raise GDFlowsError(f"--k {cfg.k} exceeds the number of parameters ({problem.theta0.size})")
 
 
 def make_method(cfg: TrainConfig) -> Method:
