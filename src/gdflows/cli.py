@@ -1,8 +1,9 @@
 """Command line: ``gdflows <command> [flags]``, one command per config in :mod:`gdflows.experiments.commands`.
 
-Parsing imports nothing heavy (the configs are plain dataclasses), so
-``gdflows --help`` and ``gdflows <command> --help`` answer at once; JAX and
-the command's module load only once a command runs. Then the CLI
+Parsing imports nothing heavy (the configs are plain dataclasses; tyro builds
+the flags of the named command only), so ``gdflows --help`` and ``gdflows
+<command> --help`` answer at once; JAX and the command's module load only
+once a command runs. Then the CLI
 
 * switches JAX to float64 (the experiments' accuracy claims are float64
   claims) and turns on JAX's persistent compilation cache
@@ -24,8 +25,6 @@ import sys
 import traceback
 from collections.abc import Mapping
 from pathlib import Path
-
-import tyro
 
 from gdflows.errors import GDFlowsError
 from gdflows.experiments.commands import load
@@ -96,31 +95,43 @@ def one_line(text: str) -> str:
     return " ".join(" ".join(message).split())
 
 
-def _command(argv: list[str]) -> str:
-    return next((a for a in argv if a in COMMANDS), "")
-
-
 def _fail(command: str, message: str, status: int) -> None:
     prefix = f"gdflows {command}" if command else "gdflows"
     print(f"{prefix}: {' '.join(str(message).split())}", file=sys.stderr)
     raise SystemExit(status)
 
 
+def overview() -> str:
+    """``gdflows --help``: every command with the first line of its docstring."""
+    lines = ["usage: gdflows <command> [flags]   (gdflows <command> --help lists its flags)", "", DESCRIPTION, ""]
+    lines.append("commands:")
+    for name, spec in COMMANDS.items():
+        lines.append(f"  {name:20}{(load(spec).__doc__ or '').strip().splitlines()[0]}")
+    return "\n".join(lines)
+
+
 def parse(argv: list[str]):
-    """The config of the command in ``argv``; a parse error exits 2 with one line."""
-    configs = {name: load(spec) for name, spec in COMMANDS.items()}
+    """The config of the command ``argv`` names (only that command's flags are built); a parse error
+    exits 2 with one line."""
+    if not argv or argv[0] in ("-h", "--help"):
+        if not argv:
+            _fail("", "error: name a command (gdflows --help lists them)", EXIT_USER_ERROR)
+        print(overview())
+        raise SystemExit(0)
+    name = argv[0]
+    if name not in COMMANDS:
+        guess = difflib.get_close_matches(name, COMMANDS, n=1)
+        hint = f"did you mean {guess[0]}?" if guess else f"one of: {', '.join(COMMANDS)}"
+        _fail("", f"error: unknown command {name!r}; {hint}", EXIT_USER_ERROR)
     captured = io.StringIO()
     try:
         with contextlib.redirect_stderr(captured):
-            return tyro.extras.subcommand_cli_from_dict(configs, prog="gdflows", description=DESCRIPTION, args=argv)
+            return load("tyro:cli")(load(COMMANDS[name]), args=argv[1:], prog=f"gdflows {name}")
     except SystemExit as stop:
         if stop.code in (0, None):
             sys.stderr.write(captured.getvalue())
             raise
-        command = _command(argv)
-        guess = difflib.get_close_matches(argv[0], COMMANDS, n=1) if argv and not command else []
-        hint = f" (did you mean {guess[0]}?)" if guess else f" (see gdflows {command} --help)".replace("  ", " ")
-        _fail(command, f"error: {one_line(captured.getvalue())}{hint}", EXIT_USER_ERROR)
+        _fail(name, f"error: {one_line(captured.getvalue())} (see gdflows {name} --help)", EXIT_USER_ERROR)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -128,7 +139,7 @@ def main(argv: list[str] | None = None) -> None:
     debug = "--debug" in argv or os.environ.get("GDFLOWS_DEBUG") == "1"
     argv = [a for a in argv if a != "--debug"]
     cfg = parse(argv)
-    command = _command(argv)
+    command = argv[0]
     try:
         cfg.validate()  # before JAX loads: a bad value is refused at once
         configure_jax(os.environ)

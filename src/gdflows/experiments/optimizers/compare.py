@@ -85,13 +85,14 @@ def _row(cfg, key, method, curve, theta, facts, problem, data):
     losses, steps = (curve.step_loss, range(len(curve.step_loss))) if full else (curve.loss, curve.steps)
     tail = [h for s, h in zip(curve.steps, curve.h) if s >= 2 * cfg.steps / 3 and np.isfinite(h)]
     acc = problem.accuracy(theta, jnp.asarray(data.x_test), jnp.asarray(data.y_test))
+    ok = facts["diverged_at"] is None  # a diverged run's last loss may be finite (above the divergence bound)
     return dict(zip(KEY, key)) | {
         "family": method.family,
         "lr": method.lr if method.lr is not None else "",
         "final_train_loss": final,
-        "test_acc": float(acc) if np.isfinite(final) else np.nan,
+        "test_acc": float(acc) if ok else np.nan,
         "steps_to_target": steps_to_target(list(steps) + [curve.steps[-1]], list(losses) + [final], cfg.loss_target),
-        "spikes": count_spikes(losses if np.isfinite(final) else list(losses) + [np.nan]),
+        "spikes": count_spikes(losses if ok else list(losses) + [np.nan]),
         "diverged": facts["diverged_at"] is not None,
         "diverged_at": facts["diverged_at"] or "",
         "mean_h_last_third": float(np.mean(tail)) if tail else np.nan,
