@@ -49,7 +49,6 @@ DESCRIPTION = (
     "(default ~/.cache/gdflows; JAX_COMPILATION_CACHE_DIR overrides it, GDFLOWS_NO_CACHE=1 turns it off)."
 )
 USER_ERRORS = (GDFlowsError, PermissionError, FileExistsError, IsADirectoryError, NotADirectoryError)
-CACHE_MAX_BYTES = 2**30  # a train run adds about 5 MB
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
 
@@ -61,9 +60,7 @@ def cache_settings(env: Mapping[str, str]) -> dict[str, object]:
     cache lives in ``$JAX_COMPILATION_CACHE_DIR`` when set (JAX reads it itself), else
     in ``$XDG_CACHE_HOME/gdflows/xla`` (``~/.cache/gdflows/xla``), and every compiled
     program is cached (min compile time 0 s) unless
-    ``JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS`` says otherwise; the least
-    recently used entries go beyond :data:`CACHE_MAX_BYTES` (unless
-    ``JAX_COMPILATION_CACHE_MAX_SIZE`` says otherwise).
+    ``JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS`` says otherwise.
     """
     if env.get("GDFLOWS_NO_CACHE") == "1":
         return {}
@@ -74,8 +71,6 @@ def cache_settings(env: Mapping[str, str]) -> dict[str, object]:
         settings["jax_compilation_cache_dir"] = str(base / "gdflows" / "xla")
     if "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS" not in env:
         settings["jax_persistent_cache_min_compile_time_secs"] = 0.0
-    if "JAX_COMPILATION_CACHE_MAX_SIZE" not in env:
-        settings["jax_compilation_cache_max_size"] = CACHE_MAX_BYTES
     return settings
 
 
