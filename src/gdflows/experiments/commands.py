@@ -201,8 +201,8 @@ class TrainConfig(Command):
 class DriftConfig(Command):
     """Per-step drift |theta_(n+1) - NGF(h; theta_n)| of GD against (h^2/2)|Hg| on a network, at several rates.
 
-    Writes <out>/drift.csv, figures/drift.png and REPORT.md (correlation of the two).
-    Typical runtime: about 2 minutes for the defaults on 2 CPU cores.
+    Writes <out>/drift.csv, drift_summary.csv (correlation of the two), figures/drift.png and REPORT.md.
+    Typical runtime: about a minute for the defaults on 2 CPU cores.
     """
 
     runner: ClassVar[str] = "gdflows.experiments.drift:run"
@@ -230,7 +230,7 @@ class TrackConfig(Command):
     """Which flow (NGF, IGR, third-order, PF, PF+NP, central) follows GD on a network, from GD iterates.
 
     Writes <out>/track_distances.csv, track_sharpness.csv, track_summary.csv, one figure per start
-    and REPORT.md. Typical runtime: about 5 minutes for the defaults on 2 CPU cores.
+    and REPORT.md. Typical runtime: 2 to 4 minutes for the defaults on 2 CPU cores.
     """
 
     runner: ClassVar[str] = "gdflows.experiments.track:run"
@@ -264,7 +264,8 @@ class TrackConfig(Command):
 class QuadraticConfig(Command):
     """The authors' reference quadratic: every flow against GD at h = 0.5, 0.9, 1.0, 1.05.
 
-    Writes <out>/quadratic_*.csv, four figures and REPORT.md. Typical runtime: under a minute.
+    Writes <out>/quadratic_distances.csv, quadratic_paths.csv, quadratic_summary.csv, four figures and
+    REPORT.md. Typical runtime: about a minute on 2 CPU cores.
     """
 
     runner: ClassVar[str] = "gdflows.experiments.quadratic:run"
@@ -283,7 +284,8 @@ class QuadraticConfig(Command):
 class ToysConfig(Command):
     """Toy landscapes: sharp vs flat minimum, saddle escape, and one-step error orders of every flow.
 
-    Writes <out>/toys_*.csv, figures and REPORT.md. Typical runtime: about a minute (--quick: less).
+    Writes <out>/sharp_dip_*.csv, saddle_*.csv, error_orders.csv, error_order_slopes.csv, figures and
+    REPORT.md. Typical runtime: 1 to 3 minutes on 2 CPU cores (--quick: less).
     """
 
     runner: ClassVar[str] = "gdflows.experiments.toys:run"
@@ -375,8 +377,8 @@ class ReproduceConfig(Command):
     """Every claim of the paper beside our measured number, with the command behind it.
 
     Writes <out>/REPRODUCTION.md, claims.csv, TIMINGS.md and one sub-folder per sub-experiment (each resumable).
-    Typical runtime: --scale cpu about 20 minutes on 2 CPU cores; smoke about a minute;
-    paper needs an accelerator (days on a CPU).
+    Typical runtime on 2 CPU cores: --scale cpu roughly 10 minutes (two 2,000-step train runs, a drift
+    and a DAL comparison); smoke about a minute; paper needs an accelerator (days on a CPU).
     """
 
     runner: ClassVar[str] = "gdflows.experiments.reproduce:run"
