@@ -64,7 +64,7 @@ def _rows(tree):
 
 
 def _dense(flat_loss, theta):
-    lam, U = np.linalg.eigh(np.asarray(jax.hessian(flat_loss)(theta), dtype=np.float64))
+    lam, U = np.linalg.eigh(np.asarray(jax.jit(jax.hessian(flat_loss))(theta), dtype=np.float64))
     return lam[::-1], U[:, ::-1]
 
 
@@ -138,7 +138,7 @@ def test_eigenpairs_and_diagnosis_of_a_pytree_match_the_dense_hessian(kind, dtyp
 
     lr = 1.5 / lam[0]
     d = gdflows.diagnose(loss, params, lr, 2, tol=tol)
-    g = np.asarray(jax.grad(flat_loss)(theta), dtype=np.float64)
+    g = np.asarray(jax.jit(jax.grad(flat_loss))(theta), dtype=np.float64)
     sc = np.asarray(gdflows.stability_coefficients(jnp.asarray(lam), lr))
     np.testing.assert_allclose(d.eigenvalues, lam[:2], rtol=50 * RTOL[dtype], atol=1e-5 * (dtype == jnp.float32))
     np.testing.assert_allclose(d.energy_rate, np.sum(sc * (U.T @ g) ** 2), rtol=100 * RTOL[dtype])
@@ -150,14 +150,14 @@ def test_eigenpairs_and_diagnosis_of_a_pytree_match_the_dense_hessian(kind, dtyp
 def test_dal_on_a_pytree_takes_the_closed_form_rate_and_dal_rate_reads_it(kind, dtype):
     loss, params = PROBLEMS[kind](dtype)
     flat_loss, theta = _flat(loss, params)
-    g = np.asarray(jax.grad(flat_loss)(theta), dtype=np.float64)
-    hess = np.asarray(jax.hessian(flat_loss)(theta), dtype=np.float64)
+    g = np.asarray(jax.jit(jax.grad(flat_loss))(theta), dtype=np.float64)
+    hess = np.asarray(jax.jit(jax.hessian(flat_loss))(theta), dtype=np.float64)
     h = min(2 * np.linalg.norm(g) / np.linalg.norm(hess @ g), 5.0)
-    for opt in (dal(), optax.chain(optax.scale(1.0), dal()), optax.named_chain(("dal", dal()))):
+    grads = jax.jit(jax.grad(loss))(params)
+    for opt in (dal(), optax.named_chain(("scale", optax.scale(1.0)), ("dal", dal()))):
         state = opt.init(params)
         assert float(dal_rate(state)) == 0.0
-        grads = jax.grad(loss)(params)
-        updates, state = opt.update(grads, state, params, value_fn=loss)
+        updates, state = jax.jit(lambda gr, st, p, opt=opt: opt.update(gr, st, p, value_fn=loss))(grads, state, params)
         assert float(dal_rate(state)) == pytest.approx(h, rel=100 * RTOL[dtype])
         assert jax.tree_util.tree_structure(updates) == jax.tree_util.tree_structure(params)
         np.testing.assert_allclose(ravel_pytree(updates)[0], -h * g, rtol=100 * RTOL[dtype], atol=1e-7)
