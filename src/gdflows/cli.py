@@ -141,7 +141,9 @@ def main(argv: list[str] | None = None) -> None:
     cfg = parse(argv)
     command = argv[0]
     try:
-        cfg.validate()  # before JAX loads: a bad value is refused at once
+        cfg.validate()  # before JAX loads: a bad value is refused at once,
+        if cfg.finished():  # and a finished run is found at once
+            return
         configure_jax(os.environ)
         cfg.run()
     except USER_ERRORS as err:

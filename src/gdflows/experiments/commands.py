@@ -107,11 +107,25 @@ class Command:
     """
 
     runner: ClassVar[str]
+    extendable: ClassVar[tuple[str, ...]] = ()  # keys a rerun may raise to extend a finished run
 
     def validate(self) -> None:
         check_choices(self)
 
+    def identity(self) -> Command:
+        """The config its run folder holds (where that differs from the flags, e.g. ``--quick`` resolved)."""
+        return self
+
+    def finished(self) -> bool:
+        """True, after printing ``complete: <report>``, when ``out`` already holds this run finished
+        (checked before the command's module and JAX load, so a rerun returns at once)."""
+        run = load("gdflows.experiments.report.runs:Run")
+        return run.prepare(self.out, self.identity(), self.extendable).done()
+
     def run(self) -> Path:
+        self.validate()
+        if self.finished():
+            return Path(self.out)
         return load(self.runner)(self)
 
 
@@ -162,6 +176,7 @@ class TrainConfig(Command):
     """
 
     runner: ClassVar[str] = "gdflows.experiments.train:run"
+    extendable: ClassVar[tuple[str, ...]] = ("steps",)  # a larger --steps resumes and extends the run
 
     out: Path = Path("runs/train")  # the run folder
     net: NetworkSetup = dataclasses.field(default_factory=NetworkSetup)
@@ -356,6 +371,9 @@ class CompareOptimizersConfig(Command):
         if any(not (math.isfinite(p) and p >= 0) for p in self.ps):
             raise GDFlowsError(f"--ps must be finite numbers >= 0, got {self.ps}")
 
+    def identity(self) -> CompareOptimizersConfig:
+        return self.resolved()
+
     def resolved(self) -> CompareOptimizersConfig:
         """The config actually run: ``quick`` and ``scale`` applied."""
         cfg = self
@@ -389,6 +407,12 @@ class ReproduceConfig(Command):
     data_dir: Path | None = None  # folder holding cifar-10-batches-py (--scale paper)
     docs: Path | None = None  # also copy REPRODUCTION.md and its figures here (e.g. docs/reproduction)
     check: Path | None = None  # compare the report and figures with this committed copy; fail on a difference
+
+    def identity(self) -> ReproduceConfig:
+        return dataclasses.replace(self, docs=None, check=None)  # where to copy to is not part of the run
+
+    def finished(self) -> bool:
+        return self.docs is None and self.check is None and super().finished()  # --docs / --check still run
 
     def validate(self) -> None:
         check_choices(self)

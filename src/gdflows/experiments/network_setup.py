@@ -17,13 +17,13 @@ from gdflows.problems.network import NetworkProblem, network_problem
 __all__ = ["NetworkSetup", "build_network", "network_run"]
 
 
-def network_run(cfg, extendable=(), check: Callable | None = None) -> tuple[Run | None, NetworkProblem | None]:
+def network_run(cfg, check: Callable | None = None) -> tuple[Run | None, NetworkProblem | None]:
     """(run folder, problem) of a command on ``cfg.net``, or (None, None) when ``cfg.out`` holds it finished.
 
     The config is validated, the data loaded and the problem built (then ``check(problem)``)
     before the folder is created, so a config that cannot run leaves no folder.
     """
-    folder = Run.pending(cfg, extendable)
+    folder = Run.pending(cfg)
     if folder is None:
         return None, None
     problem = cfg.net.build()

@@ -313,7 +313,7 @@ def dal_claims(run: Run, plan: Scale) -> tuple[list[dict], dict]:
 def run(cfg: ReproduceConfig) -> Path:
     """``gdflows reproduce``: every claim into ``cfg.out`` (unless already there), then ``--docs`` / ``--check``."""
     plan = scale_plan(cfg.scale, cfg.data_dir)
-    folder = Run.pending(dataclasses.replace(cfg, docs=None, check=None))  # where to copy is not the run
+    folder = Run.pending(cfg)  # the folder holds cfg.identity(): where to copy to is not part of the run
     if folder is not None:
         reproduce(folder.create(), cfg.scale, plan)
         folder.finish("REPRODUCTION.md")

@@ -69,7 +69,7 @@ __all__ = ["TrainConfig", "run", "train", "write_report", "make_method", "log_st
 
 def run(cfg: TrainConfig) -> Path:
     """``gdflows train``: validate, then train (or resume, or extend) into ``cfg.out`` and write the report."""
-    folder, problem = network_run(cfg, extendable=("steps",), check=functools.partial(_check_k, cfg))
+    folder, problem = network_run(cfg, check=functools.partial(_check_k, cfg))
     if folder is None:
         return Path(cfg.out)
     start = time.perf_counter()

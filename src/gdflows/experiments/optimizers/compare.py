@@ -44,11 +44,10 @@ __all__ = ["CompareOptimizersConfig", "QUICK_METHODS", "run", "compare"]
 
 def run(cfg: CompareOptimizersConfig) -> Path:
     """``gdflows compare-optimizers``: every run not yet in ``results.csv``, then the report, into ``cfg.out``."""
-    cfg.validate()
-    resolved = cfg.resolved()
-    folder = Run.pending(resolved)
+    folder = Run.pending(cfg)
     if folder is None:
         return Path(cfg.out)
+    resolved = cfg.resolved()
     _selected(resolved)  # an unknown method name is refused before the folder exists
     folder.create()
     try:

@@ -178,14 +178,16 @@ class Run:
         return cls(path, resolved)
 
     @classmethod
-    def pending(cls, config: Any, extendable=()) -> Run | None:
+    def pending(cls, command: Any) -> Run | None:
         """The folder of a command's run still to do, checked but not created; None (after printing
-        ``complete: <report>``) when ``config.out`` already holds it finished.
+        ``complete: <report>``) when ``command.out`` already holds it finished.
 
-        ``config.validate()`` runs first, so a bad value is refused before any folder exists.
+        ``command``: a :class:`gdflows.experiments.commands.Command`; its ``validate()`` runs
+        first, so a bad value is refused before any folder exists; the folder holds its
+        ``identity()``, extendable by ``command.extendable``.
         """
-        config.validate()
-        run = cls.prepare(config.out, config, extendable)
+        command.validate()
+        run = cls.prepare(command.out, command.identity(), command.extendable)
         return None if run.done() else run
 
     @classmethod
