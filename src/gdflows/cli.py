@@ -5,6 +5,8 @@ the flags of the named command only), so ``gdflows --help`` and ``gdflows
 <command> --help`` answer at once; JAX and the command's module load only
 once a command runs. Then the CLI
 
+* returns at once when the run folder already holds the finished run
+  (``complete: <report>``);
 * switches JAX to float64 (the experiments' accuracy claims are float64
   claims) and turns on JAX's persistent compilation cache
   (:func:`cache_settings`), so a rerun skips XLA compilation;

@@ -2,8 +2,9 @@
 
 This module imports the standard library only, so ``gdflows --help`` and
 ``gdflows <command> --help`` answer without loading JAX or an experiment.
-``config.run()`` loads the module that does the work (:attr:`Command.runner`)
-when it is called. A field's comment is its flag's help; a class docstring
+``config.run()`` validates the config, returns at once when ``out`` already
+holds the finished run (:meth:`Command.finished`), and only then loads the
+module that does the work (:attr:`Command.runner`). A field's comment is its flag's help; a class docstring
 says what the command writes and how long it typically takes on 2 CPU cores.
 The modules that run a command re-export its config (``from
 gdflows.experiments.train import TrainConfig`` works).
