@@ -32,11 +32,13 @@ gradient flow.
 Solver (:func:`solve_central`): fixed Euler substeps dt = tau = h/substeps,
 the authors' discretisation (the predicted gap after each substep stays
 PSD). The error is O(dt); it is controlled by ``substeps`` and measured by
-solving again with twice as many (``gdflows central`` reports that
-difference). The solver carries from substep to substep the tracked subspace
-(Lanczos starts from the previous k vectors as a block; dense Hessian below
-:data:`gdflows.curvature.DENSE_MAX_D`), the previous S (the SDCP's warm start,
-rotated into the new basis) and the ceiling.
+solving again with twice as many (``benchmarks/central_flow.py``). The
+solver carries the tracked subspace, renewed once per GD step by a top-k
+eigensolve (Lanczos started from the sum of the previous basis; the dense
+Hessian below :data:`gdflows.curvature.DENSE_MAX_D`), the previous S (the
+SDCP's warm start, rotated into the new basis) and the ceiling. Within a GD
+step the basis is held and U^T H U is evaluated at every substep (k HVPs),
+so the gap matrix is exact for the basis used.
 
 The ceiling c is 2/h from any start below the edge. A start with lambda_0 > 2/h
 (GD has not begun to oscillate yet) keeps its excess: c starts at lambda_0
@@ -77,11 +79,12 @@ SUBSPACE_MARGIN = 0.95  # warn when the smallest tracked eigenvalue exceeds this
 class CentralInfo(FieldInfo):
     """What one field evaluation did.
 
-    converged: eigensolve and SDCP both met their tolerances; error: the
-    SDCP's natural residual (relative); eigenvalues (k,): the tracked
-    eigenvalues, largest first; S (k, k): the covariance in their basis;
-    prediction: L + <Sigma, H>/2; hvps: HVPs of the eigensolve (D on the
-    dense path); sdcp_iterations: FISTA iterations; ceiling: c.
+    converged: the SDCP (and the eigensolve, where the evaluation renewed
+    the basis) met its tolerance; error: the SDCP's natural residual
+    (relative); eigenvalues (k,): those of U^T H U, largest first; S (k, k):
+    the covariance in the basis U; prediction: L + <Sigma, H>/2; hvps: HVPs
+    used (k for U^T H U, plus the eigensolve's where the basis was renewed:
+    D on the dense path); sdcp_iterations: FISTA iterations; ceiling: c.
     """
 
     eigenvalues: jax.Array
@@ -132,36 +135,44 @@ class Central(Flow):
         """The substep, also the relaxation time tau of the gap."""
         return self.lr / self.substeps
 
-    def _eigenpairs(self, theta, vectors):
-        """Top-k eigenpairs, Lanczos started from the sum of the previous basis (dense below DENSE_MAX_D)."""
-        block = jnp.sum(vectors, axis=0, keepdims=True)
-        pairs = top_eigenpairs(self.loss, theta, self.k, tol=self.eig_tol, method=self.method, block=block)
-        return pairs.values, pairs.vectors / jnp.linalg.norm(pairs.vectors, axis=1, keepdims=True), pairs
+    def refresh(self, state: Tracked) -> tuple[Tracked, jax.Array, jax.Array]:
+        """The tracked basis renewed at ``state.theta``: top-k eigenvectors by Lanczos from the sum of the
+        previous basis (dense below DENSE_MAX_D), S rotated into it. Returns (state, HVPs, converged)."""
+        block = jnp.sum(state.vectors, axis=0, keepdims=True)
+        pairs = top_eigenpairs(self.loss, state.theta, self.k, tol=self.eig_tol, method=self.method, block=block)
+        U = pairs.vectors / jnp.linalg.norm(pairs.vectors, axis=1, keepdims=True)
+        rotate = U @ state.vectors.T
+        return Tracked(state.theta, U, rotate @ state.S @ rotate.T, state.ceiling), pairs.hvps, pairs.converged
 
     def field_at(self, state: Tracked) -> tuple[jax.Array, CentralInfo, Tracked]:
-        """The field at ``state.theta`` warm-started from ``state``; returns (field, info, carried state)."""
-        theta = state.theta
+        """The field at ``state.theta`` in the basis ``state.vectors``, the SDCP warm-started from ``state.S``.
+
+        Returns (field, info, carried state). U^T H U is evaluated here (k HVPs), so a basis a little
+        behind the state (renewed once per GD step) only needs to span the top-k eigenspace.
+        """
+        theta, U = state.theta, state.vectors
         value, g = jax.value_and_grad(self.loss)(theta)
-        lam, U, pairs = self._eigenpairs(theta, state.vectors)
+        M = U @ jax.vmap(lambda u: hvp(self.loss, theta, u))(U).T
+        M = (M + M.T) / 2
+        lam = jnp.linalg.eigvalsh(M)[::-1]
         ceiling = jnp.minimum(state.ceiling, jnp.maximum(2 / self.lr, lam[0]))
         J = curvature_gradients(self.loss, theta, U)
         G = J @ g
-        C = jnp.diag((ceiling - lam) / self.dt) + smat(G, self.k)
-        rotate = U @ state.vectors.T
+        C = (ceiling * jnp.eye(self.k, dtype=M.dtype) - M) / self.dt + smat(G, self.k)
         scale = jnp.maximum(jnp.linalg.norm(G), jnp.finfo(G.dtype).tiny)
-        sol = solve_sdcp(C, 0.5 * J @ J.T, rotate @ state.S @ rotate.T, self.sdcp_tol, self.sdcp_max_iter, scale)
+        sol = solve_sdcp(C, 0.5 * J @ J.T, state.S, self.sdcp_tol, self.sdcp_max_iter, scale)
         field = -g - 0.5 * J.T @ sol.s
         S = smat(sol.s, self.k)
         info = CentralInfo(
-            converged=pairs.converged & sol.converged,
+            converged=sol.converged,
             error=sol.residual,
             eigenvalues=lam,
             S=S,
             loss=value,
-            prediction=value + 0.5 * jnp.dot(jnp.diag(S), lam),
-            hvps=jnp.asarray(pairs.hvps),
+            prediction=value + 0.5 * jnp.sum(S * M),
+            hvps=jnp.asarray(self.k),
             sdcp_iterations=sol.iterations,
-            eig_converged=jnp.asarray(pairs.converged),
+            eig_converged=jnp.asarray(True),
             ceiling=ceiling,
         )
         return field, info, Tracked(theta, U, S, ceiling)
@@ -176,7 +187,13 @@ class Central(Flow):
     @eqx.filter_jit
     def evaluate(self, theta) -> tuple[jax.Array, CentralInfo]:
         """The memoryless field: cold eigensolve, S from zero, ceiling max(2/h, lambda_0(theta))."""
-        field, info, _ = self.field_at(self.start(check_flat(theta, "theta")))
+        state, hvps, converged = self.refresh(self.start(check_flat(theta, "theta")))
+        field, info, _ = self.field_at(state)
+        info = eqx.tree_at(
+            lambda i: (i.hvps, i.eig_converged, i.converged),
+            info,
+            (info.hvps + hvps, converged, converged & info.converged),
+        )
         return field, info
 
 
@@ -230,8 +247,9 @@ class StepRecord(eqx.Module):
     converged: jax.Array
 
 
-def _record(info: CentralInfo, theta, infos: CentralInfo) -> StepRecord:
-    """The record of a GD step: values at its first substep, costs summed over ``infos`` (all its substeps)."""
+def _record(info: CentralInfo, theta, infos: CentralInfo, hvps, eig_converged) -> StepRecord:
+    """The record of a GD step: values at its first substep, costs over ``infos`` (all its substeps) and
+    the basis refresh (``hvps``, ``eig_converged``)."""
     return StepRecord(
         theta=theta,
         loss=info.loss,
@@ -239,24 +257,26 @@ def _record(info: CentralInfo, theta, infos: CentralInfo) -> StepRecord:
         eigenvalues=info.eigenvalues,
         S=info.S,
         ceiling=info.ceiling,
-        hvps=jnp.sum(infos.hvps),
+        hvps=hvps + jnp.sum(infos.hvps),
         sdcp_iterations=jnp.sum(infos.sdcp_iterations),
         sdcp_residual=jnp.max(infos.error),
-        converged=jnp.all(infos.converged),
+        converged=eig_converged & jnp.all(infos.converged),
     )
 
 
 def _gd_step(flow: Central, state: Tracked):
-    """One GD step of flow time: ``substeps`` Euler substeps of dt; returns (state, record at its start)."""
+    """One GD step of flow time: the basis renewed, then ``substeps`` Euler substeps of dt; returns
+    (state, record at its start)."""
 
     def substep(state, _):
         field, info, carried = flow.field_at(state)
         return eqx.tree_at(lambda s: s.theta, carried, state.theta + flow.dt * field), info
 
     start = state.theta
+    state, hvps, eig_converged = flow.refresh(state)
     state, infos = jax.lax.scan(substep, state, None, length=flow.substeps)
     first = jax.tree.map(lambda x: x[0], infos)
-    return state, _record(first, start, infos)
+    return state, _record(first, start, infos, hvps, eig_converged)
 
 
 @eqx.filter_jit
