@@ -49,9 +49,13 @@ never rises further and follows lambda_0 down, without a jump.
 eigensolve and no warm start.
 
 Loss prediction: GD's time-averaged loss is
-:math:`L(w) + \tfrac12\langle\Sigma, H\rangle = L + \tfrac12\sum_j S_{jj}\lambda_j`
-(U^T H U = diag(lambda) in the eigenbasis), i.e. L + tr(S)/h where the
-tracked eigenvalues sit at 2/h.
+:math:`L(w) + \tfrac12\langle\Sigma, H\rangle = L + \tfrac12\langle S, U^\top H U\rangle`,
+i.e. L + tr(S)/h where the tracked eigenvalues sit at 2/h.
+
+Status: every eigensolve and SDCP reports whether it met its tolerance;
+:class:`CentralStatus` sums up a solve, including when the smallest tracked
+eigenvalue came within SUBSPACE_MARGIN of the ceiling (an untracked one may
+then exceed it: raise k).
 """
 
 from __future__ import annotations
@@ -73,7 +77,7 @@ from gdflows.flows.base import FieldInfo, Flow
 from gdflows.validation import check_flat, check_loss_at, check_lr, check_steps, is_integer_in
 
 METHODS = ("auto", "dense", "lanczos")
-SUBSPACE_MARGIN = 0.95  # warn when the smallest tracked eigenvalue exceeds this fraction of the ceiling
+SUBSPACE_MARGIN = 0.95  # report when the smallest tracked eigenvalue exceeds this fraction of the ceiling
 
 
 class CentralInfo(FieldInfo):
