@@ -61,6 +61,8 @@ def test_sharpness_hold_distance_ratio_and_edge_count():
     avg = np.array([[0.0, 0.0], [1.0, 1.0], [np.nan, np.nan]])
     cf, gf = np.array([[0, 0], [1.0, 2.0], [9, 9]]), np.array([[0, 0], [4.0, 5.0], [9, 9]])
     assert exp.distance_ratio(avg, cf, gf) == pytest.approx((1.0, 5.0, 0.2, 1))
+    assert exp.distance_ratio(avg, np.full((3, 2), np.nan), gf)[2] == float("inf")  # a diverged flow fails
+    assert exp.distance_ratio(np.full((3, 2), np.nan), cf, gf)[3] is None
     eigs = np.array([[19.0, 5.0], [19.9, 19.81], [20.0, 19.79]])
     np.testing.assert_array_equal(exp.edge_count(eigs, 0.1), [0, 2, 1])
 
