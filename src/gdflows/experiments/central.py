@@ -267,22 +267,32 @@ def step_rows(lr, gd_losses, gd_average, gf_losses, sol: CentralSolution, gd_eig
 
 
 def loss_figure(path, rows, onset, title: str) -> Path:
-    """GD's loss (raw and time-averaged), gradient flow's, the central flow's and its prediction."""
+    """GD's loss (raw and time-averaged), gradient flow's, the central flow's and its prediction: the
+    whole run (log scale) and, beside it, the steps from EoS onset on (linear scale)."""
     n = np.array([r["n"] for r in rows])
 
     def col(key):
         return np.array([r[key] for r in rows])
 
-    fig, ax = plt.subplots(figsize=(7, 4.2))
-    ax.plot(n, col("gd_loss"), color="0.75", lw=0.6, label="GD")
-    ax.plot(n, col("gd_loss_average"), color="black", lw=1.4, label="GD, centred average")
-    ax.plot(n, col("gf_loss"), color="tab:blue", lw=1.2, label="gradient flow")
-    ax.plot(n, col("central_loss"), color="tab:orange", lw=1.2, ls="--", label="central flow L(w)")
-    ax.plot(n, col("central_prediction"), color="tab:red", lw=1.4, label="central prediction L + <Sigma,H>/2")
-    if onset is not None:
-        ax.axvline(onset, color="0.5", ls=":", lw=1, label="EoS onset")
-    ax.set(yscale="log", xlabel="GD step n (flow time t = n h)", ylabel="training loss", title=title)
-    ax.legend(fontsize=7)
+    curves = [
+        ("gd_loss", dict(color="0.75", lw=0.6, label="GD")),
+        ("gd_loss_average", dict(color="black", lw=1.4, label="GD, centred average")),
+        ("gf_loss", dict(color="tab:blue", lw=1.2, label="gradient flow")),
+        ("central_loss", dict(color="tab:orange", lw=1.2, ls="--", label="central flow L(w)")),
+        ("central_prediction", dict(color="tab:red", lw=1.4, label="central prediction L + <Sigma,H>/2")),
+    ]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    start = 0 if onset is None else onset
+    for ax, part in zip(axes, (slice(None), slice(start, None))):
+        for key, style in curves:
+            ax.plot(n[part], col(key)[part], **style)
+        if onset is not None:
+            ax.axvline(onset, color="0.5", ls=":", lw=1, label="EoS onset")
+        ax.set(xlabel="GD step n (flow time t = n h)", ylabel="training loss")
+    zoom = col("central_prediction")[start:]
+    axes[0].set(yscale="log", title=title)
+    axes[1].set(ylim=(0.8 * np.nanmin(zoom), 1.25 * np.nanmax(zoom)), title="from EoS onset")
+    axes[0].legend(fontsize=7)
     return _save(fig, path)
 
 
