@@ -167,8 +167,11 @@ def main():
         _, _, new_seconds = new_solver(loss, theta0, n)
         thetas, pred, lam0, old_seconds, evals = old_solver(loss, theta0, n)
         show(f"old central flow ({OLD_COMMIT})", accuracy(gd_losses[: n + 1], pred, lam0), old_seconds, evals, n)
-        gap = np.max(np.abs(pred / sol.prediction[: n + 1] - 1))
-        print(f"\nold / new prediction: largest relative difference {gap:.2e}")
+        gap = np.abs(pred / sol.prediction[: n + 1] - 1)
+        onset = eos_onset(gd_losses[: n + 1])
+        after = f", {gap[onset:].max():.2e} from GD's EoS onset on" if onset is not None else ""
+        worst = int(np.argmax(gap))
+        print(f"\nold / new prediction: largest relative difference {gap.max():.2e} (step {worst}){after}")
         wall, cpu = old_seconds / new_seconds
         print(
             f"time over {n} steps: old {old_seconds[0]:.1f} s wall ({old_seconds[1]:.1f} s CPU), new "
