@@ -38,6 +38,7 @@ COMMANDS: dict[str, str] = {
     "toys": "gdflows.experiments.commands:ToysConfig",
     "train": "gdflows.experiments.commands:TrainConfig",
     "track": "gdflows.experiments.commands:TrackConfig",
+    "central": "gdflows.experiments.commands:CentralConfig",
     "drift": "gdflows.experiments.commands:DriftConfig",
     "compare-optimizers": "gdflows.experiments.commands:CompareOptimizersConfig",
     "reproduce": "gdflows.experiments.commands:ReproduceConfig",

@@ -26,7 +26,7 @@ from gdflows.errors import GDFlowsError
 
 DatasetName = Literal["mnist_subset", "mnist", "fashion_mnist", "cifar10"]  # gdflows.data.load.NAMES
 ModelName = Literal["mlp", "cnn", "vgg", "resnet"]  # gdflows.models.MODELS
-ActivationName = Literal["tanh", "gelu", "softplus", "relu"]  # gdflows.models.ACTIVATIONS
+ActivationName = Literal["tanh", "gelu", "softplus", "swish", "relu"]  # gdflows.models.ACTIVATIONS
 LossName = Literal["mse", "cross_entropy"]  # gdflows.models.LOSSES
 DType = Literal["float64", "float32"]
 OptimizerName = Literal["gd", "momentum", "adam", "dal"]  # gdflows.experiments.train.make_method
@@ -242,6 +242,43 @@ def _track_net() -> NetworkSetup:
 
 
 @dataclasses.dataclass
+class CentralConfig(Command):
+    """GD, gradient flow and the central flow side by side from initialisation, on a network at the edge of stability.
+
+    Writes <out>/central_steps.csv (per GD step: GD's raw and time-averaged loss, gradient flow's
+    loss, the central flow's loss and prediction L + <Sigma, H>/2, top eigenvalues), central_calls.csv
+    (cost per compiled chunk), central_metrics.csv, central_claims.csv (four claims, each judged),
+    figures/loss.png, figures/sharpness.png and REPORT.md.
+    Typical runtime: about 2 to 3 minutes for the defaults on 2 CPU cores.
+    """
+
+    runner: ClassVar[str] = "gdflows.experiments.central:run"
+
+    out: Path = Path("runs/central")  # the run folder
+    lr: float = 0.3  # h lambda_0 = 1.89 at initialisation: EoS from step ~560, a second eigenvalue from ~890
+    steps: int = 3000  # GD steps
+    k: int = 4  # tracked eigendirections of the central flow
+    substeps: int = 4  # Euler substeps per GD step
+    window: int = 301  # centred moving average of GD (odd): GD's oscillation bursts come ~180 steps apart here
+    sharpness_every: int = 25  # GD's top-k eigenvalues every this many steps
+    chunk: int = 100  # GD steps per compiled call of the central-flow solver (the unit of its timing)
+    gf_rtol: float = 1e-8  # gradient-flow (NGF) solve tolerances
+    gf_atol: float = 1e-10
+    net: NetworkSetup = dataclasses.field(default_factory=lambda: _track_net())
+
+    def validate(self) -> None:
+        self.net.validate()
+        check_choices(self)
+        check_positive(self, ("lr", "gf_rtol", "gf_atol"))
+        check_integers(self, ("steps", "k", "substeps", "sharpness_every", "chunk", "window"), 1)
+        if self.window % 2 == 0:
+            raise GDFlowsError(f"--window must be odd (a centred average), got {self.window}; e.g. --window 301")
+        if self.steps < self.window:
+            raise GDFlowsError(f"--steps ({self.steps}) must be >= --window ({self.window}); raise --steps")
+        refuse_non_holomorphic(self.net, "the central flow differentiates the loss three times")
+
+
+@dataclasses.dataclass
 class TrackConfig(Command):
     """Which flow (NGF, IGR, third-order, PF, PF+NP, central) follows GD on a network, from GD iterates.
 
@@ -253,8 +290,10 @@ class TrackConfig(Command):
 
     out: Path = Path("runs/track")  # the run folder
     lr: float = 0.25  # GD's learning rate h
-    train_steps: int = 1400  # GD steps run first
-    starts: tuple[int, ...] = (100, 1380)  # GD steps the flows start from (h*lambda_0 = 1.47, then 2.07 at EoS)
+    train_steps: int = 3130  # GD steps run first
+    # GD steps the flows start from: h*lambda_0 = 1.47 (before EoS), 2.08 (above 2/h, GD not yet
+    # oscillating: it follows gradient flow until ~1550), 2.04 (GD oscillating at EoS)
+    starts: tuple[int, ...] = (100, 1380, 3120)
     horizon: int = 10  # GD steps each flow is solved over
     net: NetworkSetup = dataclasses.field(default_factory=_track_net)
     flows: tuple[FlowName, ...] = ("NGF", "IGR", "third-order", "PF", "PF+NP", "central")
