@@ -23,7 +23,7 @@ import optax
 from gdflows.curvature.eigen import top_eigenpairs
 from gdflows.experiments.optimizers.zoo import Method
 from gdflows.experiments.report.flops import flops
-from gdflows.optim.dal import DALState
+from gdflows.optim import CDATState, DALState
 
 
 @dataclasses.dataclass
@@ -46,11 +46,10 @@ def batch_schedule(n: int, batch_size: int | None, steps: int, seed: int) -> np.
 
 
 def _rate(state, method: Method):
-    found = [
-        s
-        for s in jax.tree_util.tree_leaves(state, is_leaf=lambda s: isinstance(s, DALState))
-        if isinstance(s, DALState)
-    ]
+    def has_rate(s):
+        return isinstance(s, (DALState, CDATState))
+
+    found = [s for s in jax.tree_util.tree_leaves(state, is_leaf=has_rate) if has_rate(s)]
     if found:
         return found[0].h
     return jnp.asarray(method.lr if method.lr is not None else jnp.nan)
