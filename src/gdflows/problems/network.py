@@ -50,7 +50,7 @@ from gdflows.models import Model, get_loss, get_model
 from gdflows.params import ravel
 from gdflows.validation import check_tol, default_tol, is_integer_in
 
-CHUNK_SIZE = 500  # examples per chunk (all devices together) unless chunk_size is given
+CHUNK_SIZE = 256  # examples per chunk (all devices together) unless chunk_size is given
 CURVATURE_SIZE = 1000  # examples in the curvature subset unless curvature_size is given
 
 
