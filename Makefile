@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 OUT ?= runs/demo
 
-.PHONY: demo test lint install clean
+.PHONY: demo test lint install clean data
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,14 @@ lint: $(STAMP)
 
 test: lint
 	$(BIN)/python -m pytest -n 2 --durations=15
+
+# Fashion-MNIST (70,000 images) from Debian's package, where load_dataset("fashion_mnist") finds it.
+FMNIST_DIR := /usr/share/datasets/fashion-mnist
+data:
+	@if [ -f $(FMNIST_DIR)/train-images-idx3-ubyte.gz ]; then echo "Fashion-MNIST: $(FMNIST_DIR)"; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		apt-get install -y dataset-fashion-mnist || { apt-get update && apt-get install -y dataset-fashion-mnist; }; \
+	else echo "run as root: sudo apt-get install dataset-fashion-mnist"; exit 1; fi
 
 clean:
 	rm -rf $(VENV) runs

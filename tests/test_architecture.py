@@ -46,6 +46,7 @@ def test_package_root_holds_library_modules_only():
         "errors",
         "validation",
         "params",
+        "parallel",
         "gd",
         "integrate",
         "holomorphic",

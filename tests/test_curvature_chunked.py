@@ -6,7 +6,7 @@ import pytest
 
 from curvature_problems import tanh_mlp
 from gdflows.curvature import d3, gradient, hvp
-from gdflows.curvature.chunked import chunked_loss, d3_of, grad_of, hvp_of
+from gdflows.curvature.chunked import chunked_loss, d3_of, grad_of, hvp_of, value_and_grad_of
 from gdflows.errors import GDFlowsError
 
 
@@ -49,3 +49,15 @@ def test_bad_input_names_the_fix():
         chunked_loss(lambda th, e: 0.0, (x, y), 4)
     with pytest.raises(GDFlowsError, match="chunk_size"):
         chunked_loss(lambda th, e: 0.0, x, 0)
+
+
+def test_value_and_grad_and_mean_of_any_per_example_quantity():
+    loss, theta, full = tanh_mlp(n=96, chunk_size=25)  # 4 chunks, the last padded
+    E, g = value_and_grad_of(loss)(theta)
+    np.testing.assert_allclose(E, full(theta), rtol=1e-13)
+    np.testing.assert_allclose(g, gradient(full)(theta), rtol=1e-11, atol=1e-14)
+    z = theta + 1e-2j * jnp.ones_like(theta)
+    np.testing.assert_allclose(value_and_grad_of(loss)(z)[1], gradient(full)(z), rtol=1e-11, atol=1e-14)
+    ones, twice = loss.mean(theta, lambda th, e: (jnp.ones(()), 2 * loss.example_loss(th, e)))
+    assert float(ones) == pytest.approx(1.0, rel=1e-14)  # the padding weighs nothing
+    np.testing.assert_allclose(twice, 2 * full(theta), rtol=1e-13)

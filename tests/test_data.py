@@ -128,3 +128,31 @@ def test_downsample_averages_blocks_and_names_the_fix():
     np.testing.assert_array_equal(small.x_test, small.x_train[:1])
     with pytest.raises(GDFlowsError, match="dividing the image size"):
         downsample(data, 4)
+
+
+def test_fashion_mnist_found_in_the_system_folder_by_default(tmp_path, monkeypatch):
+    from gdflows.data import load
+
+    system = tmp_path / "system"
+    arrays = make_idx_folder(system, np.random.default_rng(3), gz=True)
+    monkeypatch.setitem(load.SYSTEM_DIRS, "fashion_mnist", (system, "dataset-fashion-mnist"))
+    monkeypatch.setenv("GDFLOWS_DATA", str(tmp_path / "user"))  # no user folder: the system one is used
+    d = load_dataset("fashion_mnist")
+    np.testing.assert_array_equal(d.y_train, arrays["train-labels-idx1-ubyte"])
+    # a user folder, when it exists, comes first
+    user = make_idx_folder(tmp_path / "user" / "fashion_mnist", np.random.default_rng(4), n_train=9)
+    np.testing.assert_array_equal(load_dataset("fashion_mnist").y_train, user["train-labels-idx1-ubyte"])
+
+
+def test_missing_fashion_mnist_says_how_to_install_it(tmp_path, monkeypatch):
+    from gdflows.data import load
+
+    monkeypatch.setitem(load.SYSTEM_DIRS, "fashion_mnist", (tmp_path / "absent", "dataset-fashion-mnist"))
+    monkeypatch.setenv("GDFLOWS_DATA", str(tmp_path))
+    with pytest.raises(DatasetNotFoundError, match=r"--data-dir.*`make data`.*apt-get install dataset-fashion-mnist"):
+        load_dataset("fashion_mnist")
+    with pytest.raises(DatasetNotFoundError, match="apt-get install dataset-fashion-mnist"):
+        load_dataset("fashion_mnist", data_dir=tmp_path)  # a folder without the files
+    with pytest.raises(DatasetNotFoundError) as err:
+        load_dataset("mnist", data_dir=tmp_path)
+    assert "apt-get" not in str(err.value)  # no package holds MNIST

@@ -63,3 +63,29 @@ def check_loss_at(loss, theta, name: str = "theta0"):
             "is finite (check the initial parameters and the data for NaN/inf)"
         )
     return value
+
+
+def default_tol(dtype) -> float:
+    """The eigenpair / PF-field tolerance a dtype resolves: max(1e-8, 100 eps).
+
+    1e-8 in float64, 1.2e-5 in float32 (eps: machine epsilon of the real dtype).
+    """
+    return max(1e-8, 100 * float(jnp.finfo(jnp.dtype(dtype)).eps))
+
+
+def check_tol(tol, dtype) -> float:
+    """Return ``tol`` as a float; raise unless 10 eps <= tol < 1 for ``dtype`` (check before any work)."""
+    eps = float(jnp.finfo(jnp.dtype(dtype)).eps)
+    name = jnp.dtype(dtype).name
+    try:
+        value = float(tol)
+    except (TypeError, ValueError):
+        value = math.nan
+    if isinstance(tol, bool) or not 0 < value < 1:
+        raise GDFlowsError(f"tol must be > 0 and < 1, got {tol!r}; e.g. tol={default_tol(dtype):.1e} for {name}")
+    if value < 10 * eps:
+        raise GDFlowsError(
+            f"tol = {value:g} is below 10 * machine epsilon of {name} ({10 * eps:.1e}); pass a larger tol "
+            f"(default for {name}: {default_tol(dtype):.1e}) or float64 parameters"
+        )
+    return value

@@ -22,7 +22,8 @@ bound, while :func:`grad_of`, :func:`hvp_of` and :func:`d3_of` use the cheaper
 per-chunk accumulation.
 
 Data parallelism: :meth:`ChunkedLoss.sharded` lays every chunk out across the
-devices of a ``jax.sharding.Mesh`` along its batch axis; the per-chunk sums
+devices of a ``jax.sharding.Mesh`` along its batch axis (also a mesh over
+several processes, :mod:`gdflows.parallel`); the per-chunk sums
 become all-reduces that XLA inserts, so every function here runs
 data-parallel unchanged, provided the loss reaches ``jit`` as an argument
 (as :func:`gdflows.curvature.hessian_eigenpairs` and the scalable PF pass
@@ -32,6 +33,7 @@ partition.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from typing import Any
@@ -39,10 +41,11 @@ from typing import Any
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jax.sharding import Mesh, NamedSharding, PartitionSpec
+from jax.sharding import Mesh
 
 from gdflows.curvature.hvp import d3, gradient, hvp
 from gdflows.errors import GDFlowsError
+from gdflows.parallel import put, split
 from gdflows.validation import is_integer_in
 
 
@@ -73,8 +76,7 @@ class ChunkedLoss(eqx.Module):
 
     def __call__(self, theta):
         """E(theta); differentiable with memory bounded by one chunk (remat)."""
-        value = jax.checkpoint(lambda th, c, w: self.chunk_loss(th, c, w))
-        return _scan_sum(lambda c, w: value(theta, c, w), self.chunks, self.weights)
+        return _value(self, theta)
 
     def sharded(self, mesh: Mesh, axis: str = "batch") -> ChunkedLoss:
         """This loss with each chunk split across ``mesh``'s ``axis`` (data parallel)."""
@@ -86,9 +88,27 @@ class ChunkedLoss(eqx.Module):
                 f"chunk_size {self.chunk_size} is not divisible by the {n_dev} devices on "
                 f"axis {axis!r}; rebuild with chunk_size a multiple of {n_dev}"
             )
-        spec = NamedSharding(mesh, PartitionSpec(None, axis))
-        chunks, weights = jax.device_put((self.chunks, self.weights), spec)
+        chunks, weights = put((self.chunks, self.weights), split(mesh, 1, axis))
         return eqx.tree_at(lambda m: (m.chunks, m.weights), self, (chunks, weights))
+
+    def mean(self, theta, example_fn: Callable):
+        """(1/N) sum_n example_fn(theta, x_n) for any pytree-valued ``example_fn``, chunk by chunk.
+
+        E.g. the loss and the accuracy in one pass over the data; not for
+        differentiating (use the chunk sums for that).
+        """
+
+        def term(chunk, weights):
+            values = jax.vmap(example_fn, in_axes=(None, 0))(theta, chunk)
+            return jax.tree.map(lambda v: jnp.tensordot(weights.astype(v.real.dtype), v, axes=1), values)
+
+        return _scan_sum(term, self.chunks, self.weights)
+
+
+@eqx.filter_jit
+def _value(loss: ChunkedLoss, theta):
+    value = jax.checkpoint(lambda th, c, w: loss.chunk_loss(th, c, w))
+    return _scan_sum(lambda c, w: value(theta, c, w), loss.chunks, loss.weights)
 
 
 def _scan_sum(term: Callable, chunks, weights):
@@ -136,22 +156,42 @@ def chunked_loss(
     return loss if mesh is None else loss.sharded(mesh, axis)
 
 
+# The chunk-accumulated derivatives, compiled once per loss: called outside jit (e.g. by a user,
+# at every diagnosis) they would otherwise retrace and recompile their scan at every call.
+_grad = eqx.filter_jit(lambda loss, theta: loss.chunk_sum(lambda e: gradient(e)(theta)))
+_value_and_grad = eqx.filter_jit(lambda loss, theta: loss.chunk_sum(lambda e: _value_and_gradient(e, theta)))
+_hvp = eqx.filter_jit(lambda loss, theta, v: loss.chunk_sum(lambda e: hvp(e, theta, v)))
+_d3 = eqx.filter_jit(lambda loss, theta, v: loss.chunk_sum(lambda e: d3(e, theta, v)))
+
+
 def grad_of(loss: Callable) -> Callable:
     """theta -> g(theta); chunk-accumulated for a :class:`ChunkedLoss`."""
     if isinstance(loss, ChunkedLoss):
-        return lambda theta: loss.chunk_sum(lambda e: gradient(e)(theta))
+        return functools.partial(_grad, loss)
     return gradient(loss)
+
+
+def value_and_grad_of(loss: Callable) -> Callable:
+    """theta -> (E(theta), g(theta)) in one pass; chunk-accumulated for a :class:`ChunkedLoss`."""
+    if isinstance(loss, ChunkedLoss):
+        return functools.partial(_value_and_grad, loss)
+    return functools.partial(_value_and_gradient, loss)
+
+
+def _value_and_gradient(loss: Callable, theta):
+    """(E, g), g holomorphic at complex theta (as :func:`gdflows.curvature.gradient`)."""
+    return jax.value_and_grad(loss, holomorphic=jnp.iscomplexobj(theta))(theta)
 
 
 def hvp_of(loss: Callable) -> Callable:
     """(theta, v) -> H(theta) v; chunk-accumulated for a :class:`ChunkedLoss`."""
     if isinstance(loss, ChunkedLoss):
-        return lambda theta, v: loss.chunk_sum(lambda e: hvp(e, theta, v))
+        return functools.partial(_hvp, loss)
     return lambda theta, v: hvp(loss, theta, v)
 
 
 def d3_of(loss: Callable) -> Callable:
     """(theta, v) -> D3E[v, v]; chunk-accumulated for a :class:`ChunkedLoss`."""
     if isinstance(loss, ChunkedLoss):
-        return lambda theta, v: loss.chunk_sum(lambda e: d3(e, theta, v))
+        return functools.partial(_d3, loss)
     return lambda theta, v: d3(loss, theta, v)

@@ -42,6 +42,7 @@ import jax
 import jax.numpy as jnp
 
 from gdflows.errors import GDFlowsError
+from gdflows.validation import check_tol
 
 
 class Krylov(eqx.Module):
@@ -238,11 +239,4 @@ def check_krylov_args(dim: int, max_size: int, block: int, tol: float, dtype) ->
         raise GDFlowsError(f"max_size ({max_size}) must be >= the start block size ({block})")
     if max_size > dim:
         raise GDFlowsError(f"max_size ({max_size}) exceeds the dimension D = {dim}; pass max_size <= {dim}")
-    eps = float(jnp.finfo(jnp.dtype(dtype)).eps)
-    if not tol > 0:
-        raise GDFlowsError(f"tol must be > 0, got {tol!r}")
-    if tol < 10 * eps:
-        raise GDFlowsError(
-            f"tol = {tol:g} is below 10 * machine epsilon of {jnp.dtype(dtype).name} ({10 * eps:.1e}); "
-            "pass a larger tol or float64 parameters"
-        )
+    check_tol(tol, dtype)

@@ -52,8 +52,11 @@ def _find(folder: Path, stem: str) -> Path | None:
     return None
 
 
-def load_raw(folder: Path, name: str = "mnist"):
-    """uint8 images (N, 28, 28, 1) and int labels for train and test."""
+def load_raw(folder: Path, name: str = "mnist", install: str = ""):
+    """uint8 images (N, 28, 28, 1) and int labels for train and test.
+
+    ``install``: how to get the files, appended to the error when they are missing.
+    """
     folder = Path(folder)
     paths = {key: _find(folder, stem) for key, stem in FILES.items()}
     missing = [FILES[k] for k, p in paths.items() if p is None]
@@ -61,7 +64,7 @@ def load_raw(folder: Path, name: str = "mnist"):
         raise DatasetNotFoundError(
             f"{name}: {', '.join(missing)} not found in {folder.resolve()}; put the four "
             f"standard IDX files ({', '.join(FILES.values())}, raw or .gz) in that folder "
-            "or pass --data-dir pointing to the folder that holds them"
+            f"or pass --data-dir pointing to the folder that holds them{install}"
         )
     arrays = {key: read_idx(p) for key, p in paths.items()}
     for split in ("train", "test"):

@@ -10,6 +10,8 @@ from gdflows.data.dataset import Dataset, finish
 from gdflows.errors import GDFlowsError
 
 NAMES = ("mnist_subset", "mnist", "fashion_mnist", "cifar10")
+# Where a system package puts a dataset, and the package.
+SYSTEM_DIRS = {"fashion_mnist": (Path("/usr/share/datasets/fashion-mnist"), "dataset-fashion-mnist")}
 
 
 def default_data_dir(name: str) -> Path:
@@ -17,12 +19,34 @@ def default_data_dir(name: str) -> Path:
     return Path(os.environ.get("GDFLOWS_DATA", "data")) / name
 
 
+def install_hint(name: str) -> str:
+    """How to install ``name`` from a system package ("" when there is none)."""
+    if name not in SYSTEM_DIRS:
+        return ""
+    folder, package = SYSTEM_DIRS[name]
+    return f"; or install Debian's {package} into {folder} (`make data`, i.e. `apt-get install {package}`)"
+
+
+def find_data_dir(name: str, data_dir=None) -> Path:
+    """``data_dir`` if given, else ``$GDFLOWS_DATA/<name>`` if it exists, else the system package's folder.
+
+    The system folder (:data:`SYSTEM_DIRS`) is used when it exists; otherwise
+    the user folder is returned and the loader's error names both fixes.
+    """
+    if data_dir is not None:
+        return Path(data_dir)
+    user = default_data_dir(name)
+    if not user.exists() and name in SYSTEM_DIRS and SYSTEM_DIRS[name][0].is_dir():
+        return SYSTEM_DIRS[name][0]
+    return user
+
+
 def _raw(name: str, data_dir):
     if name == "mnist_subset":
         return mnist_subset.load_raw()
-    folder = Path(data_dir) if data_dir is not None else default_data_dir(name)
+    folder = find_data_dir(name, data_dir)
     if name in ("mnist", "fashion_mnist"):
-        return idx.load_raw(folder, name)
+        return idx.load_raw(folder, name, install_hint(name))
     return cifar10.load_raw(folder)
 
 
@@ -39,8 +63,11 @@ def load_dataset(
 
     ``name``: ``mnist_subset`` (bundled, 4,000 train / 1,000 test), ``mnist`` and
     ``fashion_mnist`` (IDX files in ``data_dir``) or ``cifar10`` (pickle batches in
-    ``data_dir``). ``n_train``/``n_test`` take the first examples in a round-robin
-    order over classes (deterministic and balanced).
+    ``data_dir``). Without ``data_dir``: ``$GDFLOWS_DATA/<name>`` (default
+    ``./data/<name>``) if it exists, else for ``fashion_mnist`` the folder of
+    Debian's ``dataset-fashion-mnist`` package (:func:`find_data_dir`).
+    ``n_train``/``n_test`` take the first examples in a round-robin order over
+    classes (deterministic and balanced).
     """
     if name not in NAMES:
         raise GDFlowsError(f"unknown dataset {name!r}; choose one of {', '.join(NAMES)}")

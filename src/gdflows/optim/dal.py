@@ -58,10 +58,9 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import optax
-from jax.flatten_util import ravel_pytree
 
-from gdflows.curvature.hvp import hvp
 from gdflows.errors import GDFlowsError
+from gdflows.optim.curvature import fd_hvp, sq, tree_hvp
 from gdflows.validation import check_lr
 
 HG_MODES = ("hvp", "fd", "secant")
@@ -74,10 +73,6 @@ class DALState(NamedTuple):
     base_state: Any  # state of the base optimizer (empty for plain DAL)
     prev_params: Any  # theta_{t-1}, kept for "secant" only
     prev_grads: Any  # g_{t-1}, kept for "secant" only
-
-
-def _sq(tree) -> jax.Array:
-    return sum(jnp.sum(x * x) for x in jax.tree_util.tree_leaves(tree))
 
 
 def _safe_ratio(num_sq, den_sq):
@@ -116,18 +111,6 @@ def dal_rate(opt_state):
             f"this optimizer state holds {len(found)} DAL states; pass the part you mean, e.g. dal_rate(state[i])"
         )
     return found[0].h
-
-
-def _tree_hvp(value_fn, params, u):
-    theta, unravel = ravel_pytree(params)
-    return unravel(hvp(lambda x: value_fn(unravel(x)), theta, ravel_pytree(u)[0]))
-
-
-def _fd_hvp(value_fn, params, u, grads, eps):
-    step = eps if eps is not None else 0.01 / jnp.sqrt(jnp.where(_sq(u) > 0, _sq(u), 1.0))
-    shifted = jax.tree_util.tree_map(lambda x, d: x + step * d, params, u)
-    g_shift = jax.grad(value_fn)(shifted)
-    return jax.tree_util.tree_map(lambda a, b: (a - b) / step, g_shift, grads)
 
 
 def _check_p(p) -> float:
@@ -182,8 +165,8 @@ def _curvature_pair(hg, value_fn, params, grads, u, state, eps):
             "with loss_fn(params) -> scalar on the same batch as grads"
         )
     if hg == "hvp":
-        return _tree_hvp(value_fn, params, u), u
-    return _fd_hvp(value_fn, params, u, grads, eps), u
+        return tree_hvp(value_fn, params, u), u
+    return fd_hvp(value_fn, params, u, grads, eps), u
 
 
 def drift_adjusted(
@@ -231,7 +214,7 @@ def drift_adjusted(
 
     def rate(num, den, fixed):
         def one(a, b):
-            dal_h = _rate_rule(_safe_ratio(_sq(a), _sq(b)), p, max_lr, rate_scale)
+            dal_h = _rate_rule(_safe_ratio(sq(a), sq(b)), p, max_lr, rate_scale)
             return jnp.where(fixed, fixed_lr or 0.0, dal_h)
 
         return jax.tree_util.tree_map(one, num, den) if per_layer else one(num, den)
@@ -252,7 +235,7 @@ def drift_adjusted(
             fixed = fixed | (state.count == 0)
         dtype = state.hg_norm.dtype
         h = jax.tree_util.tree_map(lambda x: x.astype(dtype), rate(num, den, fixed))
-        hu_norm = (_safe_ratio(_sq(num), _sq(den)) * jnp.sqrt(_sq(u))).astype(dtype)
+        hu_norm = (_safe_ratio(sq(num), sq(den)) * jnp.sqrt(sq(u))).astype(dtype)
         if per_layer:
             new = jax.tree_util.tree_map(lambda hl, x: (-hl * x).astype(x.dtype), h, u)
         else:

@@ -6,6 +6,10 @@
 * ``dog``, ``prodigy``: optax.contrib's parameter-free methods at their defaults.
 * ``momentum_lr<r>``, ``adam_lr<r>``: heavy ball (beta 0.9) and Adam at fixed rates;
   ``dal_momentum``, ``dal_adam``: the same directions with the DAL step length.
+* ``cdat``: CDAT on the gradient at sigma = 2, "on the edge" (Roulet et al. 2024), capped at DAL's max_lr.
+* ``schedule_free``: optax.contrib's schedule-free SGD (b1 0.9) at ``schedule_free_lr``
+  (default: the largest fixed GD rate); its loss belongs at
+  ``optax.contrib.schedule_free_eval_params(state, params)``, not at the iterate it steps.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from collections.abc import Callable
 
 import optax
 
-from gdflows.optim import dal, dal_adam, dal_momentum
+from gdflows.optim import cdat, dal, dal_adam, dal_momentum
 
 MOMENTUM = 0.9
 
@@ -23,7 +27,7 @@ MOMENTUM = 0.9
 @dataclasses.dataclass(frozen=True)
 class Method:
     name: str
-    family: str  # gd, dal, polyak, dog, prodigy, momentum, adam, dal_momentum, dal_adam
+    family: str  # gd, dal, polyak, dog, prodigy, momentum, adam, dal_momentum, dal_adam, cdat, schedule_free
     make: Callable[[], optax.GradientTransformationExtraArgs]
     lr: float | None = None  # fixed rate, where there is one
 
@@ -32,7 +36,16 @@ def _fixed(name, family, make, lr):
     return Method(f"{name}_lr{lr:g}", family, lambda: optax.with_extra_args_support(make(lr)), lr)
 
 
-def methods(lrs, ps, hg_modes, max_lr: float, secant_lr: float, momentum_lr: float, adam_lr: float) -> list[Method]:
+def methods(
+    lrs,
+    ps,
+    hg_modes,
+    max_lr: float,
+    secant_lr: float,
+    momentum_lr: float,
+    adam_lr: float,
+    schedule_free_lr: float | None = None,
+) -> list[Method]:
     out = [_fixed("gd", "gd", optax.sgd, lr) for lr in lrs]
     out += [
         Method(
@@ -51,5 +64,11 @@ def methods(lrs, ps, hg_modes, max_lr: float, secant_lr: float, momentum_lr: flo
         _fixed("adam", "adam", optax.adam, adam_lr),
         Method("dal_momentum", "dal_momentum", lambda: dal_momentum(MOMENTUM, max_lr=max_lr)),
         Method("dal_adam", "dal_adam", lambda: dal_adam(max_lr=max_lr)),
+        Method("cdat", "cdat", lambda: cdat(sigma=2.0, max_lr=max_lr)),
     ]
+    sf_lr = schedule_free_lr if schedule_free_lr is not None else max(lrs, default=None)
+    if sf_lr is not None:
+        out.append(
+            Method("schedule_free", "schedule_free", lambda: optax.contrib.schedule_free_sgd(sf_lr, b1=MOMENTUM), sf_lr)
+        )
     return out
