@@ -27,8 +27,8 @@ def _linthresh(values) -> float:
     return max(1e-12, float(np.median(size)) / 100) if size.size else 1.0
 
 
-def sharpness(path, rows, tol: float) -> Path:
-    """lambda_i against the step, with 2/h and the +-tol band over the last third."""
+def sharpness(path, rows, tol: float, title: str | None = None) -> Path:
+    """lambda_i against the step, with 2/h and the +-tol band over the last third; ``title`` from the run's verdicts."""
     steps, edge = _col(rows, "step"), float(rows[0]["two_over_h"])
     fig, ax = plt.subplots(figsize=(6.5, 4))
     for i, key in enumerate(_lambda_keys(rows)):
@@ -43,7 +43,7 @@ def sharpness(path, rows, tol: float) -> Path:
         label=f"2/h +- {tol:.0%} (last third)",
     )
     ax.set(
-        title="Sharpness: progressive sharpening, then the edge of stability",
+        title=title or "Sharpness: lambda_i against 2/h",
         xlabel="GD step n",
         ylabel="Hessian eigenvalue",
     )
