@@ -5,6 +5,7 @@ import math
 import pytest
 
 from gdflows.experiments import verdicts as V
+from gdflows.experiments.optimizers.report import seed_stats, verdicts
 from gdflows.experiments.verdicts import SeedStats, Verdict
 
 
@@ -134,3 +135,26 @@ def test_stability_tradeoff():
 
 def test_cost_ratio():
     assert _answers(V.cost_ratio(2.08), V.cost_ratio(3.1), V.cost_ratio(4.0)) == ["yes", "partly", "no"]
+
+
+def _summary(method, family, mean, std, seeds=3, diverged=0):
+    row = {"model": "mlp", "regime": "full", "method": method, "family": family, "seeds": seeds}
+    return row | {"diverged": diverged, "final_loss_mean": mean, "final_loss_std": std, "test_acc_mean": 0.8}
+
+
+def test_compare_optimizers_names_a_winner_only_beyond_the_spread():
+    summary = [
+        _summary("dal_p1_hvp", "dal", 0.12, 0.003),
+        _summary("gd_lr0.3", "gd", 0.10, 0.004),  # lower by 0.02 > spread 0.005: beats DAL
+        _summary("gd_lr0.1", "gd", 0.119, 0.005),  # lower by 0.001: a tie
+        _summary("adam_lr0.001", "adam", 0.5, 0.1),  # higher: neither listed
+        _summary("gd_lr3", "gd", math.nan, math.nan, diverged=3),
+        _summary("dal_momentum", "dal_momentum", 0.2, 0.01),
+        _summary("momentum_lr0.03", "momentum", 0.205, 0.01),  # within the spread of dal_momentum
+    ]
+    lines = verdicts(summary)
+    assert "lower final loss beyond the seeds' spread: gd_lr0.3;" in lines[0]
+    assert "so no winner: gd_lr0.1." in lines[0]
+    assert lines[1].endswith("lower loss neither (within the seeds' spread).")
+    st = seed_stats({"seeds": "3", "diverged": "1", "final_loss_mean": "0.1", "final_loss_std": ""})  # as in the CSV
+    assert (st.seeds, st.diverged, st.mean) == (3, 1, 0.1) and math.isnan(st.std)
