@@ -249,7 +249,10 @@ def markdown(summary, figures: str | None = None) -> str:
         "For each h lambda_0 (top Hessian eigenvalue at the start), GD and the PF run from the same start; "
         "`followed_<tol>` is the last GD step up to which the PF stays within tol of GD, relative to the farthest "
         "GD has moved from the start; `edge_distance` is h lambda_0 - 2; `max_imag` the largest |Im theta| of the "
-        "PF's state at t = n h (0 on a quadratic, where the state is complex only between GD steps); a solve that stopped (`status`) counts as lost from there.\n\n"
-        f"{table}\n\n" + "\n".join(line for tol in TOLS for line in findings(summary, tol)) + "\n"
+        "PF's state at t = n h (0 on a quadratic, where the state is complex only between GD steps); a solve "
+        "that stopped (`status`) counts as lost from there.\n\n"
+        f"{table}\n\n"
+        + "\n".join(line for k in tols for line in findings(summary, float(k.removeprefix("followed_"))))
+        + "\n"
     )
     return text + (f"\n![pf validity]({figures}pf_validity.png)\n" if figures is not None else "")

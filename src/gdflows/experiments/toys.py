@@ -62,14 +62,14 @@ def escape_step(xs, edge: float) -> int | None:
     return int(out[0]) if out.size else None
 
 
-def sharp_dip_tables(h_lambda=3.5, steps=12, substeps=8, names=TOY_FLOWS, **solve_kw):
+def sharp_dip_tables(h_lambda=3.5, steps=12, substeps=8, **solve_kw):
     """(distance rows, path rows, facts) for GD and the flows from next to the sharp minimum."""
     loss = SharpDip()
     x_min, lam = sharp_minimum(loss)
     lr = h_lambda / lam
     theta0 = x_min + 0.01
     solve_kw.setdefault("max_steps", 20_000)
-    gd_thetas, sols = compare_to_gd(loss, theta0, lr, steps, names, substeps, **solve_kw)
+    gd_thetas, sols = compare_to_gd(loss, theta0, lr, steps, TOY_FLOWS, substeps, **solve_kw)
     edge = basin_edge(loss, float(x_min[0]))
     facts = {
         "x_sharp": float(x_min[0]),
@@ -198,11 +198,10 @@ def _dip_prose(dip, dip_dist) -> str:
     verdict = dip_verdict(dip_dist, dip)
     tracked = tracked_steps(dip_dist, DIP_TOL)["PF"]
     escape = dip["gd_escape_step"]
-    left = (
-        f"GD leaves the dip (crosses the barrier at x = {dip['basin_edge']:.3f}) at step {escape}"
-        if escape
-        else (f"GD stays in the dip for all {dip['steps']} steps")
-    )
+    if escape is None:
+        left = f"GD stays in the dip for all {dip['steps']} steps"
+    else:
+        left = f"GD leaves the dip (crosses the barrier at x = {dip['basin_edge']:.3f}) at step {escape}"
     status = next(r["status"] for r in dip_dist if r["flow"] == "PF")
     stop = "" if status == "ok" else f" The PF's solve ended with status `{status}`, so its later rows are NaN."
     return (
