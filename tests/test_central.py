@@ -1,5 +1,8 @@
-"""The central flow: the LCP for sigma^2 and lambda_0 held at 2/h."""
+"""The central flow on toys whose answer is known: the sharpness held at 2/h, a double eigenvalue at 2/h,
+two directions reaching 2/h at different times, a start above 2/h without a jump."""
 
+import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -7,46 +10,113 @@ import pytest
 import gdflows
 from gdflows.errors import GDFlowsError
 from gdflows.flows import central, ngf
-from gdflows.flows.central import solve_lcp
+from gdflows.flows.central import CentralStatus, solve_central
 
-C = 0.05
-
-
-def sharpening(theta):
-    """E = y x^2 / 2 - c y: lambda_0 ~ y rises under gradient flow (progressive sharpening)."""
-    x, y = theta[0], theta[1]
-    return 0.5 * y * x**2 - C * y
+H = 1.0
 
 
-@pytest.mark.parametrize("seed", range(5))
-def test_lcp_solution_satisfies_complementarity(seed):
-    rng = np.random.default_rng(seed)
-    G = rng.standard_normal((4, 6))
-    M, r = G @ G.T, rng.standard_normal(4)
-    s = np.asarray(solve_lcp(jnp.asarray(M), jnp.asarray(r)))
-    w = M @ s - r
-    assert np.all(s >= 0) and np.all(w >= -1e-9) and abs(s @ w) < 1e-9
+class Sharpening(eqx.Module):
+    """E = sum_i y_i x_i^2 / 2 - c_i y_i: at x = 0, lambda_i = y_i rises at rate c_i under gradient flow.
+
+    Holding y_i at 2/h needs sigma_i^2 = 2 c_i (dy_i/dt = c_i - sigma_i^2 / 2 = 0); the predicted loss
+    L + sum_i sigma_i^2 lambda_i / 2 is then 0 at x = 0. (A module, so toys of one size share a compile.)
+    """
+
+    c: jax.Array
+
+    def __call__(self, theta):
+        n = self.c.shape[0]
+        x, y = theta[:n], theta[n:]
+        return jnp.sum(0.5 * y * x**2 - self.c * y)
 
 
-def test_single_direction_is_the_closed_form():
-    s = solve_lcp(jnp.array([[4.0]]), jnp.array([3.0]))
-    assert float(s[0]) == pytest.approx(0.75, rel=1e-14)
-    assert float(solve_lcp(jnp.array([[4.0]]), jnp.array([-3.0]))[0]) == 0.0
+def sharpening(c):
+    return Sharpening(jnp.asarray(c, jnp.float64))
 
 
-def test_central_flow_holds_sharpness_at_2_over_h_while_ngf_sharpens_past_it():
-    h, theta0 = 1.0, jnp.array([0.5, 1.0])
-    cf = gdflows.integrate(central(sharpening, h), theta0, h, 80, rtol=1e-8, atol=1e-10)
-    gf = gdflows.integrate(ngf(sharpening), theta0, h, 80, rtol=1e-8, atol=1e-10)
-    assert cf.status == "ok"
-    y_cf, y_gf = np.real(cf.thetas[:, 1]), np.real(gf.thetas[:, 1])
-    reached = np.nonzero(y_cf >= 0.99 * 2 / h)[0][0]
-    assert np.max(np.abs(y_cf[reached:] - 2 / h)) <= 0.01 * 2 / h
-    assert y_gf[-1] > 1.5 * 2 / h
+def double(theta, c=0.05):
+    """E = y |x|^2 / 2 - c y, x in R^2: at x = 0 the top eigenvalue y is double (eigenvectors ill-defined)."""
+    return 0.5 * theta[2] * (theta[0] ** 2 + theta[1] ** 2) - c * theta[2]
+
+
+def test_sharpness_is_held_at_2_over_h_where_gradient_flow_sharpens_past_it():
+    theta0 = jnp.array([0.5, 1.0])
+    sol = solve_central(central(sharpening([0.05]), H, k=2), theta0, 80)
+    gf_end = np.asarray(gdflows.gd(sharpening([0.05]), theta0, H / 20, 80 * 20))[-1]  # ~ gradient flow at t = 80 h
+    assert sol.status is CentralStatus.OK
+    y = sol.thetas[:, 1]
+    reached = np.nonzero(y >= 0.99 * 2 / H)[0][0]
+    assert np.max(np.abs(sol.eigenvalues[reached:, 0] - 2 / H)) <= 1e-3 * 2 / H
+    np.testing.assert_allclose(np.diag(sol.S[-1])[0], 2 * 0.05, rtol=1e-3)
+    assert abs(sol.prediction[-1]) < 1e-3 and sol.loss[-1] == pytest.approx(-0.05 * 2 / H, rel=1e-3)
+    assert gf_end[1] > 1.5 * 2 / H
+
+
+def test_below_the_edge_the_field_is_minus_the_gradient():
+    loss = sharpening([0.05])
+    theta = jnp.array([0.5, 1.0])
+    field, info = central(loss, H, k=2).evaluate(theta)
+    np.testing.assert_array_equal(info.S, 0)
+    np.testing.assert_allclose(field, -jax.grad(loss)(theta), rtol=1e-15)
+    assert float(info.prediction) == float(info.loss)
+
+
+def test_two_directions_reach_2_over_h_in_turn_and_are_both_held():
+    c = [0.05, 0.02]
+    theta0 = jnp.array([0.3, 0.3, 1.2, 1.0])
+    sol = solve_central(central(sharpening(c), H, k=4), theta0, 150)
+    assert sol.status is CentralStatus.OK
+    lam = sol.eigenvalues[:, :2]
+    assert np.all(lam <= 2 / H * (1 + 1e-6))
+    np.testing.assert_allclose(lam[-1], 2 / H, rtol=1e-4)
+    first = np.nonzero(lam[:, 0] >= 0.999 * 2 / H)[0][0]
+    second = np.nonzero(lam[:, 1] >= 0.999 * 2 / H)[0][0]
+    assert second > first + 10
+    np.testing.assert_allclose(sorted(np.linalg.eigvalsh(sol.S[-1]))[-2:], sorted(2 * np.array(c)), rtol=1e-3)
+
+
+def test_a_double_eigenvalue_at_2_over_h_does_not_stall_the_flow():
+    """Any S with tr S = 2c holds y: S is not unique there, but the field is."""
+    c = 0.05
+    sol = solve_central(central(double, H, k=3), jnp.array([0.4, -0.3, 1.0]), 120)
+    assert sol.status is CentralStatus.OK
+    y, x = sol.thetas[:, 2], sol.thetas[:, :2]
+    reached = np.nonzero(y >= 0.999 * 2 / H)[0][0]
+    np.testing.assert_allclose(y[reached:], 2 / H, rtol=1e-4)
+    np.testing.assert_allclose(np.trace(sol.S[-1]), 2 * c, rtol=1e-3)
+    assert np.linalg.norm(x[-1]) < 1e-6 and sol.sdcp_iterations.max() < 2000
+
+
+def test_a_start_above_2_over_h_keeps_its_excess_without_a_jump():
+    """GD there has not begun to oscillate; the flow freezes lambda_0 at its start value (no projection)."""
+    c, y0 = 0.05, 2.2 / H
+    loss = sharpening([c])
+    theta0 = jnp.array([1e-3, y0])
+    sol = solve_central(central(loss, H, k=2), theta0, 20)
+    gd_1 = np.asarray(gdflows.gd(loss, theta0, H, 1))[1]
+    lam0 = sol.eigenvalues[0, 0]  # y0 + O(x0^2)
+    assert sol.ceiling[0] == lam0
+    np.testing.assert_allclose(sol.ceiling, lam0, rtol=1e-9)
+    assert np.max(sol.eigenvalues[:, 0]) <= lam0 * (1 + 1e-9)
+    assert abs(sol.thetas[1, 1] - gd_1[1]) <= 1.01 * c * H  # GD rises by c h; the flow freezes y
+    assert abs(sol.thetas[-1, 1] - y0) < 1e-3
+
+
+def test_memoryless_field_holds_the_sharpness_and_reports_its_state():
+    field, info = central(sharpening([0.05]), H, k=2).evaluate(jnp.array([0.0, 2.0]))
+    np.testing.assert_allclose(field, [0.0, 0.0], atol=1e-9)  # sigma^2 = 2c exactly cancels the sharpening
+    assert bool(info.converged) and float(info.ceiling) == 2.0
+    np.testing.assert_allclose(info.S[0, 0], 0.1, rtol=1e-7)  # sdcp_tol = 1e-8
+    assert float(info.prediction) == pytest.approx(0.0, abs=1e-8)
 
 
 def test_bad_arguments():
+    loss = sharpening([0.05])
     with pytest.raises(GDFlowsError, match="k"):
-        central(sharpening, 0.1, k=0)
-    with pytest.raises(GDFlowsError, match="kappa"):
-        central(sharpening, 0.1, kappa=-1.0)
+        central(loss, 0.1, k=0)
+    with pytest.raises(GDFlowsError, match="substeps"):
+        central(loss, 0.1, substeps=0)
+    with pytest.raises(GDFlowsError, match="exceeds the dimension"):
+        solve_central(central(loss, 0.1, k=3), jnp.array([0.5, 1.0]), 2)
+    with pytest.raises(GDFlowsError, match="central"):
+        solve_central(ngf(loss), jnp.array([0.5, 1.0]), 2)

@@ -7,7 +7,7 @@ import pytest
 from gdflows.data import Dataset
 from gdflows.errors import GDFlowsError, NotHolomorphicError
 from gdflows.models import cross_entropy, get_model, mse
-from gdflows.models.activations import gelu, softplus
+from gdflows.models.activations import gelu, softplus, swish
 from gdflows.problems.network import network_problem
 
 
@@ -59,14 +59,20 @@ def test_losses_closed_form():
     assert cross_entropy(big, jnp.array([1])) == pytest.approx(1000.0)
 
 
-def test_gelu_is_tanh_approximation_and_softplus_forms_agree():
+def test_gelu_is_tanh_approximation_and_softplus_and_swish_forms_agree():
     x = jnp.linspace(-3, 3, 7)
     np.testing.assert_allclose(gelu(x), jax.nn.gelu(x, approximate=True), rtol=1e-14, atol=1e-15)
+    np.testing.assert_allclose(
+        swish(jnp.array([-800.0, -3.0, 0.5, 800.0])),
+        jax.nn.swish(jnp.array([-800.0, -3.0, 0.5, 800.0])),
+        rtol=1e-14,
+        atol=1e-300,
+    )
     np.testing.assert_allclose(softplus(x + 0j).real, jax.nn.softplus(x), rtol=1e-13)
 
 
 @pytest.mark.parametrize("loss", ["mse", "cross_entropy"])
-@pytest.mark.parametrize("activation", ["tanh", "gelu", "softplus"])
+@pytest.mark.parametrize("activation", ["tanh", "gelu", "softplus", "swish"])
 def test_loss_holomorphic_at_complex_params(loss, activation):
     """Complex derivative by jax agrees with a difference quotient along a complex direction."""
     data = tiny_data(n=6)
@@ -88,7 +94,7 @@ def test_relu_rejects_complex_and_unknown_names():
     with pytest.raises(GDFlowsError, match="choose one of"):
         network_problem("transformer", data)
     with pytest.raises(GDFlowsError, match="choose one of"):
-        network_problem("mlp", data, activation="swish")
+        network_problem("mlp", data, activation="mish")
 
 
 def test_accuracy_counts_argmax():

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from gdflows.errors import GDFlowsError
+from gdflows.experiments.commands import PFValidityConfig
 from gdflows.experiments.pf_validity import (
-    PFValidityConfig,
     Problem,
     findings,
     load_summary,
@@ -60,5 +60,5 @@ def test_the_summary_reads_back_as_written_and_unknown_problems_are_refused(tmp_
     ]
     Run(tmp_path, {}).write_table("pf_validity_summary", summary)
     assert load_summary(tmp_path) == summary
-    with pytest.raises(GDFlowsError, match="unknown problems"):
+    with pytest.raises(GDFlowsError, match="--problems 'ridge' is not one of"):
         PFValidityConfig(out=tmp_path / "v", problems=("ridge",)).run()

@@ -85,7 +85,7 @@ def test_check_names_the_file_that_differs(smoke, tmp_path):
 
 
 def test_unknown_scale_and_paper_without_data_are_refused(tmp_path):
-    with pytest.raises(GDFlowsError, match="scale must be one of"):
+    with pytest.raises(GDFlowsError, match="--scale .huge. is not one of: cpu, paper, smoke"):
         ReproduceConfig(out=tmp_path / "r", scale="huge").run()
     with pytest.raises(GDFlowsError, match="--data-dir"):
         ReproduceConfig(out=tmp_path / "r", scale="paper").run()

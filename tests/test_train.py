@@ -1,4 +1,4 @@
-"""gdflows train: rows against a dense Hessian, divergence as an outcome, the EoS verdicts,
+"""gdflows train: rows against a dense Hessian, divergence as an outcome with its report, the EoS verdicts,
 and a run killed with SIGKILL that resumes to the uninterrupted metrics."""
 
 import os
@@ -13,10 +13,12 @@ import numpy as np
 import pytest
 
 import gdflows
+from gdflows.cli import main
+from gdflows.experiments.divergence import DIVERGENCE_FACTOR
 from gdflows.experiments.eos import eos_verdicts
 from gdflows.experiments.network_setup import NetworkSetup
 from gdflows.experiments.report.runs import Run, read_csv
-from gdflows.experiments.train import TrainConfig, train, write_report
+from gdflows.experiments.train import TrainConfig, train
 from gdflows.stability import stability_coefficients
 
 TINY = NetworkSetup(n_train=50, n_test=20, downsample=7, width=8)  # 4x4 images, 298 parameters
@@ -57,18 +59,24 @@ def test_rows_match_a_dense_hessian(tiny, tmp_path):
     assert rows[0]["c_0"] > 0 and rows[0]["c_0"] * rows[0]["c_0_next"] < 0  # h lambda_0 = 1.5 flips c_0
 
 
-def test_divergence_is_recorded_not_raised(tiny, tmp_path):
+def test_a_diverging_cli_run_ends_with_its_report_and_figures(tiny, tmp_path):
     problem, lr = tiny
-    cfg = TrainConfig(out=tmp_path, net=TINY, lr=40 * lr, steps=400, log_every=100, k=1)
-    run = Run.open(tmp_path, cfg)
-    rows = train(problem, cfg, run)
-    thetas = gdflows.gd(problem.loss, problem.theta0, cfg.lr, cfg.steps)
+    lr = float(40 * lr)
+    flags = ["--net.n-train", "50", "--net.n-test", "20", "--net.downsample", "7", "--net.width", "8", "--k", "1"]
+    main(["train", *flags, "--lr", repr(lr), "--steps", "400", "--log-every", "100", "--out", str(tmp_path)])
+    thetas = gdflows.gd(problem.loss, problem.theta0, lr, 400)
     losses = np.array([problem.loss(t) for t in thetas])
-    first = int(np.flatnonzero(~np.isfinite(losses))[0])
-    assert rows[-1]["outcome"] == f"diverged at step {first}" and rows[-1]["step"] == first
-    assert read_csv(tmp_path / "metrics.csv")[-1]["outcome"] == f"diverged at step {first}"
-    write_report(run, cfg, 0.0)
-    assert f"diverged at step {first}" in (tmp_path / "REPORT.md").read_text()
+    first = int(np.flatnonzero(~(losses <= DIVERGENCE_FACTOR * losses[0]))[0])  # also before it overflows
+    assert np.isfinite(losses[first])  # the bound, not an overflow, stops it
+    rows = read_csv(tmp_path / "metrics.csv")
+    assert rows[-1]["outcome"] == f"diverged at step {first}" and int(rows[-1]["step"]) == first
+    assert f"Outcome: **diverged at step {first}**" in (tmp_path / "REPORT.md").read_text()
+    assert sorted(p.name for p in (tmp_path / "figures").glob("*.png")) == [
+        "c0.png",
+        "loss.png",
+        "sc0.png",
+        "sharpness.png",
+    ]
 
 
 def _rows(lam, loss, loss_next, dE, lr=0.1):

@@ -1,39 +1,163 @@
-"""Command line: one subcommand per experiment.
+"""Command line: ``gdflows <command> [flags]``, one command per config in :mod:`gdflows.experiments.commands`.
 
-Each entry of COMMANDS maps a subcommand name to a config dataclass with a
-``run(self)`` method; tyro turns the dataclass fields into flags.
+Parsing imports nothing heavy (the configs are plain dataclasses; tyro builds
+the flags of the named command only), so ``gdflows --help`` and ``gdflows
+<command> --help`` answer at once; JAX and the command's module load only
+once a command runs. Then the CLI
+
+* returns at once when the run folder already holds the finished run
+  (``complete: <report>``);
+* switches JAX to float64 (the experiments' accuracy claims are float64
+  claims) and turns on JAX's persistent compilation cache
+  (:func:`cache_settings`), so a rerun skips XLA compilation;
+* reports a user error (a :class:`~gdflows.errors.GDFlowsError`, a bad flag
+  value, an unusable output path) as one line, ``gdflows <command>: error:
+  <what, and the fix>``, with exit status 2 and no traceback (``--debug``
+  shows it);
+* on Ctrl-C says where the run stands and exits with status 130.
 """
 
 from __future__ import annotations
 
-import importlib
+import contextlib
+import difflib
+import io
+import os
+import sys
+import traceback
+from collections.abc import Mapping
+from pathlib import Path
 
-import jax
-import tyro
+from gdflows.errors import GDFlowsError
+from gdflows.experiments.commands import load
 
-# name -> "module:ConfigClass"
+# name -> "module:ConfigClass"; each module must stay light (no JAX at import) for --help to be fast
 COMMANDS: dict[str, str] = {
-    "demo": "gdflows.experiments.demo:DemoConfig",
-    "quadratic": "gdflows.experiments.quadratic:QuadraticConfig",
-    "toys": "gdflows.experiments.toys:ToysConfig",
-    "track": "gdflows.experiments.track:TrackConfig",
-    "compare-optimizers": "gdflows.experiments.optimizers.compare:CompareOptimizersConfig",
-    "train": "gdflows.experiments.train:TrainConfig",
-    "drift": "gdflows.experiments.drift:DriftConfig",
-    "reproduce": "gdflows.experiments.reproduce:ReproduceConfig",
+    "demo": "gdflows.experiments.commands:DemoConfig",
+    "quadratic": "gdflows.experiments.commands:QuadraticConfig",
+    "toys": "gdflows.experiments.commands:ToysConfig",
+    "train": "gdflows.experiments.commands:TrainConfig",
+    "track": "gdflows.experiments.commands:TrackConfig",
+    "central": "gdflows.experiments.commands:CentralConfig",
+    "pf-validity": "gdflows.experiments.commands:PFValidityConfig",
+    "drift": "gdflows.experiments.commands:DriftConfig",
+    "compare-optimizers": "gdflows.experiments.commands:CompareOptimizersConfig",
+    "reproduce": "gdflows.experiments.commands:ReproduceConfig",
 }
 
+DESCRIPTION = (
+    "Continuous-time models of gradient descent: the Principal Flow, its stability coefficients, "
+    "edge-of-stability diagnostics and DAL. Each command writes one run folder (config.json, CSV tables, "
+    "figures/, REPORT.md); rerunning a finished command prints where its report is. "
+    "--debug shows the traceback of an error. Compiled programs are cached in $XDG_CACHE_HOME/gdflows "
+    "(default ~/.cache/gdflows; JAX_COMPILATION_CACHE_DIR overrides it, GDFLOWS_NO_CACHE=1 turns it off)."
+)
+USER_ERRORS = (GDFlowsError, PermissionError, FileExistsError, IsADirectoryError, NotADirectoryError)
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
 
-def _load(spec: str):
-    module, cls = spec.split(":")
-    return getattr(importlib.import_module(module), cls)
+
+def cache_settings(env: Mapping[str, str]) -> dict[str, object]:
+    """The JAX settings of the CLI's persistent compilation cache, from the environment ``env``.
+
+    ``GDFLOWS_NO_CACHE=1``: none (JAX's own variables still apply). Otherwise the
+    cache lives in ``$JAX_COMPILATION_CACHE_DIR`` when set (JAX reads it itself), else
+    in ``$XDG_CACHE_HOME/gdflows/xla`` (``~/.cache/gdflows/xla``), and every compiled
+    program is cached (min compile time 0 s) unless
+    ``JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS`` says otherwise.
+    """
+    if env.get("GDFLOWS_NO_CACHE") == "1":
+        return {}
+    settings: dict[str, object] = {}
+    if not env.get("JAX_COMPILATION_CACHE_DIR"):
+        base = env.get("XDG_CACHE_HOME") or ""
+        base = Path(base) if Path(base).is_absolute() else Path(env.get("HOME", "~")).expanduser() / ".cache"
+        settings["jax_compilation_cache_dir"] = str(base / "gdflows" / "xla")
+    if "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS" not in env:
+        settings["jax_persistent_cache_min_compile_time_secs"] = 0.0
+    return settings
+
+
+def configure_jax(env: Mapping[str, str]) -> None:
+    """float64 and the compilation cache, for this process (the library itself changes no JAX setting)."""
+    config = load("jax:config")
+    config.update("jax_enable_x64", True)
+    for name, value in cache_settings(env).items():
+        config.update(name, value)
+
+
+def one_line(text: str) -> str:
+    """A parser error as one line: the message inside tyro's box, without the frame and the help hints."""
+    inside = [line.strip().strip("│").strip() for line in text.splitlines() if line.strip().startswith("│")]
+    if not inside:
+        return " ".join(line.strip() for line in text.splitlines() if line.strip())
+    message = []
+    for line in inside:
+        if line and set(line) <= {"─"}:
+            break
+        message.append(line)
+    return " ".join(" ".join(message).split())
+
+
+def _fail(command: str, message: str, status: int) -> None:
+    prefix = f"gdflows {command}" if command else "gdflows"
+    print(f"{prefix}: {' '.join(str(message).split())}", file=sys.stderr)
+    raise SystemExit(status)
+
+
+def overview() -> str:
+    """``gdflows --help``: every command with the first line of its docstring."""
+    lines = ["usage: gdflows <command> [flags]   (gdflows <command> --help lists its flags)", "", DESCRIPTION, ""]
+    lines.append("commands:")
+    for name, spec in COMMANDS.items():
+        lines.append(f"  {name:20}{(load(spec).__doc__ or '').strip().splitlines()[0]}")
+    return "\n".join(lines)
+
+
+def parse(argv: list[str]):
+    """The config of the command ``argv`` names (only that command's flags are built); a parse error
+    exits 2 with one line."""
+    if not argv or argv[0] in ("-h", "--help"):
+        if not argv:
+            _fail("", "error: name a command (gdflows --help lists them)", EXIT_USER_ERROR)
+        print(overview())
+        raise SystemExit(0)
+    name = argv[0]
+    if name not in COMMANDS:
+        guess = difflib.get_close_matches(name, COMMANDS, n=1)
+        hint = f"did you mean {guess[0]}?" if guess else f"one of: {', '.join(COMMANDS)}"
+        _fail("", f"error: unknown command {name!r}; {hint}", EXIT_USER_ERROR)
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(captured):
+            return load("tyro:cli")(load(COMMANDS[name]), args=argv[1:], prog=f"gdflows {name}")
+    except SystemExit as stop:
+        if stop.code in (0, None):
+            sys.stderr.write(captured.getvalue())
+            raise
+        _fail(name, f"error: {one_line(captured.getvalue())} (see gdflows {name} --help)", EXIT_USER_ERROR)
 
 
 def main(argv: list[str] | None = None) -> None:
-    jax.config.update("jax_enable_x64", True)  # the experiments' accuracy claims are float64 claims
-    configs = {name: _load(spec) for name, spec in COMMANDS.items()}
-    cfg = tyro.extras.subcommand_cli_from_dict(configs, args=argv)
-    cfg.run()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv or os.environ.get("GDFLOWS_DEBUG") == "1"
+    argv = [a for a in argv if a != "--debug"]
+    cfg = parse(argv)
+    command = argv[0]
+    try:
+        cfg.validate()  # before JAX loads: a bad value is refused at once,
+        if cfg.finished():  # and a finished run is found at once
+            return
+        configure_jax(os.environ)
+        cfg.run()
+    except USER_ERRORS as err:
+        if debug:
+            traceback.print_exc()
+        _fail(command, f"error: {err}", EXIT_USER_ERROR)
+    except KeyboardInterrupt as err:
+        if debug:
+            traceback.print_exc()
+        _fail(command, str(err) or "interrupted; rerun the same command to start it again", EXIT_INTERRUPTED)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,8 @@ For the top-k eigenpairs (lambda_i, u_i) of H at theta and learning rate h:
 dE/dt is reported twice: over the top-k directions only (``energy_rate_topk``)
 and over the whole spectrum (``energy_rate``, from the PF field,
 :meth:`gdflows.flows.Principal.evaluate`, with its accuracy: ``pf_error``,
-``pf_converged``); their difference is the bulk's share. Directions with
+``pf_converged``); their difference is the bulk's share. Whether the eigenpairs
+met their tolerance is ``eig_converged``. Directions with
 h lambda_i = 1 contribute 0 (as in the PF field). Eigenpairs and the field are
 dense or Krylov by :func:`gdflows.curvature.use_dense`; above its cut-off
 nothing forms a dense Hessian. The theory: docs/theory.md, section 7.
@@ -21,16 +22,20 @@ nothing forms a dense Hessian. The theory: docs/theory.md, section 7.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Callable
+from typing import Any
 
 import jax.numpy as jnp
 import numpy as np
 
 from gdflows.curvature.chunked import grad_of, hvp_of
 from gdflows.curvature.eigen import hessian_eigenpairs
+from gdflows.errors import GDFlowsError
 from gdflows.flows.principal import principal
+from gdflows.params import flatten_loss, is_flat, unravel_rows
 from gdflows.stability.coefficients import pf_components, regime, stability_coefficients
-from gdflows.validation import check_flat, check_lr
+from gdflows.validation import check_lr, is_integer_in
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,8 +54,9 @@ class Diagnosis:
     grad_norm: float
     hvps: int
     pf_error: float  # a-posteriori error estimate of the PF field behind energy_rate
-    pf_converged: bool  # whether that field met tol
-    vectors: np.ndarray | None = None  # u_0..u_{k-1} as rows (k, D): the next call's warm start
+    pf_converged: bool  # whether that field met tol within max_size HVPs
+    eig_converged: bool = True  # whether the eigenpairs met tol within max_size HVPs
+    vectors: Any = None  # u_0..u_{k-1}: rows (k, D), or a pytree with a leading k axis; the next call's warm start
 
     def as_row(self) -> dict:
         """A flat dict for a metrics table (one column per quantity and direction)."""
@@ -64,6 +70,7 @@ class Diagnosis:
             "hvps": self.hvps,
             "pf_error": self.pf_error,
             "pf_converged": self.pf_converged,
+            "eig_converged": self.eig_converged,
         }
         for i in range(len(self.eigenvalues)):
             row |= {
@@ -77,21 +84,39 @@ class Diagnosis:
         return row
 
 
-def diagnose(loss: Callable, theta, lr, k: int, tol: float = 1e-8, warm_start=None) -> Diagnosis:
-    """Diagnose GD at ``theta`` with learning rate ``lr`` along the top-``k`` directions.
+def diagnose(loss: Callable, params, lr, k: int, tol: float = 1e-8, warm_start=None, max_size: int = 100) -> Diagnosis:
+    """Diagnose GD at ``params`` with learning rate ``lr`` along the top-``k`` directions.
 
-    ``loss``: any loss over a flat theta (a ChunkedLoss for big data);
-    ``tol``: eigenpair residual and PF-field tolerance; ``warm_start``: the
-    previous eigenvectors (see :func:`gdflows.curvature.hessian_eigenpairs`).
+    ``loss``: any loss over ``params`` (a ChunkedLoss for big data);
+    ``params``: a flat theta (D,) or a pytree, as for
+    :func:`gdflows.curvature.hessian_eigenpairs` (``vectors`` then comes back as
+    that pytree with a leading k axis); ``tol``: eigenpair residual and PF-field
+    tolerance; ``max_size``: HVP budget of each Lanczos solve (eigenpairs, PF
+    field), where the dense path is not used; a solve that runs out of it is
+    reported in ``eig_converged`` / ``pf_converged``, not raised;
+    ``warm_start``: the previous eigenvectors (see
+    :func:`gdflows.curvature.hessian_eigenpairs`).
     """
     h = check_lr(lr)
-    theta = check_flat(theta, "theta")
-    pairs = hessian_eigenpairs(loss, theta, k, which="LA", tol=tol, warm_start=warm_start)
-    g = grad_of(loss)(theta)
+    flat_loss, theta, unravel = flatten_loss(loss, params)
+    if not is_integer_in(max_size, 2):
+        raise GDFlowsError(f"max_size must be an integer >= 2, got {max_size!r}")
+    with warnings.catch_warnings():  # reported in eig_converged instead
+        warnings.filterwarnings("ignore", message="Lanczos stopped")
+        pairs = hessian_eigenpairs(
+            flat_loss,
+            theta,
+            k,
+            which="LA",
+            tol=tol,
+            max_size=max(k, min(max_size, theta.shape[0])),
+            warm_start=warm_start,
+        )
+    g = grad_of(flat_loss)(theta)
     g2 = g @ g
     c = pairs.vectors @ g
     sc = stability_coefficients(pairs.values, h)
-    _, info = principal(loss, h, tol=tol).evaluate(theta)
+    _, info = principal(flat_loss, h, tol=tol, max_size=max_size).evaluate(theta)
     return Diagnosis(
         lr=h,
         eigenvalues=np.asarray(pairs.values),
@@ -101,10 +126,11 @@ def diagnose(loss: Callable, theta, lr, k: int, tol: float = 1e-8, warm_start=No
         regimes=regime(np.asarray(pairs.values), h),
         energy_rate=complex(info.energy_rate),
         energy_rate_topk=complex(jnp.sum(pf_components(sc, c**2))),
-        hg_over_g=float(jnp.linalg.norm(hvp_of(loss)(theta, g)) / jnp.linalg.norm(g)),
+        hg_over_g=float(jnp.linalg.norm(hvp_of(flat_loss)(theta, g)) / jnp.linalg.norm(g)),
         grad_norm=float(jnp.linalg.norm(g)),
         hvps=int(pairs.hvps) + int(info.hvps) + 1,
         pf_error=float(info.error),
         pf_converged=bool(info.converged),
-        vectors=np.asarray(pairs.vectors),
+        eig_converged=bool(pairs.converged),
+        vectors=np.asarray(pairs.vectors) if is_flat(params) else unravel_rows(unravel, pairs.vectors),
     )

@@ -6,8 +6,17 @@ class GDFlowsError(ValueError):
 
 
 class NotHolomorphicError(GDFlowsError):
-    """The loss is not holomorphic, but the Principal Flow needs complex parameters."""
+    """The loss is not holomorphic, but the Principal Flow needs complex parameters.
+
+    The fix is in the loss (smooth activations, no abs/max/comparisons on the
+    parameter path) or in the flow (one whose state stays real); the learning
+    rate plays no part in the check.
+    """
 
 
 class NonFiniteLossError(GDFlowsError):
     """The loss (or its gradient) is not finite where a computation starts."""
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a run that checkpoints; the message says the step reached and how to resume."""

@@ -101,7 +101,8 @@ def check_holomorphic(loss: Callable, theta) -> None:
         "The Principal Flow's state is complex when h*lambda > 1, so the loss must be "
         "holomorphic: use smooth activations (tanh, softplus, gelu with approximate=True) "
         "and no abs/max/comparisons on the parameter path, or model GD with a flow that "
-        "stays real (ngf, igr, third_order), or lower the learning rate below 1/lambda_max."
+        "stays real (ngf, igr, third_order). A smaller learning rate does not help: the "
+        "loss is checked at complex parameters whatever the learning rate."
     )
     try:
         closed = jax.make_jaxpr(loss)(spec)

@@ -33,7 +33,7 @@ import optimistix
 from gdflows.errors import GDFlowsError
 from gdflows.flows.base import Flow, VectorField
 from gdflows.holomorphic import check_holomorphic
-from gdflows.params import is_flat, ravel
+from gdflows.params import FlatLoss, is_flat, ravel
 from gdflows.validation import check_loss_at, check_lr, check_steps, is_integer_in
 
 DEFAULT_TOLERANCES = {"float64": (1e-12, 1e-14), "float32": (1e-5, 1e-6)}  # (rtol, atol) by real dtype
@@ -138,7 +138,8 @@ def _solve(flow, y0, ts, step_ts, rtol, atol, solver, max_steps, pair):
 
 
 def _status(sol, ys, unconverged: float) -> Status:
-    """The solver's verdict first (a stopped solve leaves its unreached rows NaN), then the state's, then the field's."""
+    """The solver's verdict first (a stopped solve leaves its unreached rows NaN), then the state's, then the
+    field's."""
     if sol.result == diffrax.RESULTS.max_steps_reached:
         return Status.MAX_STEPS
     if sol.result != diffrax.RESULTS.successful:
@@ -157,8 +158,7 @@ def _as_flow(field, loss_unravel) -> Flow:
         return VectorField(field)
     if loss_unravel is None or field.loss is None:
         return field
-    loss = field.loss
-    return eqx.tree_at(lambda f: f.loss, field, lambda x: loss(loss_unravel(x)))
+    return eqx.tree_at(lambda f: f.loss, field, FlatLoss(field.loss, loss_unravel))
 
 
 def _step(flow: Flow, lr) -> float:

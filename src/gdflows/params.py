@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 
@@ -26,15 +28,48 @@ def is_flat(params) -> bool:
     return isinstance(params, jax.Array) or hasattr(params, "__array__")
 
 
-def ravel(params) -> tuple[jax.Array, Callable]:
-    """(theta, unravel): the leaves of ``params`` as one vector, and its inverse.
+class Unravel(eqx.Module):
+    """theta (D,) -> the pytree it was laid out from; a real theta is cast back to each
+    leaf's dtype, a complex one keeps its complex dtype. Static and hashable, so a
+    compiled function taking it is reused for every pytree of the same structure."""
 
-    ``unravel(x)`` rebuilds the pytree from any x of shape (D,): a real x is
-    cast back to each leaf's dtype, a complex x keeps its complex dtype.
+    treedef: Any = eqx.field(static=True)
+    shapes: tuple = eqx.field(static=True)
+    dtypes: tuple = eqx.field(static=True)
+
+    def __call__(self, x):
+        keep = jnp.iscomplexobj(x)
+        bounds = [0]
+        for shape in self.shapes:
+            bounds.append(bounds[-1] + math.prod(shape))
+        pieces = [
+            x[a:b].reshape(s).astype(x.dtype if keep else d)
+            for a, b, s, d in zip(bounds, bounds[1:], self.shapes, self.dtypes)
+        ]
+        return jax.tree_util.tree_unflatten(self.treedef, pieces)
+
+
+class FlatLoss(eqx.Module):
+    """E(theta) = loss(unravel(theta)): a loss over a pytree as a loss over flat vectors."""
+
+    loss: Callable
+    unravel: Unravel
+
+    def __call__(self, x):
+        return self.loss(self.unravel(x))
+
+
+def _identity(x):
+    return x
+
+
+def ravel(params) -> tuple[jax.Array, Callable]:
+    """(theta, unravel): the leaves of ``params`` as one vector, and its inverse (:class:`Unravel`).
+
     A flat array is returned as it is, with the identity as inverse.
     """
     if is_flat(params):
-        return check_flat(params), lambda x: x
+        return check_flat(params), _identity
     leaves, treedef = jax.tree_util.tree_flatten(params)
     leaves = [jnp.asarray(leaf) for leaf in leaves]
     if not leaves or sum(leaf.size for leaf in leaves) == 0:
@@ -47,20 +82,7 @@ def ravel(params) -> tuple[jax.Array, Callable]:
             )
     dtype = jnp.result_type(*leaves)
     theta = jnp.concatenate([leaf.reshape(-1).astype(dtype) for leaf in leaves])
-    shapes = [leaf.shape for leaf in leaves]
-    dtypes = [leaf.dtype for leaf in leaves]
-    bounds = [0]
-    for shape in shapes:
-        bounds.append(bounds[-1] + math.prod(shape))
-
-    def unravel(x):
-        keep = jnp.iscomplexobj(x)
-        pieces = [
-            x[a:b].reshape(s).astype(x.dtype if keep else d) for a, b, s, d in zip(bounds, bounds[1:], shapes, dtypes)
-        ]
-        return jax.tree_util.tree_unflatten(treedef, pieces)
-
-    return theta, unravel
+    return theta, Unravel(treedef, tuple(leaf.shape for leaf in leaves), tuple(leaf.dtype for leaf in leaves))
 
 
 def flatten_loss(loss: Callable, params) -> tuple[Callable, jax.Array, Callable]:
@@ -71,13 +93,28 @@ def flatten_loss(loss: Callable, params) -> tuple[Callable, jax.Array, Callable]
     theta, unravel = ravel(params)
     if is_flat(params):
         return loss, theta, unravel
-
-    def flat_loss(x):
-        return loss(unravel(x))
-
-    return flat_loss, theta, unravel
+    return FlatLoss(loss, unravel), theta, unravel
 
 
 def unravel_rows(unravel: Callable, rows):
     """A pytree whose leaves carry a leading axis: ``unravel`` applied to each row of ``rows`` (n, D)."""
     return jax.vmap(unravel)(jnp.asarray(rows))
+
+
+def ravel_rows(tree, dim: int, name: str = "vectors") -> jax.Array:
+    """The inverse of :func:`unravel_rows`: a pytree whose leaves carry a leading axis b, as rows (b, D).
+
+    A single array must already have shape (b, D = ``dim``).
+    """
+    if is_flat(tree):
+        rows = jnp.asarray(tree)
+    else:
+        leaves = [jnp.asarray(leaf) for leaf in jax.tree_util.tree_leaves(tree)]
+        if not leaves or any(leaf.ndim == 0 or leaf.shape[0] != leaves[0].shape[0] for leaf in leaves):
+            raise GDFlowsError(
+                f"{name} given as a pytree need the same leading axis (one row per vector) on every leaf"
+            )
+        rows = jnp.concatenate([leaf.reshape(leaf.shape[0], -1) for leaf in leaves], axis=1)
+    if rows.ndim != 2 or rows.shape[1] != dim:
+        raise GDFlowsError(f"{name} must have shape (b, D = {dim}) or be pytrees like the parameters, got {rows.shape}")
+    return rows

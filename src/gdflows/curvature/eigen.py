@@ -41,7 +41,8 @@ from gdflows.curvature import lanczos
 from gdflows.curvature.chunked import hvp_of
 from gdflows.curvature.hvp import hessian
 from gdflows.errors import GDFlowsError
-from gdflows.validation import check_flat, is_integer_in
+from gdflows.params import flatten_loss, is_flat, ravel_rows, unravel_rows
+from gdflows.validation import is_integer_in
 
 WHICH = ("LA", "SA")
 METHODS = ("auto", "dense", "lanczos")
@@ -146,7 +147,7 @@ _top_eigenpairs_jit = eqx.filter_jit(top_eigenpairs)
 
 def hessian_eigenpairs(
     loss: Callable,
-    theta,
+    params,
     k: int,
     which: str = "LA",
     tol: float = 1e-8,
@@ -157,14 +158,20 @@ def hessian_eigenpairs(
 ) -> Eigenpairs:
     """k extreme eigenpairs of H(theta) for ``loss`` (any loss; chunked if a ChunkedLoss).
 
+    ``params``: a flat theta (D,) or a pytree (a dict, an equinox module's
+    arrays) that ``loss`` takes. For a pytree, H acts on its leaves laid end to
+    end (:func:`gdflows.params.ravel`) and ``vectors`` comes back as that pytree
+    with a leading k axis on every leaf (u_i is ``tree_map(lambda x: x[i],
+    vectors)``); for a flat theta it is an array (k, D).
     ``method``: "dense", "lanczos", or "auto" (dense up to D = DENSE_MAX_D).
-    ``warm_start``: a previous :class:`Eigenpairs` or an array (b, D) of
-    vectors whose (normalised) sum starts Lanczos; otherwise one random
-    vector (``key``).
+    ``warm_start``: a previous :class:`Eigenpairs`, an array (b, D), or a pytree
+    with a leading b axis; the (normalised) sum of those vectors starts
+    Lanczos; otherwise one random vector (``key``).
     ``max_size``: largest basis (HVP budget), default ``min(D, max(100, 4k))``.
-    Warns when the residuals did not reach ``tol`` within ``max_size``.
+    Warns when the residuals did not reach ``tol`` within ``max_size``
+    (``converged`` is then False).
     """
-    theta = check_flat(theta, "theta")
+    flat_loss, theta, unravel = flatten_loss(loss, params)
     dim = theta.shape[0]
     if which not in WHICH:
         raise GDFlowsError(f"which must be one of {WHICH}, got {which!r}")
@@ -179,7 +186,7 @@ def hessian_eigenpairs(
     if max_size < k:
         raise GDFlowsError(f"max_size ({max_size}) must be >= k ({k})")
     result = _top_eigenpairs_jit(
-        loss, theta, int(k), which, jnp.asarray(tol, theta.real.dtype), max_size, method, block, key
+        flat_loss, theta, int(k), which, jnp.asarray(tol, theta.real.dtype), max_size, method, block, key
     )
     if not bool(result.converged):
         warnings.warn(
@@ -188,7 +195,9 @@ def hessian_eigenpairs(
             "raise max_size or tol",
             stacklevel=2,
         )
-    return result
+    if is_flat(params):
+        return result
+    return eqx.tree_at(lambda e: e.vectors, result, unravel_rows(unravel, result.vectors))
 
 
 def _start_block(warm_start, theta, key):
@@ -196,8 +205,7 @@ def _start_block(warm_start, theta, key):
     dtype = jnp.result_type(theta.dtype, jnp.float32)
     if warm_start is None:
         return jax.random.normal(key, (1, theta.shape[0]), theta.real.dtype).astype(dtype)
-    vectors = warm_start.vectors if isinstance(warm_start, Eigenpairs) else jnp.asarray(warm_start)
-    if vectors.ndim != 2 or vectors.shape[1] != theta.shape[0]:
-        raise GDFlowsError(f"warm_start vectors must have shape (b, D = {theta.shape[0]}), got {vectors.shape}")
+    vectors = warm_start.vectors if isinstance(warm_start, Eigenpairs) else warm_start
+    vectors = ravel_rows(vectors, theta.shape[0], "warm_start vectors")
     unit = vectors / jnp.linalg.norm(vectors, axis=1, keepdims=True)
     return jnp.sum(unit, axis=0, keepdims=True).astype(jnp.result_type(dtype, vectors.dtype))

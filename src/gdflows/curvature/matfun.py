@@ -20,7 +20,8 @@ A-posteriori error estimate: the change between consecutive approximations,
     \qquad y_n = f(T_n) e_1 \ (\text{zero-padded}),
 
 which is exact in norm for real H (Q has orthonormal rows) and an estimate in
-the complex-symmetric case (Q^T Q = I, not Q^H Q = I). Lanczos stops when
+the complex-symmetric case (Q^T Q = I, not Q^H Q = I); it is 0 once the
+Krylov space is invariant (Lanczos broke down, at the latest at size D). Lanczos stops when
 ``err_n <= tol * |f(H) v|`` (and an optional extra condition holds).
 """
 
@@ -68,7 +69,10 @@ def matfun(
         y_prev, diff_prev, _, _ = aux
         y = ritz_apply(ritz, f(ritz.values)).astype(dtype)
         diff = jnp.linalg.norm(y - y_prev)
-        err = jnp.abs(beta) * jnp.maximum(diff, diff_prev)
+        # an invariant Krylov space (Lanczos broke down: the coupling, hence every residual, is exactly 0,
+        # e.g. at size D) makes the approximation exact, whatever the last change was
+        invariant = jnp.all(jnp.where(ritz.valid, ritz.residuals, 0) == 0)
+        err = jnp.where(invariant, 0, jnp.abs(beta) * jnp.maximum(diff, diff_prev))
         done = (err <= tol * jnp.abs(beta) * jnp.linalg.norm(y)) & accept(ritz)
         return done, (y, diff, err, done)
 

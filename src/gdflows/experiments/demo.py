@@ -7,6 +7,7 @@ import dataclasses
 import time
 from pathlib import Path
 
+from gdflows.experiments.commands import DemoConfig
 from gdflows.experiments.eos import report_markdown
 from gdflows.experiments.network_setup import NetworkSetup
 from gdflows.experiments.quadratic import quadratic_section, quadratic_tables
@@ -14,26 +15,27 @@ from gdflows.experiments.report.runs import Run
 from gdflows.experiments.toys import toys_section
 from gdflows.experiments.train import TrainConfig, train
 
+__all__ = ["DemoConfig", "run", "eos_section", "DEMO"]
 
-@dataclasses.dataclass
-class DemoConfig:
-    """Reference quadratic + toy landscapes + error orders, small and fast (< 5 min on 2 cores)."""
 
-    out: Path = Path("runs/demo")
-
-    def run(self) -> Path:
-        run = Run.open(self.out, self)
-        start = time.perf_counter()
-        dist, paths = quadratic_tables(substeps=4)
-        sections = [quadratic_section(run, dist, paths), toys_section(run, quick=True), eos_section(run)]
-        elapsed = time.perf_counter() - start
-        header = (
-            "# gdflows demo\n\nThe Principal Flow (PF) against GD and the flows it is compared with. "
-            f"Computed by `gdflows demo --out {self.out}` in {elapsed:.0f} s.\n\n"
-        )
-        run.write_text("REPORT.md", header + "\n".join(sections))
-        print(f"wrote {run.path / 'REPORT.md'}")
-        return run.path
+def run(cfg: DemoConfig) -> Path:
+    """``gdflows demo``: the three sections and REPORT.md into ``cfg.out``."""
+    folder = Run.pending(cfg)
+    if folder is None:
+        return Path(cfg.out)
+    folder.create()
+    start = time.perf_counter()
+    dist, paths = quadratic_tables(substeps=4)
+    sections = [quadratic_section(folder, dist, paths), toys_section(folder, quick=True), eos_section(folder)]
+    elapsed = time.perf_counter() - start
+    header = (
+        "# gdflows demo\n\nThe Principal Flow (PF) against GD and the flows it is compared with. "
+        f"Computed by `gdflows demo --out {cfg.out}` in {elapsed:.0f} s.\n\n"
+    )
+    folder.write_text("REPORT.md", header + "\n".join(sections))
+    folder.finish()
+    print(f"wrote {folder.file('REPORT.md')}")
+    return folder.path
 
 
 DEMO = TrainConfig(net=NetworkSetup(n_train=500, downsample=4), lr=0.2, steps=400, log_every=8)

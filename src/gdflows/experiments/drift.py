@@ -19,7 +19,6 @@ diverges stops at the first non-finite iterate.
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import jax
@@ -28,7 +27,8 @@ import numpy as np
 
 import gdflows
 from gdflows.curvature.hvp import hvp
-from gdflows.experiments.network_setup import NetworkSetup
+from gdflows.experiments.commands import DriftConfig
+from gdflows.experiments.network_setup import network_run
 from gdflows.experiments.report import eos_plots
 from gdflows.experiments.report.markdown import markdown_table
 from gdflows.experiments.report.progress import track
@@ -36,28 +36,21 @@ from gdflows.experiments.report.runs import Run
 from gdflows.experiments.verdicts import DRIFT_BAND, Verdict, drift_tracks
 from gdflows.gd import first_nonfinite
 
+__all__ = ["DriftConfig", "run", "drift_rows", "correlations", "summary_rows", "write"]
 
-@dataclasses.dataclass
-class DriftConfig:
-    """Per-step drift |theta_(n+1) - NGF(h; theta_n)| against (h^2/2)|Hg| on a network."""
 
-    out: Path = Path("runs/drift")
-    net: NetworkSetup = dataclasses.field(default_factory=NetworkSetup)
-    lrs: tuple[float, ...] = (0.01, 0.03, 0.1)
-    steps: int = 300
-    every: int = 15  # drift measured at steps 0, every, 2 every, ...
-    rtol: float = 1e-10  # NGF solve tolerances (far below the drift)
-    atol: float = 1e-12
-
-    def run(self) -> Path:
-        run = Run.open(self.out, self)
-        problem = self.net.build()
-        rows = []
-        for lr in track(self.lrs, "drift: learning rates"):
-            rows += drift_rows(problem.loss, problem.theta0, lr, self.steps, self.every, self.rtol, self.atol)
-        write(run, rows, self)
-        print(f"report: {run.file('REPORT.md')}")
-        return run.path
+def run(cfg: DriftConfig) -> Path:
+    """``gdflows drift``: drift rows at every rate, the figure and REPORT.md into ``cfg.out``."""
+    folder, problem = network_run(cfg)
+    if folder is None:
+        return Path(cfg.out)
+    rows = []
+    for lr in track(cfg.lrs, "drift: learning rates"):
+        rows += drift_rows(problem.loss, problem.theta0, lr, cfg.steps, cfg.every, cfg.rtol, cfg.atol)
+    write(folder, rows, cfg)
+    folder.finish()
+    print(f"report: {folder.file('REPORT.md')}")
+    return folder.path
 
 
 def drift_rows(loss, theta0, lr: float, steps: int, every: int, rtol: float = 1e-10, atol: float = 1e-12) -> list[dict]:

@@ -116,13 +116,14 @@ def verdict_prose(v: dict) -> str:
 
 
 def figures(run: Run, rows, tol: float, noise_rtol: float = 1e-6) -> dict[str, Path]:
-    """The four figures of a training run, drawn from its metrics rows (the sharpness title from its verdicts)."""
-    rows = diagnosed(rows)
-    title = sharpness_title(eos_verdicts(rows, tol, noise_rtol)) if len(rows) >= 3 else None
+    """The four figures of a training run, drawn from its metrics rows (the sharpness title from its
+    verdicts, the loss figure marking a divergence)."""
+    diag = diagnosed(rows)
+    title = sharpness_title(eos_verdicts(diag, tol, noise_rtol)) if len(diag) >= 3 else None
     return {
-        "sharpness": eos_plots.sharpness(run.figure_path("sharpness.png"), rows, tol, title),
-        "sc_0": eos_plots.stability_coefficient(run.figure_path("sc0.png"), rows),
-        "c_0": eos_plots.projection(run.figure_path("c0.png"), rows),
+        "sharpness": eos_plots.sharpness(run.figure_path("sharpness.png"), diag, tol, title),
+        "sc_0": eos_plots.stability_coefficient(run.figure_path("sc0.png"), diag),
+        "c_0": eos_plots.projection(run.figure_path("c0.png"), diag),
         "loss": eos_plots.loss_change(run.figure_path("loss.png"), rows),
     }
 

@@ -1,49 +1,57 @@
-"""Which network on which data: the part of a config that ``train`` and ``drift`` share.
+"""Which network on which data: the part of a config that ``train``, ``drift`` and ``track`` share.
 
-Defaults are CPU-sized: a tanh MLP (2 hidden layers of 32) with MSE on 1,000
-images of the bundled MNIST subset, average-pooled to 14x14 (7,690 parameters).
+The config itself (:class:`NetworkSetup`, its flags and choices) lives in the
+light :mod:`gdflows.experiments.commands`; this module builds the problem it
+describes.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from pathlib import Path
+from collections.abc import Callable
 
-from gdflows.data import downsample, load_dataset
+from gdflows.data import DatasetNotFoundError, downsample, load_dataset
+from gdflows.experiments.commands import NetworkSetup, flag
+from gdflows.experiments.report.runs import Run
 from gdflows.problems.network import NetworkProblem, network_problem
 
+__all__ = ["NetworkSetup", "build_network", "network_run"]
 
-@dataclasses.dataclass(frozen=True)
-class NetworkSetup:
-    """Dataset, subset, model and loss of a network run."""
 
-    dataset: str = "mnist_subset"
-    data_dir: Path | None = None  # for mnist / fashion_mnist / cifar10 files
-    n_train: int | None = 1000
-    n_test: int | None = None
-    classes: tuple[int, ...] = ()  # keep only these labels (empty: all)
-    downsample: int = 2  # average-pool images by this factor
-    model: str = "mlp"
-    depth: int = 2  # hidden layers (mlp only)
-    width: int = 32
-    activation: str = "tanh"
-    loss: str = "mse"
-    seed: int = 0  # parameter initialisation
-    dtype: str = "float64"
+def network_run(cfg, check: Callable | None = None) -> tuple[Run | None, NetworkProblem | None]:
+    """(run folder, problem) of a command on ``cfg.net``, or (None, None) when ``cfg.out`` holds it finished.
 
-    def build(self) -> NetworkProblem:
-        """Load and subset the data, initialise the model, close the loss over the training set."""
+    The config is validated, the data loaded and the problem built (then ``check(problem)``)
+    before the folder is created, so a config that cannot run leaves no folder.
+    """
+    folder = Run.pending(cfg)
+    if folder is None:
+        return None, None
+    problem = cfg.net.build()
+    if check is not None:
+        check(problem)
+    return folder.create(), problem
+
+
+def build_network(setup: NetworkSetup, prefix: str = "--net.") -> NetworkProblem:
+    """Load and subset the data, initialise the model, close the loss over the training set.
+
+    A missing dataset is reported with the flag that sets its folder (``prefix`` + ``data-dir``).
+    """
+    setup.validate(prefix)
+    try:
         data = load_dataset(
-            self.dataset,
-            data_dir=self.data_dir,
-            classes=self.classes or None,
-            n_train=self.n_train,
-            n_test=self.n_test,
-            dtype=self.dtype,
+            setup.dataset,
+            data_dir=setup.data_dir,
+            classes=setup.classes or None,
+            n_train=setup.n_train,
+            n_test=setup.n_test,
+            dtype=setup.dtype,
         )
-        if self.downsample > 1:
-            data = downsample(data, self.downsample)
-        kwargs = {"width": self.width, "activation": self.activation}
-        if self.model == "mlp":
-            kwargs["depth"] = self.depth
-        return network_problem(self.model, data, self.loss, seed=self.seed, dtype=self.dtype, **kwargs)
+    except DatasetNotFoundError as err:
+        raise DatasetNotFoundError(str(err).replace("--data-dir", flag("data_dir", prefix))) from None
+    if setup.downsample > 1:
+        data = downsample(data, setup.downsample)
+    kwargs = {"width": setup.width, "activation": setup.activation}
+    if setup.model == "mlp":
+        kwargs["depth"] = setup.depth
+    return network_problem(setup.model, data, setup.loss, seed=setup.seed, dtype=setup.dtype, **kwargs)

@@ -42,7 +42,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 import gdflows  # noqa: E402
-from gdflows.errors import GDFlowsError  # noqa: E402
+from gdflows.experiments.commands import PFValidityConfig  # noqa: E402
 from gdflows.experiments.network_setup import NetworkSetup  # noqa: E402
 from gdflows.experiments.report.markdown import markdown_table  # noqa: E402
 from gdflows.experiments.report.progress import track  # noqa: E402
@@ -51,8 +51,6 @@ from gdflows.experiments.toys import sharp_minimum, tracked_steps  # noqa: E402
 from gdflows.flows import principal  # noqa: E402
 from gdflows.problems.toys import SharpDip  # noqa: E402
 
-H_LAMBDAS = (0.5, 1.5, 1.9, 2.1, 2.5, 3.0, 3.5)
-PROBLEMS = ("sharp_dip", "tanh_mlp")
 TOLS = (0.05, 0.2)  # relative to how far GD has moved: close, and still recognisably on the path
 
 
@@ -205,36 +203,23 @@ def findings(summary, tol: float) -> list[str]:
     return lines
 
 
-@dataclasses.dataclass
-class PFValidityConfig:
-    """For how many GD steps the PF follows GD, against h lambda_0, on the sharp dip and a small tanh MLP."""
-
-    out: Path = Path("runs/pf_validity")
-    h_lambdas: tuple[float, ...] = H_LAMBDAS
-    steps: int = 12
-    mlp_width: int = 2
-    rtol: float = 1e-6  # far below the tolerances measured
-    atol: float = 1e-9
-    max_steps: int = 512  # a solve that stalls (h lambda crossing 1 off the real axis) stops here, as lost
-    problems: tuple[str, ...] = PROBLEMS
-
-    def run(self) -> Path:
-        unknown = set(self.problems) - set(PROBLEMS)
-        if unknown:
-            raise GDFlowsError(f"unknown problems {sorted(unknown)}; choose from {PROBLEMS}")
-        run = Run.open(self.out, self)
-        rows = []
-        for problem in (BUILD[name](self) for name in self.problems):
-            rows += validity_rows(
-                problem, self.h_lambdas, self.steps, rtol=self.rtol, atol=self.atol, max_steps=self.max_steps
-            )
-        summary = summary_rows(rows)
-        run.write_table("pf_validity", rows)
-        run.write_table("pf_validity_summary", summary)
-        figure(run.figure_path("pf_validity.png"), summary)
-        run.write_text("REPORT.md", "# gdflows: where the PF follows GD\n\n" + markdown(summary, "figures/"))
-        print(f"report: {run.file('REPORT.md')}")
-        return run.path
+def run(cfg: PFValidityConfig) -> Path:
+    """``gdflows pf-validity``: the validity rows, their summary, a figure and REPORT.md in ``cfg.out``."""
+    folder = Run.pending(cfg)
+    if folder is None:
+        return Path(cfg.out)
+    run = folder.create()
+    rows = []
+    for problem in (BUILD[name](cfg) for name in cfg.problems):
+        rows += validity_rows(problem, cfg.h_lambdas, cfg.steps, rtol=cfg.rtol, atol=cfg.atol, max_steps=cfg.max_steps)
+    summary = summary_rows(rows)
+    run.write_table("pf_validity", rows)
+    run.write_table("pf_validity_summary", summary)
+    figure(run.figure_path("pf_validity.png"), summary)
+    run.write_text("REPORT.md", "# gdflows: where the PF follows GD\n\n" + markdown(summary, "figures/"))
+    folder.finish()
+    print(f"wrote {run.file('REPORT.md')}")
+    return run.path
 
 
 def markdown(summary, figures: str | None = None) -> str:

@@ -7,17 +7,19 @@ IGR and the third-order flow, and the contour figure with the paths.
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import numpy as np
 
+from gdflows.experiments.commands import QuadraticConfig
 from gdflows.experiments.flow_comparison import compare_to_gd, distance_rows, path_rows
 from gdflows.experiments.report import plots
 from gdflows.experiments.report.markdown import markdown_table
 from gdflows.experiments.report.progress import track
 from gdflows.experiments.report.runs import Run
 from gdflows.problems.quadratic import REFERENCE_LRS, reference_quadratic, reference_theta0
+
+__all__ = ["QuadraticConfig", "run", "quadratic_tables", "quadratic_section"]
 
 QUADRATIC_FLOWS = ("PF", "NGF", "IGR", "third-order")
 
@@ -88,18 +90,14 @@ def quadratic_section(run: Run, dist, paths) -> str:
     )
 
 
-@dataclasses.dataclass
-class QuadraticConfig:
-    """Reproduce the reference quadratic: flows against GD at h = 0.5, 0.9, 1.0, 1.05."""
-
-    out: Path = Path("runs/quadratic")
-    rtol: float = 1e-12
-    atol: float = 1e-14
-    substeps: int = 8
-
-    def run(self) -> Path:
-        run = Run.open(self.out, self)
-        dist, paths = quadratic_tables(substeps=self.substeps, rtol=self.rtol, atol=self.atol)
-        run.write_text("REPORT.md", "# gdflows: reference quadratic\n\n" + quadratic_section(run, dist, paths))
-        print(f"wrote {run.path / 'REPORT.md'}")
-        return run.path
+def run(cfg: QuadraticConfig) -> Path:
+    """``gdflows quadratic``: the tables, figures and REPORT.md into ``cfg.out``."""
+    folder = Run.pending(cfg)
+    if folder is None:
+        return Path(cfg.out)
+    folder.create()
+    dist, paths = quadratic_tables(substeps=cfg.substeps, rtol=cfg.rtol, atol=cfg.atol)
+    folder.write_text("REPORT.md", "# gdflows: reference quadratic\n\n" + quadratic_section(folder, dist, paths))
+    folder.finish()
+    print(f"wrote {folder.file('REPORT.md')}")
+    return folder.path

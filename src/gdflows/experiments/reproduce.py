@@ -45,20 +45,18 @@ from __future__ import annotations
 
 import dataclasses
 import filecmp
-import hashlib
-import importlib.metadata
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from gdflows.errors import GDFlowsError
 from gdflows.experiments import pf_validity
+from gdflows.experiments.commands import PF_H_LAMBDAS, PF_PROBLEMS, PFValidityConfig, ReproduceConfig
 from gdflows.experiments.drift import DriftConfig, correlations, drift_verdict
 from gdflows.experiments.eos import eos_verdicts
 from gdflows.experiments.network_setup import NetworkSetup
 from gdflows.experiments.optimizers.compare import CompareOptimizersConfig
 from gdflows.experiments.optimizers.report import seed_stats
-from gdflows.experiments.pf_validity import H_LAMBDAS, PROBLEMS, PFValidityConfig
 from gdflows.experiments.quadratic import quadratic_tables, summary_rows
 from gdflows.experiments.report.markdown import markdown_table
 from gdflows.experiments.report.runs import Run, atomic_write_bytes, read_csv
@@ -82,6 +80,8 @@ from gdflows.experiments.verdicts import (
     only_one_follows,
     stability_tradeoff,
 )
+
+__all__ = ["ReproduceConfig", "run", "reproduce", "scale_plan", "check_copy", "compare_export", "export"]
 
 DAL_METHODS = ("dal_p0.5_hvp", "dal_p1_hvp", "dal_p2_hvp", "gd_lr0.1")
 EXACT = 1e-9  # "follows GD exactly": the flows are solved at rtol 1e-12
@@ -380,8 +380,8 @@ def pf_validity_section(ctx: Context) -> str:
     cfg = dataclasses.replace(ctx.plan.validity, out=ctx.run.path / "pf_validity")
     cfg.run()
     flags = f" --steps {cfg.steps}" if cfg.steps != PFValidityConfig.steps else ""
-    flags += f" --h-lambdas {' '.join(map(str, cfg.h_lambdas))}" if cfg.h_lambdas != H_LAMBDAS else ""
-    flags += f" --problems {' '.join(cfg.problems)}" if cfg.problems != PROBLEMS else ""
+    flags += f" --h-lambdas {' '.join(map(str, cfg.h_lambdas))}" if cfg.h_lambdas != PF_H_LAMBDAS else ""
+    flags += f" --problems {' '.join(cfg.problems)}" if cfg.problems != PF_PROBLEMS else ""
     return f"## Where the PF follows GD\n\nCommand: `gdflows pf-validity{flags}`. " + pf_validity.markdown(
         pf_validity.load_summary(cfg.out)
     )
@@ -395,51 +395,36 @@ CLAIMS: list[Callable[[Context], list[dict]]] = [quadratic_claims, toy_claims, e
 SECTIONS: list[Callable[[Context], str]] = [pf_validity_section]
 
 
-@dataclasses.dataclass
-class ReproduceConfig:
-    """Rerun every claim of the paper and write REPRODUCTION.md (CPU-sized by default)."""
-
-    out: Path = Path("runs/reproduce")
-    scale: str = "cpu"  # cpu | paper (CIFAR-10 from --data-dir, for an accelerator) | smoke (tests)
-    data_dir: Path | None = None
-    docs: Path | None = None  # also copy REPRODUCTION.md and its figures here (e.g. docs/reproduction)
-    check: Path | None = None  # compare the report and figures with this committed copy; fail on a difference
-
-    def run(self) -> Path:
-        plan = scale_plan(self.scale, self.data_dir)
-        # Where to copy is not the run; the software is: a folder from other code is refused, not resumed.
-        run = Run.open(self.out, {"config": dataclasses.replace(self, docs=None, check=None), "software": software()})
-        start = time.perf_counter()
-        ctx = Context(run, plan)
-        claims = [c for claim_fn in CLAIMS for c in claim_fn(ctx)]
-        sections = [section(ctx) for section in SECTIONS]
-        run.write_table("claims", claims)
-        run.write_text("REPRODUCTION.md", report(claims, self.scale, sections, _figures(run.path)))
-        ctx.timings["whole reproduction, minutes"] = f"{(time.perf_counter() - start) / 60:.1f}"
-        run.write_text(
-            "TIMINGS.md",
-            "# Wall-clock times of this run (not part of the report)\n\n"
-            + markdown_table([{"what": k, "value": v} for k, v in ctx.timings.items()], ["what", "value"])
-            + "\n",
-        )
-        print(f"wrote {run.path / 'REPRODUCTION.md'} ({ctx.timings['whole reproduction, minutes']} min)")
-        if self.docs is not None:
-            export(run.path, Path(self.docs))
-        if self.check is not None:
-            check_copy(run.path, Path(self.check))
-        return run.path
+def run(cfg: ReproduceConfig) -> Path:
+    """``gdflows reproduce``: every claim into ``cfg.out`` (unless already there), then ``--docs`` / ``--check``."""
+    plan = scale_plan(cfg.scale, cfg.data_dir)
+    folder = Run.pending(cfg)  # the folder holds cfg.identity(): where to copy to is not part of the run
+    if folder is not None:
+        reproduce(folder.create(), cfg.scale, plan)
+        folder.finish("REPRODUCTION.md")
+    if cfg.docs is not None:
+        export(Path(cfg.out), Path(cfg.docs))
+    if cfg.check is not None:
+        check_copy(Path(cfg.out), Path(cfg.check))
+    return Path(cfg.out)
 
 
-def software() -> dict[str, str]:
-    """What the numbers depend on besides the config: a hash of gdflows' own source and the numerical stack."""
-    package = Path(__file__).resolve().parents[1]
-    digest = hashlib.sha256()
-    for path in sorted(package.rglob("*.py")):
-        digest.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes())
-    return {
-        "gdflows_source_sha256": digest.hexdigest(),
-        **{name: importlib.metadata.version(name) for name in ("jax", "jaxlib", "numpy", "optax", "diffrax")},
-    }
+def reproduce(run: Run, scale: str, plan: Scale) -> None:
+    """Every claim and section of ``plan`` into ``run``: claims.csv, REPRODUCTION.md, TIMINGS.md."""
+    start = time.perf_counter()
+    ctx = Context(run, plan)
+    claims = [c for claim_fn in CLAIMS for c in claim_fn(ctx)]
+    sections = [section(ctx) for section in SECTIONS]
+    run.write_table("claims", claims)
+    run.write_text("REPRODUCTION.md", report(claims, scale, sections, _figures(run.path)))
+    ctx.timings["whole reproduction, minutes"] = f"{(time.perf_counter() - start) / 60:.1f}"
+    run.write_text(
+        "TIMINGS.md",
+        "# Wall-clock times of this run (not part of the report)\n\n"
+        + markdown_table([{"what": k, "value": v} for k, v in ctx.timings.items()], ["what", "value"])
+        + "\n",
+    )
+    print(f"wrote {run.path / 'REPRODUCTION.md'} ({ctx.timings['whole reproduction, minutes']} min)")
 
 
 DETERMINISM = (

@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import jax
@@ -23,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gdflows.curvature import hessian
+from gdflows.experiments.commands import ToysConfig
 from gdflows.experiments.flow_comparison import compare_to_gd, distance_rows, path_rows, solve_flows
 from gdflows.experiments.report import plots
 from gdflows.experiments.report.markdown import markdown_table
@@ -31,6 +31,8 @@ from gdflows.experiments.report.runs import Run
 from gdflows.experiments.verdicts import Verdict, follows_through_escape
 from gdflows.gd import gd
 from gdflows.problems.toys import Saddle, SharpDip, SmoothCubic
+
+__all__ = ["ToysConfig", "run", "toys_section"]
 
 ORDER_FLOWS = ("NGF", "IGR", "third-order", "PF", "PF+NP")
 EXPECTED_ORDERS = {"NGF": 2, "IGR": 3, "third-order": 4, "PF": 3, "PF+NP": 4}
@@ -232,15 +234,13 @@ def _toys_markdown(dip, dip_dist, times, slope_rows) -> str:
     )
 
 
-@dataclasses.dataclass
-class ToysConfig:
-    """Sharp vs flat minimum, saddle escape, and one-step error orders of every flow."""
-
-    out: Path = Path("runs/toys")
-    quick: bool = False
-
-    def run(self) -> Path:
-        run = Run.open(self.out, self)
-        run.write_text("REPORT.md", "# gdflows: toy landscapes\n\n" + toys_section(run, self.quick))
-        print(f"wrote {run.path / 'REPORT.md'}")
-        return run.path
+def run(cfg: ToysConfig) -> Path:
+    """``gdflows toys``: the three toy sections and REPORT.md into ``cfg.out``."""
+    folder = Run.pending(cfg)
+    if folder is None:
+        return Path(cfg.out)
+    folder.create()
+    folder.write_text("REPORT.md", "# gdflows: toy landscapes\n\n" + toys_section(folder, cfg.quick))
+    folder.finish()
+    print(f"wrote {folder.file('REPORT.md')}")
+    return folder.path

@@ -3,32 +3,47 @@
 From GD iterates theta_s of a full-batch run (a small tanh MLP on the bundled
 MNIST subset), each flow F is solved from theta_s for m steps and compared with
 GD: ``d_F(n) = |theta_F(n h; theta_s) - theta_{s+n}|`` (the central-flow
-paper's metric), n = 0..m; d_F(1) is the one-step error. Starts are labelled
-by h*lambda_0(theta_s): before the edge of stability (< 1.8) or at it.
+paper's metric), n = 0..m; d_F(1) is the one-step error. The central flow is
+solved by its own fixed-step solver (:func:`gdflows.flows.central.solve_central`).
+
+Starts are labelled by what GD does there, not by h*lambda_0 alone: "at EoS"
+when GD's loss rises within m steps either side of the start (it oscillates;
+:func:`gdflows.experiments.central.rises`), otherwise "before EoS" (h*lambda_0 < 2)
+or "above 2/h, not oscillating" (h*lambda_0 >= 2 while GD still follows
+gradient flow: its oscillation has not grown yet).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from pathlib import Path
 
+import jax
 import numpy as np
 
 from gdflows.curvature.eigen import hessian_eigenpairs
-from gdflows.experiments.flow_comparison import FLOWS, distance_rows, solve_flows
-from gdflows.experiments.network_setup import NetworkSetup
+from gdflows.experiments.central import rises
+from gdflows.experiments.commands import TrackConfig
+from gdflows.experiments.flow_comparison import distance_rows, solve_flows
+from gdflows.experiments.network_setup import network_run
 from gdflows.experiments.report import plots
 from gdflows.experiments.report.markdown import markdown_table
 from gdflows.experiments.report.progress import track as progress
-from gdflows.experiments.report.runs import Run
+from gdflows.flows.central import central, solve_central
 from gdflows.gd import gd
 
-EOS_H_LAMBDA = 1.8
+CENTRAL_K = 3  # tracked directions of the central flow
 
 
 def sharpness(loss, theta) -> float:
     return float(hessian_eigenpairs(loss, theta, 1, tol=1e-8).values[0].real)
+
+
+def phase(oscillates: bool, h_lambda0: float) -> str:
+    """The label of a start: by whether GD oscillates there, then by h*lambda_0."""
+    if oscillates:
+        return "at EoS"
+    return "above 2/h, not oscillating" if h_lambda0 >= 2 else "before EoS"
 
 
 def track_start(loss, gd_thetas, lr, start, horizon, names, **solve_kw) -> tuple[list[dict], list[dict]]:
@@ -38,14 +53,17 @@ def track_start(loss, gd_thetas, lr, start, horizon, names, **solve_kw) -> tuple
     """
     theta_s = gd_thetas[start]
     h_lam = lr * sharpness(loss, theta_s)
-    phase = "before EoS" if h_lam < EOS_H_LAMBDA else "at EoS"
-    sols = solve_flows(loss, theta_s, lr, horizon, names, **solve_kw)
-    dist = distance_rows(gd_thetas[start : start + horizon + 1], sols, start=start, h_lambda0=h_lam, phase=phase)
+    losses = np.asarray(jax.vmap(loss)(gd_thetas[max(0, start - horizon) : start + horizon + 1]))
+    label = phase(bool(np.any(rises(losses))), h_lam)
+    sols = solve_flows(loss, theta_s, lr, horizon, [n for n in names if n != "central"], **solve_kw)
+    if "central" in names:
+        sols["central"] = solve_central(central(loss, lr, k=min(CENTRAL_K, theta_s.size)), theta_s, horizon)
+    dist = distance_rows(gd_thetas[start : start + horizon + 1], sols, start=start, h_lambda0=h_lam, phase=label)
     sharp = []
     for n in range(horizon + 1):
-        row = {"start": start, "phase": phase, "n": n, "gd_h_lambda0": lr * sharpness(loss, gd_thetas[start + n])}
-        if "central" in sols and np.all(np.isfinite(sols["central"].thetas[n])):
-            row["central_h_lambda0"] = lr * sharpness(loss, np.real(sols["central"].thetas[n]))
+        row = {"start": start, "phase": label, "n": n, "gd_h_lambda0": lr * sharpness(loss, gd_thetas[start + n])}
+        if "central" in sols and np.isfinite(sols["central"].eigenvalues[n, 0]):
+            row["central_h_lambda0"] = lr * float(sols["central"].eigenvalues[n, 0])
         sharp.append(row)
     return dist, sharp
 
@@ -88,85 +106,68 @@ def summarize(rows) -> list[dict]:
 
 def _central_text(sharp_rows, starts) -> str:
     lines = [
-        "Central flow: largest |h*lambda_0 - 2| / 2 along its own trajectory (n = 1..m), "
-        "beside GD's h*lambda_0 range over the same steps:",
+        "Central flow: h*lambda_0 along its own trajectory (n = 1..m) beside GD's over the same steps, and the "
+        "largest |h*lambda_0 - 2| / 2 on the flow. The flow holds lambda_0 at 2/h, or, from a start above 2/h, "
+        "at most at its start value (docs/theory.md, section 9):",
         "",
     ]
     for s in starts:
-        gd_vals = [r["gd_h_lambda0"] for r in sharp_rows if r["start"] == s]
-        phase = next(r["phase"] for r in sharp_rows if r["start"] == s)
+        rows = [r for r in sharp_rows if r["start"] == s]
+        gd_vals = [r["gd_h_lambda0"] for r in rows]
+        cf_vals = [r["central_h_lambda0"] for r in rows if r["n"] >= 1 and "central_h_lambda0" in r]
+        cf_range = f"[{min(cf_vals):.3f}, {max(cf_vals):.3f}]" if cf_vals else "n/a"
         lines.append(
-            f"- start {s} ({phase}; the constraint only acts at EoS): central {central_deviation(sharp_rows, s):.2e}; "
-            f"GD h*lambda_0 in [{min(gd_vals):.3f}, {max(gd_vals):.3f}]"
+            f"- start {s} ({rows[0]['phase']}): central {cf_range}, deviation {central_deviation(sharp_rows, s):.2e}; "
+            f"GD [{min(gd_vals):.3f}, {max(gd_vals):.3f}]"
         )
     return "\n".join(lines)
 
 
-@dataclasses.dataclass
-class TrackConfig:
-    """Solve NGF, IGR, third-order, PF, PF+NP and the central flow from GD iterates of a tanh MLP."""
-
-    out: Path = Path("runs/track")
-    lr: float = 0.25
-    train_steps: int = 1400
-    starts: tuple[int, ...] = (100, 1380)  # h*lambda_0 = 1.47 (before EoS) and 2.07 (at EoS)
-    horizon: int = 10
-    net: NetworkSetup = dataclasses.field(
-        default_factory=lambda: NetworkSetup(n_train=256, classes=(0, 1, 2, 3), downsample=4, depth=1, width=16)
-    )
-    flows: tuple[str, ...] = ("NGF", "IGR", "third-order", "PF", "PF+NP", "central")
-    rtol: float = 1e-8
-    atol: float = 1e-10
-
-    def run(self) -> Path:
-        if max(self.starts) + self.horizon > self.train_steps:
-            raise ValueError("every start + horizon must be <= train_steps; raise --train-steps")
-        unknown = set(self.flows) - set(FLOWS)
-        if unknown:  # checked before the GD run, not after it
-            raise ValueError(f"unknown flows {sorted(unknown)}; choose from {sorted(FLOWS)}")
-        run = Run.open(self.out, self)
-        prob = self.net.build()
-        thetas = np.asarray(gd(prob.loss, prob.theta0, self.lr, self.train_steps))
-        rows, sharp = [], []
-        for start in progress(self.starts, "track: flows from GD iterates"):
-            dist, sh = track_start(
-                prob.loss, thetas, self.lr, start, self.horizon, self.flows, rtol=self.rtol, atol=self.atol
-            )
-            rows, sharp = rows + dist, sharp + sh
-            run.write_table("track_distances", rows)
-            run.write_table("track_sharpness", sharp)
-        summary = summarize(rows)
-        run.write_table("track_summary", summary)
-        figs = [
-            plots.distance_curves(
-                run.figure_path(f"track_start{s}.png"),
-                [r for r in rows if r["start"] == s],
-                f"Flows from GD step {s}, h = {self.lr}",
-            )
-            for s in self.starts
-        ]
-        cols = [
-            "start",
-            "phase",
-            "h_lambda0",
-            "flow",
-            "one_step_error",
-            f"distance_after_{self.horizon}",
-            "rank",
-            "status",
-        ]
-        fmt = {"h_lambda0": "{:.3f}", "one_step_error": "{:.3e}", f"distance_after_{self.horizon}": "{:.3e}"}
-        text = (
-            f"# gdflows track\n\n{self.net.activation} {self.net.model} (D = {prob.theta0.size}) on {self.net.n_train} "
-            f"{self.net.dataset} images, "
-            f"full-batch GD at h = {self.lr}. Distance |theta_flow(n h) - theta_(s+n)| from each start s.\n\n"
-            + markdown_table(summary, cols, fmt)
-            + "\n\n"
-            + _central_text(sharp, self.starts)
-            + "\n\n"
-            + "\n".join(f"![{f.stem}](figures/{f.name})" for f in figs)
-            + "\n"
+def run(cfg: TrackConfig) -> Path:
+    """``gdflows track``: GD, then every flow from each start, the tables, figures and REPORT.md into ``cfg.out``."""
+    folder, prob = network_run(cfg)
+    if folder is None:
+        return Path(cfg.out)
+    thetas = np.asarray(gd(prob.loss, prob.theta0, cfg.lr, cfg.train_steps))
+    rows, sharp = [], []
+    for start in progress(cfg.starts, "track: flows from GD iterates"):
+        dist, sh = track_start(prob.loss, thetas, cfg.lr, start, cfg.horizon, cfg.flows, rtol=cfg.rtol, atol=cfg.atol)
+        rows, sharp = rows + dist, sharp + sh
+        folder.write_table("track_distances", rows)
+        folder.write_table("track_sharpness", sharp)
+    summary = summarize(rows)
+    folder.write_table("track_summary", summary)
+    figs = [
+        plots.distance_curves(
+            folder.figure_path(f"track_start{s}.png"),
+            [r for r in rows if r["start"] == s],
+            f"Flows from GD step {s}, h = {cfg.lr}",
         )
-        run.write_text("REPORT.md", text)
-        print(f"wrote {run.path / 'REPORT.md'}")
-        return run.path
+        for s in cfg.starts
+    ]
+    cols = [
+        "start",
+        "phase",
+        "h_lambda0",
+        "flow",
+        "one_step_error",
+        f"distance_after_{cfg.horizon}",
+        "rank",
+        "status",
+    ]
+    fmt = {"h_lambda0": "{:.3f}", "one_step_error": "{:.3e}", f"distance_after_{cfg.horizon}": "{:.3e}"}
+    text = (
+        f"# gdflows track\n\n{cfg.net.activation} {cfg.net.model} (D = {prob.theta0.size}) on {cfg.net.n_train} "
+        f"{cfg.net.dataset} images, "
+        f"full-batch GD at h = {cfg.lr}. Distance |theta_flow(n h) - theta_(s+n)| from each start s.\n\n"
+        + markdown_table(summary, cols, fmt)
+        + "\n\n"
+        + _central_text(sharp, cfg.starts)
+        + "\n\n"
+        + "\n".join(f"![{f.stem}](figures/{f.name})" for f in figs)
+        + "\n"
+    )
+    folder.write_text("REPORT.md", text)
+    folder.finish()
+    print(f"wrote {folder.file('REPORT.md')}")
+    return folder.path

@@ -22,19 +22,26 @@ diagnosis' u_i (u_i . u_i,prev >= 0; the first u_0 so that c_0 >= 0), and c_i
 is reported in that orientation. The previous eigenvectors also warm-start
 Lanczos.
 
-Runs resume: after every logged chunk the checkpoint holds theta, the optimizer
-state, the step, the last rate and the warm-start eigenvectors; the minibatch
-order is a pure function of (seed, step) (``batch_schedule``), so no other RNG
-state exists. Reopened with the same config, a run drops metrics rows at or
-after the checkpoint's step and recomputes them with the same compiled
-operations, so its metrics equal an uninterrupted run's. A loss going
-non-finite ends the run with a row whose ``outcome`` is ``diverged at step n``
-(n: first iterate with a non-finite loss; the batch loss for minibatches).
+Runs resume and extend: after the steps up to each logged step the checkpoint
+holds theta, the optimizer state, the step, the last rate and the warm-start
+eigenvectors; the minibatch order is a pure function of (seed, step)
+(``batch_schedule``), so no other RNG state exists. Reopened with the same
+config (or a larger ``steps``: the run's identity leaves ``steps`` out), a run
+drops metrics rows at or after the checkpoint's step and recomputes them with
+the same compiled operations, so its metrics equal an uninterrupted run's. A
+finished run is not recomputed. Ctrl-C raises
+:class:`~gdflows.errors.RunInterrupted`, whose message says the step reached.
+
+Divergence (:mod:`gdflows.experiments.divergence`): a loss that is not finite
+or above 1e6 times the starting loss ends the run with a row whose ``outcome``
+is ``diverged at step n`` (n: the first such iterate; the batch loss for
+minibatches). The report covers the run up to there.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from pathlib import Path
 from typing import Any
@@ -45,59 +52,37 @@ import numpy as np
 import optax
 
 from gdflows.diagnosis import diagnose
-from gdflows.errors import GDFlowsError
+from gdflows.errors import GDFlowsError, RunInterrupted
+from gdflows.experiments.commands import TrainConfig
+from gdflows.experiments.divergence import divergence_bound, first_divergent, outcome_diverged
 from gdflows.experiments.eos import report_markdown
-from gdflows.experiments.network_setup import NetworkSetup
+from gdflows.experiments.network_setup import network_run
 from gdflows.experiments.optimizers.run import batch_schedule, make_chunk
 from gdflows.experiments.optimizers.zoo import Method
 from gdflows.experiments.report.progress import track
 from gdflows.experiments.report.runs import Run, read_csv
-from gdflows.gd import first_nonfinite
 from gdflows.optim import dal
 from gdflows.problems.network import NetworkProblem
-from gdflows.validation import is_integer_in
 
-OPTIMIZERS = ("gd", "momentum", "adam", "dal")
-
-
-@dataclasses.dataclass
-class TrainConfig:
-    """Full-batch GD (or another optimizer, or minibatches) with PF diagnostics every few steps."""
-
-    out: Path = Path("runs/train")
-    net: NetworkSetup = dataclasses.field(default_factory=NetworkSetup)
-    lr: float = 0.12  # the rate of GD, and the h of every diagnosis
-    steps: int = 2000
-    optimizer: str = "gd"  # gd | momentum | adam | dal (DAL-p, its own rate; diagnostics still use lr)
-    momentum: float = 0.9
-    dal_p: float = 1.0
-    max_lr: float = 5.0
-    batch_size: int = 0  # 0: full batch
-    log_every: int = 20
-    k: int = 2  # eigen-directions per diagnosis
-    tol: float = 1e-7  # eigenpair residual and PF-field tolerance
-    hover_tol: float = 0.1  # |lambda_0 / (2/lr) - 1| allowed over the last third
-    noise_rtol: float = 1e-6  # observed changes below this fraction of the loss are noise
-
-    def run(self) -> Path:
-        check_config(self)
-        run = Run.open(self.out, self)
-        start = time.perf_counter()
-        train(self.net.build(), self, run)
-        write_report(run, self, time.perf_counter() - start)
-        print(f"report: {run.file('REPORT.md')}")
-        return run.path
+__all__ = ["TrainConfig", "run", "train", "write_report", "make_method", "log_steps"]
 
 
-def check_config(cfg: TrainConfig) -> None:
-    if cfg.optimizer not in OPTIMIZERS:
-        raise GDFlowsError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {cfg.optimizer!r}")
-    for name in ("steps", "log_every", "k"):
-        value = getattr(cfg, name)
-        if not is_integer_in(value, 0 if name == "steps" else 1):
-            raise GDFlowsError(f"{name} must be an integer >= {0 if name == 'steps' else 1}, got {value!r}")
-    if cfg.batch_size < 0:
-        raise GDFlowsError(f"batch_size must be >= 0 (0: full batch), got {cfg.batch_size}")
+def run(cfg: TrainConfig) -> Path:
+    """``gdflows train``: validate, then train (or resume, or extend) into ``cfg.out`` and write the report."""
+    folder, problem = network_run(cfg, check=functools.partial(_check_k, cfg))
+    if folder is None:
+        return Path(cfg.out)
+    start = time.perf_counter()
+    train(problem, cfg, folder)
+    write_report(folder, cfg, time.perf_counter() - start)
+    folder.finish()
+    print(f"report: {folder.file('REPORT.md')}")
+    return folder.path
+
+
+def _check_k(cfg: TrainConfig, problem: NetworkProblem) -> None:
+    if cfg.k > problem.theta0.size:
+        raise GDFlowsError(f"--k {cfg.k} exceeds the number of parameters ({problem.theta0.size})")
 
 
 def make_method(cfg: TrainConfig) -> Method:
@@ -182,7 +167,7 @@ def _accuracy(problem: NetworkProblem):
 def diagnostics_row(problem, cfg, st: TrainState, probe, accuracy) -> tuple[dict, np.ndarray]:
     """The metrics row at ``st`` and the oriented eigenvectors (see the module docstring)."""
     loss, g, loss_next, g_next = probe(st.theta, cfg.lr)
-    d = diagnose(problem.loss, st.theta, cfg.lr, cfg.k, tol=cfg.tol, warm_start=st.vectors)
+    d = diagnose(problem.loss, st.theta, cfg.lr, cfg.k, tol=cfg.tol, warm_start=st.vectors, max_size=cfg.max_hvps)
     signs = orient(d.vectors, st.vectors, np.asarray(g))
     vectors = d.vectors * signs[:, None]
     train_acc, test_acc = accuracy(st.theta)
@@ -217,12 +202,16 @@ def _resume(run: Run, problem, opt, method) -> tuple[TrainState, list[dict]]:
 
 
 def log_steps(cfg: TrainConfig, start: int) -> list[int]:
-    """Logged steps from ``start``: every ``log_every`` steps, and the last step."""
+    """Logged steps from ``start`` on: every ``log_every`` steps, and the last step."""
     return [s for s in range(0, cfg.steps, cfg.log_every) if s >= start] + [cfg.steps]
 
 
 def train(problem: NetworkProblem, cfg: TrainConfig, run: Run) -> list[dict]:
-    """Train (or resume) into ``run``; return the metrics rows."""
+    """Train (or resume, or extend) into ``run``; return the metrics rows.
+
+    At each logged step: take the steps up to it (one compiled chunk), checkpoint,
+    then diagnose. Ctrl-C raises :class:`RunInterrupted` naming the checkpointed step.
+    """
     method = make_method(cfg)
     opt = method.make()
     chunk = make_chunk(problem.batch_loss, method, opt, full_batch=cfg.batch_size == 0)
@@ -230,31 +219,37 @@ def train(problem: NetworkProblem, cfg: TrainConfig, run: Run) -> list[dict]:
     idx = jnp.asarray(batch_schedule(x.shape[0], cfg.batch_size or None, cfg.steps, cfg.net.seed))
     probe, accuracy = _make_probe(problem), _accuracy(problem)
     st, rows = _resume(run, problem, opt, method)
-    todo = log_steps(cfg, st.step)
-    for step, nxt in track(list(zip(todo, todo[1:] + [None])), f"train lr={cfg.lr:g}"):
-        loss = float(probe(st.theta, cfg.lr)[0])
-        if not np.isfinite(loss):
-            rows.append(_diverged(step, loss))
-            break
-        row, st.vectors = diagnostics_row(problem, cfg, st, probe, accuracy)
-        rows.append(row)
-        if nxt is None:
-            row["outcome"] = "completed"
-            break
-        run.write_table("metrics", rows)
-        st.theta, st.opt_state, h, values = chunk(st.theta, st.opt_state, x, y, idx[step:nxt])
-        bad = first_nonfinite(values)
-        if bad is not None:
-            rows.append(_diverged(step + bad, float(values[bad])))
-            break
-        st.step, st.rate = nxt, float(h[-1])
-        save_state(run, st)
+    loss0 = float(rows[0]["loss"]) if rows else float(probe(problem.theta0, cfg.lr)[0])  # divergence is relative to it
+    try:
+        for target in track(log_steps(cfg, st.step), f"train lr={cfg.lr:g}"):
+            if target > st.step:
+                st.theta, st.opt_state, h, values = chunk(st.theta, st.opt_state, x, y, idx[st.step : target])
+                bad = first_divergent(values, loss0)
+                if bad is not None:
+                    rows.append(_diverged(st.step + bad, float(values[bad])))
+                    break
+                st.step, st.rate = target, float(h[-1])
+                save_state(run, st)
+            loss = float(probe(st.theta, cfg.lr)[0])
+            if not loss <= divergence_bound(loss0):  # also NaN
+                rows.append(_diverged(st.step, loss))
+                break
+            row, st.vectors = diagnostics_row(problem, cfg, st, probe, accuracy)
+            rows.append(row)
+            run.write_table("metrics", rows)
+        else:
+            rows[-1]["outcome"] = "completed"
+    except KeyboardInterrupt:
+        raise RunInterrupted(
+            f"interrupted: {run.path} holds the run up to step {st.step} of {cfg.steps}; "
+            "rerun the same command to resume"
+        ) from None
     run.write_table("metrics", rows)
     return rows
 
 
 def _diverged(step: int, loss: float) -> dict:
-    return {"step": step, "loss": loss, "outcome": f"diverged at step {step}"}
+    return {"step": step, "loss": loss, "outcome": outcome_diverged(step)}
 
 
 def write_report(run: Run, cfg: TrainConfig, elapsed: float) -> Path:

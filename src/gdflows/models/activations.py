@@ -1,4 +1,4 @@
-"""Activations by name. tanh, gelu and softplus are holomorphic; relu is not.
+"""Activations by name. tanh, gelu, softplus and swish are holomorphic; relu is not.
 
 The Principal Flow evaluates the loss at complex parameters, so the default
 activations are entire (or analytic near the real axis) functions written with
@@ -7,6 +7,7 @@ holomorphic operations only:
 * ``tanh``
 * ``gelu``: the tanh approximation 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
 * ``softplus``: log(1 + e^x) (the numerically stable real form for real input)
+* ``swish``: x sigmoid(x) = x (1 + tanh(x/2)) / 2 (tanh keeps it stable for large |x|)
 * ``relu``: max(x, 0), real input only.
 """
 
@@ -30,16 +31,20 @@ def softplus(x):
     return jax.nn.softplus(x)
 
 
+def swish(x):
+    return 0.5 * x * (1 + jnp.tanh(0.5 * x))
+
+
 def relu(x):
     if jnp.iscomplexobj(x):
         raise NotHolomorphicError(
             "relu is not holomorphic, so the loss cannot be evaluated at complex "
-            "parameters; use activation='tanh', 'gelu' or 'softplus'"
+            "parameters; use activation='tanh', 'gelu', 'softplus' or 'swish'"
         )
     return jnp.maximum(x, 0)
 
 
-ACTIVATIONS = {"tanh": jnp.tanh, "gelu": gelu, "softplus": softplus, "relu": relu}
+ACTIVATIONS = {"tanh": jnp.tanh, "gelu": gelu, "softplus": softplus, "swish": swish, "relu": relu}
 
 
 def get_activation(name: str):

@@ -19,7 +19,8 @@ How ``H g`` is obtained (``hg``), with its cost on top of the caller's gradient:
   ``eps = 0.01 / |g|`` (a step of length 0.01, as the reference) unless ``eps`` is
   given; exactly one extra gradient. Error O(eps |g| |D3E|); it takes the
   incoming updates as ``grad E(theta)``, so place DAL-fd before any transform
-  that rescales the gradient (e.g. ``chain(dal(hg="fd"), clip_by_global_norm(1))``).
+  that rescales the gradient (e.g. ``chain(dal(hg="fd"), clip_by_global_norm(1))``);
+  this order cannot be checked (see :func:`dal`).
 * ``"secant"``: ``v_t = |g_t - g_{t-1}| / |theta_t - theta_{t-1}|``, no extra
   gradient and no ``value_fn``. It assumes (a) the loss is close to quadratic
   between consecutive iterates, so ``g_t - g_{t-1} = H_bar (theta_t - theta_{t-1})``
@@ -28,6 +29,9 @@ How ``H g`` is obtained (``hg``), with its cost on top of the caller's gradient:
   step is parallel to g_{t-1}). Under minibatching g_t and g_{t-1} come from
   different batches and their difference carries the gradient noise too. The
   first step (no previous pair) uses ``fixed_lr``.
+
+The rate of the last step is in the DAL state; :func:`dal_rate` reads it from
+the state of any optax chain that contains DAL.
 
 Beyond the paper (its open question 3): :func:`drift_adjusted` applies the
 same rule to the update direction u of any base optimizer, ``h = min(2 /
@@ -82,10 +86,36 @@ def _safe_ratio(num_sq, den_sq):
     return jnp.where(positive, jnp.sqrt(num_sq / jnp.where(positive, den_sq, 1.0)), 0.0)
 
 
-def dal_rate(v, p: float, max_lr: float, scale: float = 1.0):
+def _rate_rule(v, p: float, max_lr: float, scale: float = 1.0):
     """h = min(scale 2 / v^p, max_lr); v = 0 gives max_lr (the limit for p > 0)."""
     positive = v > 0
     return jnp.where(positive, jnp.minimum(scale * 2.0 / jnp.where(positive, v, 1.0) ** p, max_lr), max_lr)
+
+
+def _is_dal_state(node) -> bool:
+    return isinstance(node, DALState)
+
+
+def dal_rate(opt_state):
+    """The rate h DAL took at its last step, read from the state of any optax chain that contains DAL.
+
+    ``opt_state``: what ``opt.init`` / ``opt.update`` return for ``opt = dal(...)``,
+    ``optax.chain(..., dal(...), ...)``, :func:`dal_momentum`, :func:`dal_adam`, or
+    any nesting of those (``optax.inject_hyperparams``, ``optax.named_chain``...).
+    A scalar, or a pytree of rates like the params with ``per_layer=True``; 0
+    before the first step. Traceable (use it inside a jitted step).
+    """
+    found = [s for s in jax.tree_util.tree_leaves(opt_state, is_leaf=_is_dal_state) if _is_dal_state(s)]
+    if not found:
+        raise GDFlowsError(
+            "this optimizer state holds no DAL state; pass the state of an optimizer built with "
+            "gdflows.optim.dal / dal_momentum / dal_adam / drift_adjusted"
+        )
+    if len(found) > 1:
+        raise GDFlowsError(
+            f"this optimizer state holds {len(found)} DAL states; pass the part you mean, e.g. dal_rate(state[i])"
+        )
+    return found[0].h
 
 
 def _tree_hvp(value_fn, params, u):
@@ -201,7 +231,7 @@ def drift_adjusted(
 
     def rate(num, den, fixed):
         def one(a, b):
-            dal_h = dal_rate(_safe_ratio(_sq(a), _sq(b)), p, max_lr, rate_scale)
+            dal_h = _rate_rule(_safe_ratio(_sq(a), _sq(b)), p, max_lr, rate_scale)
             return jnp.where(fixed, fixed_lr or 0.0, dal_h)
 
         return jax.tree_util.tree_map(one, num, den) if per_layer else one(num, den)
@@ -245,7 +275,15 @@ def dal(
     r"""DAL-p on the gradient: update = -h_t g, h_t = min(2 / (|H g| / |g|)^p, max_lr).
 
     Call ``update(grads, state, params, value_fn=loss_fn)`` (``value_fn`` is not
-    needed for ``hg="secant"``). See the module docstring for the modes and their cost.
+    needed for ``hg="secant"``); params and grads may be any pytree. Read the rate
+    of the last step with :func:`dal_rate`. See the module docstring for the modes
+    and their cost.
+
+    Order in a chain with ``hg="fd"``: the incoming updates must be the raw
+    gradient, so put DAL first (``optax.chain(dal(hg="fd"), optax.clip_by_global_norm(1.0))``).
+    This cannot be checked (optax hands DAL only the transformed updates): after a
+    clip that scales g by s < 1 the estimate becomes ``Hu + (1 - s) g / eps``, and
+    the rate collapses silently. ``hg="hvp"`` and ``"secant"`` have no such constraint.
     """
     return drift_adjusted(None, p, max_lr, hg, window, eps, fixed_lr, per_layer)
 

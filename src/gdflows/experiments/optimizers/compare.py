@@ -18,7 +18,6 @@ Rerunning with the same config skips the runs already in ``results.csv``.
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import jax
@@ -27,7 +26,8 @@ import numpy as np
 
 from gdflows.data import load_dataset
 from gdflows.data.dataset import downsample
-from gdflows.errors import GDFlowsError
+from gdflows.errors import GDFlowsError, RunInterrupted
+from gdflows.experiments.commands import QUICK_METHODS, CompareOptimizersConfig
 from gdflows.experiments.optimizers import report as optimizer_report
 from gdflows.experiments.optimizers.metrics import count_spikes, steps_to_target
 from gdflows.experiments.optimizers.run import batch_schedule, make_chunk, make_sharpness, step_flops, train
@@ -37,71 +37,29 @@ from gdflows.experiments.report.runs import Run, read_csv
 from gdflows.problems.network import network_problem
 
 MODEL_KWARGS = {"mlp": {"depth": 2, "width": 32, "activation": "tanh"}, "cnn": {"width": 4, "activation": "tanh"}}
-QUICK_METHODS = ("gd_lr0.1", "dal_p1_hvp", "dal_p1_fd", "dal_p1_secant", "polyak", "adam_lr0.001", "dal_adam")
 KEY = ("model", "regime", "method", "seed")
 
+__all__ = ["CompareOptimizersConfig", "QUICK_METHODS", "run", "compare"]
 
-@dataclasses.dataclass
-class CompareOptimizersConfig:
-    """Compare DAL-p (hvp/fd/secant) with GD/SGD, Polyak, DoG, Prodigy, momentum and Adam."""
 
-    out: Path = Path("runs/compare_optimizers")
-    models: tuple[str, ...] = ("mlp", "cnn")
-    regimes: tuple[str, ...] = ("full", "minibatch")
-    seeds: int = 3
-    steps: int = 200
-    mlp_n_train: int = 500
-    cnn_n_train: int = 256
-    cnn_downsample: int = 2  # average-pool the CNN's images by this factor (CPU budget)
-    batch_size: int = 64
-    log_every: int = 10
-    lrs: tuple[float, ...] = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
-    ps: tuple[float, ...] = (0.5, 1.0, 2.0)
-    hg_modes: tuple[str, ...] = ("hvp", "fd", "secant")
-    max_lr: float = 5.0
-    secant_lr: float = 0.01  # the secant's first step, before it has a gradient pair
-    momentum_lr: float = 0.03
-    adam_lr: float = 1e-3
-    loss: str = "mse"
-    loss_target: float = 0.15
-    lambda_tol: float = 1e-4  # relative residual of lambda_0 at each logged point
-    methods: tuple[str, ...] = ()  # run only these method names (empty: all)
-    dtype: str = "float32"
-    scale: float = 1.0  # multiplies steps and training-set sizes
-    quick: bool = False  # tiny CPU check: 1 seed, 20 steps, 7 methods
-
-    def resolved(self) -> CompareOptimizersConfig:
-        cfg = self
-        if cfg.quick:
-            cfg = dataclasses.replace(
-                cfg,
-                seeds=1,
-                steps=20,
-                mlp_n_train=128,
-                cnn_n_train=64,
-                batch_size=32,
-                log_every=5,
-                methods=cfg.methods or QUICK_METHODS,
-                quick=False,
-            )
-        if cfg.scale != 1.0:
-            s = cfg.scale
-            cfg = dataclasses.replace(
-                cfg,
-                steps=max(cfg.log_every, round(cfg.steps * s)),
-                mlp_n_train=max(10, round(cfg.mlp_n_train * s)),
-                cnn_n_train=max(10, round(cfg.cnn_n_train * s)),
-                scale=1.0,
-            )
-        return cfg
-
-    def run(self) -> Path:
-        cfg = self.resolved()
-        run = Run.open(cfg.out, cfg)
-        compare(cfg, run)
-        optimizer_report.write(run, cfg)
-        print(f"report: {run.file('REPORT.md')}")
-        return run.path
+def run(cfg: CompareOptimizersConfig) -> Path:
+    """``gdflows compare-optimizers``: every run not yet in ``results.csv``, then the report, into ``cfg.out``."""
+    folder = Run.pending(cfg)
+    if folder is None:
+        return Path(cfg.out)
+    resolved = cfg.resolved()
+    _selected(resolved)  # an unknown method name is refused before the folder exists
+    folder.create()
+    try:
+        compare(resolved, folder)
+    except KeyboardInterrupt:
+        raise RunInterrupted(
+            f"interrupted: {folder.path}/results.csv keeps the runs finished so far; rerun the same command to resume"
+        ) from None
+    optimizer_report.write(folder, resolved)
+    folder.finish()
+    print(f"report: {folder.file('REPORT.md')}")
+    return folder.path
 
 
 def _data(cfg, model: str):
@@ -126,13 +84,14 @@ def _row(cfg, key, method, curve, theta, facts, problem, data):
     losses, steps = (curve.step_loss, range(len(curve.step_loss))) if full else (curve.loss, curve.steps)
     tail = [h for s, h in zip(curve.steps, curve.h) if s >= 2 * cfg.steps / 3 and np.isfinite(h)]
     acc = problem.accuracy(theta, jnp.asarray(data.x_test), jnp.asarray(data.y_test))
+    ok = facts["diverged_at"] is None  # a diverged run's last loss may be finite (above the divergence bound)
     return dict(zip(KEY, key)) | {
         "family": method.family,
         "lr": method.lr if method.lr is not None else "",
         "final_train_loss": final,
-        "test_acc": float(acc) if np.isfinite(final) else np.nan,
+        "test_acc": float(acc) if ok else np.nan,
         "steps_to_target": steps_to_target(list(steps) + [curve.steps[-1]], list(losses) + [final], cfg.loss_target),
-        "spikes": count_spikes(losses if np.isfinite(final) else list(losses) + [np.nan]),
+        "spikes": count_spikes(losses if ok else list(losses) + [np.nan]),
         "diverged": facts["diverged_at"] is not None,
         "diverged_at": facts["diverged_at"] or "",
         "mean_h_last_third": float(np.mean(tail)) if tail else np.nan,

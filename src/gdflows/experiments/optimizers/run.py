@@ -7,7 +7,9 @@ batch the gradient came from.
 
 Logged every chunk: full training loss, the DAL rate h (or the fixed rate), and,
 when asked, the sharpness lambda_0 of the full loss (:func:`make_sharpness`,
-warm-started from the previous u_0).
+warm-started from the previous u_0). A run stops at the first logged loss that
+has diverged (:mod:`gdflows.experiments.divergence`: not finite, or above 1e6
+times the starting loss).
 """
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ import numpy as np
 import optax
 
 from gdflows.curvature.eigen import top_eigenpairs
+from gdflows.experiments.divergence import first_divergent
 from gdflows.experiments.optimizers.zoo import Method
 from gdflows.experiments.report.flops import flops
-from gdflows.optim.dal import DALState
+from gdflows.optim import dal_rate
 
 
 @dataclasses.dataclass
@@ -46,13 +49,9 @@ def batch_schedule(n: int, batch_size: int | None, steps: int, seed: int) -> np.
 
 
 def _rate(state, method: Method):
-    found = [
-        s
-        for s in jax.tree_util.tree_leaves(state, is_leaf=lambda s: isinstance(s, DALState))
-        if isinstance(s, DALState)
-    ]
-    if found:
-        return found[0].h
+    """The rate of the step just taken: DAL's from its state, else the fixed rate (NaN without one)."""
+    if method.family.startswith("dal"):
+        return dal_rate(state)
     return jnp.asarray(method.lr if method.lr is not None else jnp.nan)
 
 
@@ -114,13 +113,13 @@ def train(
         curve.step_loss += np.asarray(values, dtype=float).tolist()
         loss = float(full_loss(theta, x, y))
         lam = np.nan
-        if top_eig is not None and np.isfinite(loss):
+        if top_eig is not None and first_divergent([loss], curve.loss[0]) is None:
             lam, v = top_eig(theta, v, x, y)
         curve.steps.append(first + len(h))
         curve.loss.append(loss)
         curve.h.append(float(h[-1]))
         curve.two_over_lambda0.append(2.0 / float(lam) if np.isfinite(lam) and lam > 0 else np.nan)
-        if not np.isfinite(loss):
+        if first_divergent([loss], curve.loss[0]) is not None:
             diverged_at = first + len(h)
             break
     ms_per_step = 1e3 * elapsed / timed_steps if timed_steps else float("nan")

@@ -1,4 +1,10 @@
-"""Figures drawn from result tables (plots read results; they never recompute them)."""
+"""Figures drawn from result tables (plots read results; they never recompute them).
+
+Every figure survives what a diverging run writes: values that are not
+finite, or larger in magnitude than :data:`PLOT_LIMIT`, are left out of the
+curves (matplotlib draws a gap) and counted in a note on the axes, so a
+figure shows the run up to where it blew up instead of failing.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +27,48 @@ STYLE = {
 }
 
 
+PLOT_LIMIT = 1e100  # |values| beyond this are not drawn (no axis can show them beside training-scale values)
+
+
+def drawable(values) -> np.ndarray:
+    """``values`` as floats, NaN where not finite or beyond +-PLOT_LIMIT (drawn as gaps)."""
+    x = np.array(values, dtype=float).reshape(-1)
+    x[~(np.abs(x) <= PLOT_LIMIT)] = np.nan
+    return x
+
+
+def column(rows, key) -> np.ndarray:
+    """One column of result rows (dicts of numbers or strings; a missing or empty cell is NaN), drawable."""
+    return drawable([float(r[key]) if r.get(key) not in ("", None) else np.nan for r in rows])
+
+
+def note_hidden(ax, *raw) -> None:
+    """Say on ``ax`` how many of the values in ``raw`` (arrays of row values) were left out."""
+    hidden = sum(int(np.sum(~(np.abs(np.asarray(r, dtype=float)) <= PLOT_LIMIT))) for r in raw)
+    if hidden:
+        ax.text(
+            0.01,
+            0.01,
+            f"{hidden} value(s) not finite or beyond 1e100 not drawn",
+            transform=ax.transAxes,
+            fontsize=7,
+            color="tab:red",
+        )
+
+
+def raw_column(rows, key) -> np.ndarray:
+    """A column as floats, unclipped (for :func:`note_hidden`)."""
+    return np.array([float(r[key]) if r.get(key) not in ("", None) else np.nan for r in rows])
+
+
+def empty(path, title: str, why: str) -> Path:
+    """A figure that says why it has nothing to show (e.g. a run that diverged before its first diagnosis)."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.text(0.5, 0.5, why, ha="center", va="center", transform=ax.transAxes)
+    ax.set(title=title, xticks=[], yticks=[])
+    return save(fig, path)
+
+
 def _by_flow(rows, **match):
     groups = defaultdict(list)
     for r in rows:
@@ -29,48 +77,46 @@ def _by_flow(rows, **match):
     return groups
 
 
-def _col(rows, key):
-    return np.array([float(r[key]) for r in rows])
-
-
 def contour_paths(path, loss_grid, paths, title: str, xlabel="theta_0", ylabel="theta_1"):
     """Loss contours with GD iterates and the real part of each flow's path."""
     X, Y, Z = loss_grid
+    Z = np.where(np.abs(Z) <= PLOT_LIMIT, Z, np.nan)
     fig, ax = plt.subplots(figsize=(6, 4.5))
-    levels = np.geomspace(max(Z.min(), Z.max() * 1e-4), Z.max(), 20) if Z.min() >= 0 else 25
+    lo, hi = np.nanmin(Z), np.nanmax(Z)
+    levels = np.geomspace(max(lo, hi * 1e-4), hi, 20) if lo >= 0 and hi > 0 else 25
     ax.contour(X, Y, Z, levels=levels, cmap="Greys", linewidths=0.6)
     for flow, rows in _by_flow(paths).items():
         style = STYLE.get(flow, {})
-        ax.plot(_col(rows, "re0"), _col(rows, "re1"), label=flow, **style)
+        ax.plot(column(rows, "re0"), column(rows, "re1"), label=flow, **style)
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def distance_curves(path, rows, title: str, x="n", y="distance"):
     """|flow - GD| against the GD step, one line per flow (log scale)."""
     fig, ax = plt.subplots(figsize=(6, 4))
     for flow, group in _by_flow(rows).items():
-        vals = np.maximum(_col(group, y), 1e-18)
+        vals = np.maximum(column(group, y), 1e-18)  # NaN stays NaN
         ax.semilogy(
-            _col(group, x),
+            column(group, x),
             vals,
             label=flow,
             **{k: v for k, v in STYLE.get(flow, {}).items() if k != "ls" or flow != "GD"},
         )
     ax.set(title=title, xlabel="GD step n", ylabel="|theta_flow(n h) - theta_n|")
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def trajectories(path, paths, coord: int, title: str, ylabel: str):
     """Re theta_coord(t) for each flow, with GD's iterates as dots."""
     fig, ax = plt.subplots(figsize=(6, 4))
     for flow, rows in _by_flow(paths).items():
-        ax.plot(_col(rows, "t"), _col(rows, f"re{coord}"), label=flow, **STYLE.get(flow, {}))
+        ax.plot(column(rows, "t"), column(rows, f"re{coord}"), label=flow, **STYLE.get(flow, {}))
     ax.set(title=title, xlabel="t (= n h at GD step n)", ylabel=ylabel)
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def error_orders(path, rows, fits: dict):
@@ -78,18 +124,18 @@ def error_orders(path, rows, fits: dict):
     fig, ax = plt.subplots(figsize=(6, 4.5))
     for flow, group in _by_flow(rows).items():
         ax.loglog(
-            _col(group, "h"),
-            _col(group, "error"),
+            column(group, "h"),
+            column(group, "error"),
             marker="o",
             label=f"{flow} (slope {fits[flow]:.2f})",
             **{k: v for k, v in STYLE.get(flow, {}).items() if k not in ("marker", "ls")},
         )
     ax.set(title="One-step error against GD", xlabel="learning rate h", ylabel="|theta_flow(h) - theta_1|")
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save(fig, path)
 
 
-def _save(fig, path) -> Path:
+def save(fig, path) -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

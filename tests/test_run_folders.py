@@ -1,0 +1,153 @@
+"""Run folders: identity without out and steps, conflicts that name their keys, normal file permissions,
+nothing created for a bad config, and one run's life through the command line: Ctrl-C, resume, a rerun of
+the finished run that computes and compiles nothing, and an extension to more steps that equals an
+uninterrupted longer run."""
+
+import contextlib
+import io
+import json
+import os
+
+import jax
+import pytest
+
+from gdflows.cli import main
+from gdflows.errors import GDFlowsError
+from gdflows.experiments import train as train_module
+from gdflows.experiments.commands import NetworkSetup, TrainConfig
+from gdflows.experiments.report.runs import Run, config_conflicts
+
+# 4x4 images, one hidden layer of 8: D = 226, the dense path (a small program to compile)
+TINY = ["--net.n-train", "50", "--net.n-test", "20", "--net.downsample", "7", "--net.width", "8", "--net.depth", "1"]
+
+
+def _argv(steps, out):
+    return ["train", *TINY, "--k", "1", "--lr", "0.05", "--steps", str(steps), "--log-every", "3", "--out", str(out)]
+
+
+def _main(argv) -> tuple[int, str, str]:
+    """(exit status, stdout, stderr) of the command line run in this process."""
+    out, err = io.StringIO(), io.StringIO()
+    code = 0
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            main(argv)
+        except SystemExit as stop:
+            code = stop.code
+    return code, out.getvalue(), err.getvalue()
+
+
+class CompileCounter:
+    """XLA compilations (backend compile events) while the block runs."""
+
+    def __init__(self):
+        self.count = 0
+
+    def _listen(self, event, duration, **kwargs):
+        if event == "/jax/core/compile/backend_compile_duration":
+            self.count += 1
+
+    def __enter__(self):
+        jax.monitoring.register_event_duration_secs_listener(self._listen)
+        return self
+
+    def __exit__(self, *exc):
+        jax.monitoring.unregister_event_duration_listener(self._listen)
+
+
+@pytest.fixture(scope="module")
+def life(tmp_path_factory):
+    """One run interrupted, resumed, rerun when finished, extended; and a fresh longer run to compare with."""
+    root = tmp_path_factory.mktemp("life")
+    a, b = root / "a", root / "b"
+    facts = {"a": a, "b": b}
+    real, calls = train_module.diagnostics_row, []
+
+    def interrupt_second_diagnosis(*args):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(train_module, "diagnostics_row", interrupt_second_diagnosis)
+        facts["interrupted"] = _main(_argv(6, a))
+    with CompileCounter() as first:
+        facts["resumed"] = _main(_argv(6, a))
+    facts["first_compiles"] = first.count
+    mtime = (a / "REPORT.md").stat().st_mtime_ns
+    with CompileCounter() as again:
+        facts["rerun"] = _main(_argv(6, a))
+    facts["rerun_compiles"] = again.count
+    facts["report_untouched"] = (a / "REPORT.md").stat().st_mtime_ns == mtime
+    facts["extended"] = _main(_argv(12, a))
+    facts["fresh"] = _main(_argv(12, b))
+    return facts
+
+
+def test_ctrl_c_says_where_the_run_stands_and_the_same_command_resumes(life):
+    code, _, err = life["interrupted"]
+    assert code == 130
+    assert err.strip() == (
+        f"gdflows train: interrupted: {life['a']} holds the run up to step 3 of 6; rerun the same command to resume"
+    )
+    assert life["resumed"][0] == 0 and "report:" in life["resumed"][1]
+
+
+def test_a_finished_run_is_not_recomputed_or_recompiled(life):
+    code, out, _ = life["rerun"]
+    assert code == 0 and out.strip() == f"complete: {life['a'] / 'REPORT.md'}"
+    assert life["first_compiles"] > 0  # the counter sees compilations when there are some
+    assert life["rerun_compiles"] == 0 and life["report_untouched"]
+
+
+def test_a_larger_steps_extends_the_run_to_the_uninterrupted_numbers(life):
+    assert life["extended"][0] == 0 and life["fresh"][0] == 0
+    a, b = life["a"], life["b"]
+    assert (a / "metrics.csv").read_bytes() == (b / "metrics.csv").read_bytes()
+    steps = [line.split(",")[0] for line in (a / "metrics.csv").read_text().splitlines()[1:]]
+    assert steps == ["0", "3", "6", "9", "12"]
+    assert json.loads((a / "config.json").read_text())["steps"] == 12
+    assert "out" not in json.loads((a / "config.json").read_text())
+
+
+def test_a_bad_config_creates_no_folder(tmp_path):
+    bad = {
+        "--lr": TrainConfig(out=tmp_path / "lr", lr=-0.1),
+        "--net.model": TrainConfig(out=tmp_path / "model", net=NetworkSetup(model="transformer")),
+        "--net.dataset": TrainConfig(out=tmp_path / "data", net=NetworkSetup(dataset="imagenet")),
+        "--net.data-dir": TrainConfig(out=tmp_path / "dir", net=NetworkSetup(dataset="mnist", data_dir=tmp_path / "x")),
+        "--k": TrainConfig(out=tmp_path / "k", k=10**6, net=NetworkSetup(n_train=10, downsample=7, width=2, depth=1)),
+    }
+    for flag, cfg in bad.items():
+        with pytest.raises(GDFlowsError, match=flag):
+            cfg.run()
+        assert not cfg.out.exists(), flag
+
+
+def test_a_conflict_names_the_keys_that_differ(tmp_path, monkeypatch):
+    Run.open(tmp_path / "r", TrainConfig(out=tmp_path / "r", lr=0.05, steps=6))
+    with pytest.raises(GDFlowsError, match=r"lr: 0\.05 in the folder, 0\.1 now; net\.width: 32 in the folder, 16 now"):
+        Run.prepare(tmp_path / "r", TrainConfig(lr=0.1, steps=6, net=NetworkSetup(width=16)), extendable=("steps",))
+    with pytest.raises(GDFlowsError, match="steps 3 < the 6 this folder holds"):
+        Run.prepare(tmp_path / "r", TrainConfig(lr=0.05, steps=3), extendable=("steps",))
+    with pytest.raises(GDFlowsError, match="steps: 6 in the folder, 9 now"):
+        Run.prepare(tmp_path / "r", TrainConfig(lr=0.05, steps=9))  # not extendable for this command
+    Run.prepare(tmp_path / "r", TrainConfig(lr=0.05, steps=9), extendable=("steps",))  # extends
+    monkeypatch.chdir(tmp_path)  # a relative and an absolute path to the same folder are the same run
+    Run.prepare("r", TrainConfig(out="r", lr=0.05, steps=6))
+    assert config_conflicts({"a": {"b": 1}}, {"a": {"b": 2}}) == ["a.b: 1 in the folder, 2 now"]
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_files_get_the_usual_permissions(tmp_path, umask, mode):
+    old = os.umask(umask)
+    try:
+        run = Run.open(tmp_path / "r", TrainConfig())
+        run.write_text("REPORT.md", "x")
+        run.write_table("metrics", [{"a": 1}])
+    finally:
+        os.umask(old)
+    for name in ("config.json", "REPORT.md", "metrics.csv"):
+        assert (tmp_path / "r" / name).stat().st_mode & 0o777 == mode, name
+    assert not list((tmp_path / "r").glob(".*.tmp"))
