@@ -1,13 +1,19 @@
-"""Top Hessian eigenvalue: gdflows (Lanczos) vs PyHessian (power iteration), same MLP and data.
+"""Top Hessian eigenvalues at network size: gdflows (Lanczos) vs PyHessian (power iteration), at equal true accuracy.
 
-Both run in float64 on the CPU on the same network and weights (a 784-6-10
-tanh MLP, MSE, the 4,000 training images of the bundled MNIST subset) at the
-same tolerance value ``--tol``: PyHessian stops when the eigenvalue's relative
-change between power iterations is below it; gdflows when the relative
-residual |H u - lambda u| / |lambda| is below it (a stricter test). Both
-eigenvalues are compared with a tight reference (gdflows at tol 1e-10).
-Printed: time (gdflows compiled, second call; PyHessian as called), HVPs,
-eigenvalue, error, and the time ratio. Nothing is asserted.
+The network people race PyHessian on: a 784-128-128-10 tanh MLP (D = 118,282)
+with MSE on the first 1,000 training images of the bundled MNIST subset; both
+sides hold the same weights and data. The truth is gdflows' float64 Lanczos at
+tol 1e-10 (every Ritz residual below 1e-10 |lambda_0|, so the eigenvalues are
+exact to about 1e-20 / gap). For each dtype (float32: both sides compute in
+float32; float64) and each k (top-1, top-10), each side runs at a sweep of its
+own stopping tolerance (PyHessian: relative change of the eigenvalue between
+power iterations; gdflows: relative Ritz residual), and a run's *true error*
+is max_i |lambda_i - lambda_i^true| / |lambda_i^true| over the k eigenvalues.
+At each target error, the time of each side is its fastest run whose true
+error is at most the target; printed: every run, then the ratio PyHessian /
+gdflows per (dtype, k, target). Times: gdflows compiled ahead (the call alone);
+PyHessian as called (its constructor builds the gradient graph once). Both
+sides use the same CPU cores, one after the other. Nothing is asserted.
 
 PyTorch and pyhessian are not gdflows dependencies; install them in their
 own environment and give this script both:
@@ -18,7 +24,7 @@ own environment and give this script both:
 
 The gdflows half runs here; the PyHessian half runs in ``--peer-python``
 (this same file with ``--side pyhessian``), reading the weights and data
-from a temporary .npz.
+from a temporary .npz and the runs to make from JSON.
 """
 
 from __future__ import annotations
@@ -33,108 +39,182 @@ from pathlib import Path
 
 import numpy as np
 
-WIDTH = 6
+GDFLOWS_TOLS = {"float32": (1e-2, 1e-3, 1e-4, 1e-5), "float64": (1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-8)}
+PYHESSIAN_TOLS = (1e-2, 1e-3, 1e-4, 1e-5)
+TARGETS = (1e-2, 1e-3, 1e-4)
 
 
-def gdflows_side(npz: Path, tol: float) -> dict:
+def gdflows_side(npz: Path, args) -> tuple[np.ndarray, list[dict]]:
+    """(true top-max(k) eigenvalues, one row per gdflows run); writes the weights and data to ``npz``."""
     import jax
     import jax.numpy as jnp
     from jax.flatten_util import ravel_pytree
 
-    jax.config.update("jax_enable_x64", True)  # the race is at equal float64 accuracy
-    from gdflows.curvature import chunked_loss, hessian_eigenpairs
+    jax.config.update("jax_enable_x64", True)  # the truth is float64; float32 runs cast their inputs
+    from gdflows.curvature import hessian_eigenpairs, top_eigenpairs
     from gdflows.data import load_dataset
     from gdflows.models.losses import mse
     from gdflows.models.mlp import mlp
 
-    data = load_dataset("mnist_subset", dtype="float64")
-    model = mlp(data.input_shape, data.num_classes, depth=1, width=WIDTH, activation="tanh")
+    data = load_dataset("mnist_subset", n_train=args.n_train, dtype="float64")
+    model = mlp(data.input_shape, data.num_classes, depth=args.depth, width=args.width, activation="tanh")
     params = model.init(jax.random.PRNGKey(0))
-    theta, unravel = ravel_pytree(params)
+    theta64, unravel64 = ravel_pytree(params)
     x, y = data.x_train.reshape(len(data.y_train), -1), data.y_train
     np.savez(npz, x=x, y=y, **{f"{k}{i}": np.asarray(p[k]) for i, p in enumerate(params) for k in ("w", "b")})
+    kmax = max(args.ks)
 
-    def example_loss(th, example):
-        xe, ye = example
-        return mse(model.apply(unravel(th), xe[None]), ye[None])
+    def loss_in(dtype):
+        xd = jnp.asarray(x, dtype)
+        _, unravel = ravel_pytree(jax.tree_util.tree_map(lambda a: a.astype(dtype), params))
+        return lambda th: mse(model.apply(unravel(th), xd), jnp.asarray(y))
 
-    loss = chunked_loss(example_loss, (jnp.asarray(data.x_train), jnp.asarray(y)), 500)
-    reference = float(hessian_eigenpairs(loss, theta, 1, tol=1e-10).values[0])
-    hessian_eigenpairs(loss, theta, 1, tol=tol)  # compile
-    start = time.perf_counter()
-    pairs = hessian_eigenpairs(loss, theta, 1, tol=tol)
-    value = float(pairs.values[0])
-    return dict(time=time.perf_counter() - start, value=value, hvps=int(pairs.hvps), reference=reference)
+    truth = hessian_eigenpairs(loss_in("float64"), theta64, kmax, tol=1e-10, max_size=300)
+    print(f"D = {theta64.size:,}; truth (float64, tol 1e-10, {int(truth.hvps)} HVPs): {np.asarray(truth.values)}")
+    rows = []
+    for dtype in args.dtypes:
+        loss, theta = loss_in(dtype), theta64.astype(dtype)
+        for k in args.ks:
+
+            def top(th, tol, k=k, loss=loss):
+                return top_eigenpairs(loss, th, k, tol=tol, max_size=args.max_size)
+
+            compiled = jax.jit(top).lower(theta, jnp.asarray(1e-2, dtype)).compile()
+            jax.block_until_ready(compiled(theta, jnp.asarray(1e-1, dtype)))  # warm-up, not timed
+            for tol in GDFLOWS_TOLS[dtype]:
+                start = time.perf_counter()
+                pairs = jax.block_until_ready(compiled(theta, jnp.asarray(tol, dtype)))
+                seconds = time.perf_counter() - start
+                rows.append(
+                    dict(side="gdflows", dtype=dtype, k=k, tol=tol, time=seconds, hvps=int(pairs.hvps))
+                    | dict(values=[float(v) for v in pairs.values], converged=bool(pairs.converged))
+                )
+                print(_line(rows[-1], np.asarray(truth.values)), flush=True)
+    return np.asarray(truth.values), rows
 
 
-def pyhessian_side(npz: Path, tol: float) -> dict:
+def pyhessian_side(npz: Path, runs: list[dict], width: int, depth: int) -> None:
+    """Each run of ``runs`` (dtype, k, tol, max_iter) in turn; one JSON line per run on stdout."""
     import importlib
 
     import torch
     from pyhessian import hessian
 
     pyhessian_module = importlib.import_module("pyhessian.hessian")  # the module, not the class
-
     hvps = [0]
     product = pyhessian_module.hessian_vector_product
 
-    def counted_product(*args):
+    def counted_product(*a):
         hvps[0] += 1
-        return product(*args)
+        return product(*a)
 
     pyhessian_module.hessian_vector_product = counted_product  # count its HVPs; the maths is untouched
-
-    torch.set_default_dtype(torch.float64)
     arrays = np.load(npz)
-    net = torch.nn.Sequential(torch.nn.Linear(784, WIDTH), torch.nn.Tanh(), torch.nn.Linear(WIDTH, 10))
-    with torch.no_grad():
-        for i, layer in enumerate((net[0], net[2])):
-            layer.weight.copy_(torch.from_numpy(arrays[f"w{i}"].T.copy()))
-            layer.bias.copy_(torch.from_numpy(arrays[f"b{i}"]))
-    x = torch.from_numpy(arrays["x"])
-    onehot = torch.nn.functional.one_hot(torch.from_numpy(arrays["y"]).long(), 10).double()
+    sizes = [arrays["x"].shape[1]] + [width] * depth + [10]
 
     def criterion(out, target):  # gdflows' mse: (1/N) sum_n (1/2) |f_n - e_{y_n}|^2
         return 0.5 * ((out - target) ** 2).sum(dim=1).mean()
 
-    start = time.perf_counter()
-    comp = hessian(net, criterion, data=(x, onehot), cuda=False)
-    values, _ = comp.eigenvalues(maxIter=1000, tol=tol, top_n=1)
-    return dict(time=time.perf_counter() - start, value=float(values[0]), hvps=hvps[0])
+    for i, run in enumerate(runs):
+        dtype = {"float32": torch.float32, "float64": torch.float64}[run["dtype"]]
+        torch.set_default_dtype(dtype)
+        layers = []
+        for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+            layer = torch.nn.Linear(a, b)
+            with torch.no_grad():
+                layer.weight.copy_(torch.from_numpy(arrays[f"w{i}"].T.copy()))
+                layer.bias.copy_(torch.from_numpy(arrays[f"b{i}"]))
+            layers += [layer, torch.nn.Tanh()]
+        net = torch.nn.Sequential(*layers[:-1])
+        x = torch.from_numpy(arrays["x"]).to(dtype)
+        onehot = torch.nn.functional.one_hot(torch.from_numpy(arrays["y"]).long(), 10).to(dtype)
+        if i == 0 or run["dtype"] != runs[i - 1]["dtype"]:  # warm-up per dtype, not timed
+            hessian(net, criterion, data=(x, onehot), cuda=False).eigenvalues(maxIter=3, tol=1e-1, top_n=1)
+        torch.manual_seed(0)
+        hvps[0] = 0
+        start = time.perf_counter()
+        comp = hessian(net, criterion, data=(x, onehot), cuda=False)
+        values, _ = comp.eigenvalues(maxIter=run["max_iter"], tol=run["tol"], top_n=run["k"])
+        row = run | dict(side="pyhessian", time=time.perf_counter() - start, hvps=hvps[0], values=values)
+        print(json.dumps(row), flush=True)
+
+
+def true_error(values, truth) -> float:
+    """max_i |lambda_i - lambda_i^true| / |lambda_i^true| over the run's k eigenvalues (largest first)."""
+    values = np.sort(np.asarray(values, dtype=float))[::-1]
+    return float(np.max(np.abs(values - truth[: len(values)]) / np.abs(truth[: len(values)])))
+
+
+def fastest(rows, side, dtype, k, target):
+    hits = [r for r in rows if (r["side"], r["dtype"], r["k"]) == (side, dtype, k) and r["error"] <= target]
+    return min(hits, key=lambda r: r["time"]) if hits else None
+
+
+def _line(r, truth) -> str:
+    """One run as it finishes: side, dtype, k, tol, seconds, HVPs, true error."""
+    return (
+        f"  {r['side']:9s} {r['dtype']} k={r['k']:<2d} tol {r['tol']:.0e}: {r['time']:8.2f} s "
+        f"{r['hvps']:6d} HVPs  error {true_error(r['values'], truth):.1e}"
+    )
+
+
+def report(rows, truth, args) -> None:
+    for r in rows:
+        r["error"] = true_error(r["values"], truth)
+    print(f"\ntime to equal true accuracy, {args.depth} x {args.width} tanh MLP, {args.n_train} MNIST images, MSE")
+    for dtype in args.dtypes:
+        for k in args.ks:
+            for target in args.targets:
+                ours, peer = fastest(rows, "gdflows", dtype, k, target), fastest(rows, "pyhessian", dtype, k, target)
+                where = f"  {dtype} top-{k:<2d} error <= {target:.0e}: "
+                if ours is None or peer is None:
+                    missing = " and ".join(s for s, r in (("gdflows", ours), ("PyHessian", peer)) if r is None)
+                    print(where + f"not reached by {missing}")
+                    continue
+                print(
+                    where + f"gdflows {ours['time']:.2f} s ({ours['hvps']} HVPs), PyHessian {peer['time']:.2f} s "
+                    f"({peer['hvps']} HVPs): ratio PyHessian / gdflows = {peer['time'] / ours['time']:.1f}x"
+                )
 
 
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--side", choices=["both", "pyhessian"], default="both")
     parser.add_argument("--peer-python", default="/tmp/peers/bin/python")
-    parser.add_argument("--tol", type=float, default=1e-6)
+    parser.add_argument("--width", type=int, default=128)
+    parser.add_argument("--depth", type=int, default=2)
+    parser.add_argument("--n-train", type=int, default=1000)
+    parser.add_argument("--dtypes", nargs="+", default=["float32", "float64"])
+    parser.add_argument("--ks", type=int, nargs="+", default=[1, 10])
+    parser.add_argument("--targets", type=float, nargs="+", default=list(TARGETS))
+    parser.add_argument("--max-size", type=int, default=None, help="gdflows' Lanczos basis (default: the library's)")
+    parser.add_argument("--max-iter", type=int, default=1000, help="PyHessian's power iterations per eigenvalue")
     parser.add_argument("--npz", type=Path)
+    parser.add_argument("--runs", type=Path)
     args = parser.parse_args()
     if args.side == "pyhessian":
-        print(json.dumps(pyhessian_side(args.npz, args.tol)))
+        pyhessian_side(args.npz, json.loads(args.runs.read_text()), args.width, args.depth)
         return
     with tempfile.TemporaryDirectory() as tmp:
-        npz = Path(tmp) / "mlp.npz"
-        ours = gdflows_side(npz, args.tol)
-        run = subprocess.run(
-            [args.peer_python, __file__, "--side", "pyhessian", "--npz", str(npz), "--tol", str(args.tol)],
-            capture_output=True,
-            text=True,
-        )
-        if run.returncode:
-            sys.exit(f"the PyHessian side failed in {args.peer_python}:\n{run.stderr}")
-        peer = json.loads(run.stdout.strip().splitlines()[-1])
-    ref = ours["reference"]
-    print(f"top Hessian eigenvalue, 784-{WIDTH}-10 tanh MLP, 4000 MNIST images, float64, tol {args.tol:g}")
-    print(
-        f"  gdflows Lanczos : {ours['time']:.3f} s, {ours['hvps']} HVPs, lambda_0 = {ours['value']:.12g}, "
-        f"relative error {abs(ours['value'] - ref) / ref:.1e}"
-    )
-    print(
-        f"  PyHessian power : {peer['time']:.3f} s, {peer['hvps']} HVPs, lambda_0 = {peer['value']:.12g}, "
-        f"relative error {abs(peer['value'] - ref) / ref:.1e}"
-    )
-    print(f"  speed ratio PyHessian / gdflows = {peer['time'] / ours['time']:.1f}x (goal >= 3x)")
+        npz, runs = Path(tmp) / "mlp.npz", Path(tmp) / "runs.json"
+        truth, rows = gdflows_side(npz, args)
+        todo = [
+            dict(dtype=d, k=k, tol=t, max_iter=args.max_iter)
+            for d in args.dtypes
+            for k in args.ks
+            for t in PYHESSIAN_TOLS
+        ]
+        runs.write_text(json.dumps(todo))
+        flags = ["--width", str(args.width), "--depth", str(args.depth)]
+        command = [args.peer_python, __file__, "--side", "pyhessian", "--npz", str(npz), "--runs", str(runs), *flags]
+        with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as peer:
+            for line in peer.stdout:
+                rows.append(json.loads(line))
+                print(_line(rows[-1], truth), flush=True)
+            stderr = peer.stderr.read()
+        if peer.returncode:
+            sys.exit(f"the PyHessian side failed in {args.peer_python}:\n{stderr}")
+    report(rows, truth, args)
 
 
 if __name__ == "__main__":

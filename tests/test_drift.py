@@ -6,7 +6,7 @@ import pytest
 from scipy.linalg import expm
 
 from curvature_problems import tanh_mlp
-from gdflows.experiments.drift import correlations, drift_rows, summary_rows
+from gdflows.experiments.drift import correlations, drift_rows, drift_verdict, summary_rows
 
 
 def test_drift_on_a_quadratic_matches_the_closed_form():
@@ -31,6 +31,18 @@ def test_correlations_and_summary():
     d, p = np.array([2e-3, 2e-2, 6e-1]), np.array([1e-3, 1e-2, 3e-1])
     r = np.sum((d - d.mean()) * (p - p.mean())) / np.sqrt(np.sum((d - d.mean()) ** 2) * np.sum((p - p.mean()) ** 2))
     assert summary_rows(rows)[0]["pearson_raw"] == pytest.approx(r) and summary_rows(rows)[-1]["lr"] == "all"
+
+
+def test_the_drift_verdict_sees_a_wrong_constant_factor():
+    def verdict(factor, noise=0.0):
+        p = np.geomspace(1e-4, 1e-1, 12)
+        d = factor * p * np.exp(noise * np.sin(np.arange(12) * 2.3))  # a fixed, irregular scatter
+        return str(drift_verdict(correlations([{"drift": a, "predicted": b} for a, b in zip(d, p)])))
+
+    assert verdict(1.0) == "yes"
+    assert verdict(3.0) == "partly: correlation yes, scale no"  # same r, three times the prediction
+    assert verdict(1.0, noise=4.0) == "partly: correlation no, scale yes"
+    assert verdict(0.1, noise=4.0) == "no: correlation no, scale no"
 
 
 def test_drift_tracks_its_leading_term_on_a_tanh_mlp():

@@ -39,6 +39,7 @@ COMMANDS: dict[str, str] = {
     "train": "gdflows.experiments.commands:TrainConfig",
     "track": "gdflows.experiments.commands:TrackConfig",
     "central": "gdflows.experiments.commands:CentralConfig",
+    "pf-validity": "gdflows.experiments.commands:PFValidityConfig",
     "drift": "gdflows.experiments.commands:DriftConfig",
     "compare-optimizers": "gdflows.experiments.commands:CompareOptimizersConfig",
     "reproduce": "gdflows.experiments.commands:ReproduceConfig",

@@ -35,6 +35,9 @@ HGMode = Literal["hvp", "fd", "secant"]  # gdflows.optim.dal.HG_MODES
 CompareModel = Literal["mlp", "cnn"]  # compare.MODEL_KWARGS
 RegimeName = Literal["full", "minibatch"]
 ScaleName = Literal["cpu", "paper", "smoke"]  # reproduce.SCALES
+PFProblem = Literal["sharp_dip", "tanh_mlp"]  # pf_validity.BUILD
+PF_PROBLEMS: tuple[PFProblem, ...] = ("sharp_dip", "tanh_mlp")
+PF_H_LAMBDAS = (0.5, 1.5, 1.9, 2.1, 2.5, 3.0, 3.5)
 
 
 def load(spec: str):
@@ -279,6 +282,34 @@ class CentralConfig(Command):
 
 
 @dataclasses.dataclass
+class PFValidityConfig(Command):
+    """For how many GD steps the PF follows GD, against h lambda_0, on the sharp dip and a small tanh MLP.
+
+    Writes <out>/pf_validity.csv (per problem, h lambda_0 and step: GD, the PF, their distance, |Im|),
+    pf_validity_summary.csv (steps followed within 5% and 20%), figures/pf_validity.png and REPORT.md.
+    Typical runtime: about 1 to 2 minutes for the defaults on 2 CPU cores.
+    """
+
+    runner: ClassVar[str] = "gdflows.experiments.pf_validity:run"
+
+    out: Path = Path("runs/pf_validity")  # the run folder
+    h_lambdas: tuple[float, ...] = PF_H_LAMBDAS  # h lambda_0 at the start, one GD run and PF solve each
+    steps: int = 12  # GD steps
+    mlp_width: int = 2  # hidden width of the tanh MLP problem
+    rtol: float = 1e-6  # PF solve tolerances (far below the tolerances measured)
+    atol: float = 1e-9
+    max_steps: int = 512  # a solve that stalls (h lambda crossing 1 off the real axis) stops here, as lost
+    problems: tuple[PFProblem, ...] = PF_PROBLEMS
+
+    def validate(self) -> None:
+        check_choices(self)
+        check_positive(self, ("rtol", "atol", "h_lambdas"))
+        check_integers(self, ("steps", "mlp_width", "max_steps"), 1)
+        if not self.h_lambdas or not self.problems:
+            raise GDFlowsError("--h-lambdas and --problems each need at least one value")
+
+
+@dataclasses.dataclass
 class TrackConfig(Command):
     """Which flow (NGF, IGR, third-order, PF, PF+NP, central) follows GD on a network, from GD iterates.
 
@@ -448,8 +479,10 @@ class ReproduceConfig(Command):
     docs: Path | None = None  # also copy REPRODUCTION.md and its figures here (e.g. docs/reproduction)
     check: Path | None = None  # compare the report and figures with this committed copy; fail on a difference
 
-    def identity(self) -> ReproduceConfig:
-        return dataclasses.replace(self, docs=None, check=None)  # where to copy to is not part of the run
+    def identity(self) -> dict:
+        # Where to copy to is not part of the run; the software is: a folder from other code is refused.
+        config = dataclasses.asdict(dataclasses.replace(self, docs=None, check=None))
+        return {**config, "software": load("gdflows.experiments.report.software:software")()}
 
     def finished(self) -> bool:
         return self.docs is None and self.check is None and super().finished()  # --docs / --check still run

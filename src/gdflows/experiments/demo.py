@@ -48,9 +48,10 @@ def eos_section(parent: Run, cfg: TrainConfig = DEMO) -> str:
     train(cfg.net.build(), cfg, run)
     intro = (
         "## Edge of stability on MNIST through the PF\n\n"
-        "Full-batch GD on a tanh MLP (7x7 MNIST images): lambda_0 is driven to 2/h and hovers; "
-        "there h lambda_0 > 1, so sc_0 is complex and c_0 flips sign every step, and the PF's "
-        "dE/dt = sum_i sc_i c_i^2 predicts the sign of each step's loss change. "
-        "Run folder: `eos/` (resume or extend with `gdflows train`).\n\n"
+        f"Full-batch GD on a tanh MLP (7x7 MNIST images, h = {cfg.lr:g}), diagnosed through the PF every "
+        f"{cfg.log_every} steps. Where h lambda_0 > 1, sc_0 is complex (on a quadratic c_0 would then flip "
+        "sign over every step); the PF's dE/dt = sum_i sc_i c_i^2 is its prediction of the loss change. "
+        "What this run showed is stated below the table, from its verdicts. Run folder: `eos/` (resume or "
+        "extend with `gdflows train`).\n\n"
     )
     return intro + report_markdown(run, cfg, prefix="eos/")

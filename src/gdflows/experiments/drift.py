@@ -11,8 +11,10 @@ with phi^NGF_h the negative gradient flow solved for time h from theta_n
 (:func:`gdflows.integrate`). The table pairs d_n with the prediction
 (h^2/2)|H g(theta_n)| across learning rates and training time; the Pearson
 correlation is reported for the logs and for the raw values (over all pairs
-and per learning rate). A learning rate whose GD diverges stops at the first
-non-finite iterate.
+and per learning rate), with the median of drift / prediction. The verdict
+(:func:`drift_verdict`) asks for both: correlation, and the scale within
+:data:`~gdflows.experiments.verdicts.DRIFT_BAND`. A learning rate whose GD
+diverges stops at the first non-finite iterate.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from gdflows.experiments.report import eos_plots
 from gdflows.experiments.report.markdown import markdown_table
 from gdflows.experiments.report.progress import track
 from gdflows.experiments.report.runs import Run
+from gdflows.experiments.verdicts import DRIFT_BAND, Verdict, drift_tracks
 from gdflows.gd import first_nonfinite
 
 __all__ = ["DriftConfig", "run", "drift_rows", "correlations", "summary_rows", "write"]
@@ -102,6 +105,11 @@ def correlations(rows) -> dict:
     }
 
 
+def drift_verdict(c: dict) -> Verdict:
+    """Does (h^2/2)|Hg| predict the drift, from :func:`correlations` over all pairs?"""
+    return drift_tracks(c["pearson_log"], c["median_ratio"])
+
+
 def summary_rows(rows) -> list[dict]:
     """Correlations per learning rate, then over all rows."""
     lrs = sorted({float(r["lr"]) for r in rows})
@@ -123,6 +131,8 @@ def write(run: Run, rows, cfg: DriftConfig) -> Path:
         f"# gdflows drift\n\nComputed by `gdflows drift --out {cfg.out}` (config: `config.json`). "
         "Drift |theta_(n+1) - NGF(h; theta_n)| against its leading term (h^2/2)|H g| "
         f"at every {cfg.every}th of {cfg.steps} GD steps; median_ratio is drift / prediction.\n\n"
-        f"{table}\n\n![drift](figures/{fig.name})\n"
+        f"{table}\n\nDoes |Hg| predict the drift (Pearson r of the logs >= 0.9 over all pairs, and the median "
+        f"ratio in [{DRIFT_BAND[0]:g}, {DRIFT_BAND[1]:g}], the quadratic's range at h lambda <= 2 with room for "
+        f"third derivatives)? **{drift_verdict(summary[-1])}**.\n\n![drift](figures/{fig.name})\n"
     )
     return run.write_text("REPORT.md", text)

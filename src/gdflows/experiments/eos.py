@@ -16,6 +16,7 @@ from gdflows.errors import GDFlowsError
 from gdflows.experiments.report import eos_plots
 from gdflows.experiments.report.markdown import markdown_table
 from gdflows.experiments.report.runs import Run, read_csv
+from gdflows.experiments.verdicts import beats_baseline, edge_of_stability
 
 
 def outcome(rows) -> str:
@@ -41,7 +42,11 @@ def eos_verdicts(rows, tol: float = 0.1, noise_rtol: float = 1e-6) -> dict:
       ``edge_of_stability``: both.
     * ``sign_agreement``: over the steps whose observed change is above noise,
       |E(theta_n - h g_n) - E_n| > noise_rtol |E_n|, the fraction where
-      sign(PF dE/dt) = sign(observed_dE_dt); ``signs_agree``: it is >= 0.9.
+      sign(PF dE/dt) = sign(observed_dE_dt); ``majority_baseline``: the fraction
+      that always predicting the majority sign of the observed change gets right;
+      ``sign``: :func:`~gdflows.experiments.verdicts.beats_baseline` (the PF must beat
+      the baseline by two binomial standard errors); ``signs_agree``: it holds.
+    * ``verdict``: :func:`~gdflows.experiments.verdicts.edge_of_stability` of both.
     * ``c0_flip_fraction``: fraction of logged steps in the last third with
       c_0 c_0,next < 0 (h lambda_0 > 1 makes c_0 flip every step).
     """
@@ -54,8 +59,10 @@ def eos_verdicts(rows, tol: float = 0.1, noise_rtol: float = 1e-6) -> dict:
     dev = float(np.max(np.abs(ratio[last] - 1)))
     loss, change = _col(rows, "loss"), _col(rows, "loss_next") - _col(rows, "loss")
     above = np.isfinite(change) & (np.abs(change) > noise_rtol * np.abs(loss))
-    agree = np.sign(_col(rows, "dE_dt")[above]) == np.sign(change[above])
-    share = float(np.mean(agree)) if above.any() else float("nan")
+    observed = np.sign(change[above])
+    share = float(np.mean(np.sign(_col(rows, "dE_dt")[above]) == observed)) if above.any() else float("nan")
+    baseline = float(max(np.mean(observed > 0), np.mean(observed < 0))) if above.any() else float("nan")
+    sign = beats_baseline(share, baseline, int(above.sum()))
     flips = (_col(rows, "c_0") * _col(rows, "c_0_next"))[last] < 0
     rose = bool(np.any(ratio[~last] < 1 - tol))
     return {
@@ -69,16 +76,52 @@ def eos_verdicts(rows, tol: float = 0.1, noise_rtol: float = 1e-6) -> dict:
         "edge_of_stability": rose and dev <= tol,
         "steps_above_noise": int(above.sum()),
         "sign_agreement": share,
-        "signs_agree": share >= 0.9,
+        "majority_baseline": baseline,
+        "sign": sign,
+        "signs_agree": sign.holds,
+        "verdict": edge_of_stability(rose, dev <= tol, sign),
         "c0_flip_fraction": float(np.mean(flips)),
     }
 
 
-def figures(run: Run, rows, tol: float) -> dict[str, Path]:
-    """The four figures of a training run, drawn from its metrics rows (the loss figure marks a divergence)."""
+def sharpness_title(v: dict) -> str:
+    """The sharpness figure's title, saying only what the run's verdicts say."""
+    if v["edge_of_stability"]:
+        return "Sharpness: progressive sharpening, then the edge of stability"
+    if v["hovers"]:
+        return "Sharpness: lambda_0 stays near 2/h (it did not rise from below)"
+    if v["rose_from_below"]:
+        return "Sharpness: lambda_0 rises but does not settle at 2/h"
+    return "Sharpness: lambda_i against 2/h (no edge of stability)"
+
+
+def verdict_prose(v: dict) -> str:
+    """Sentences on what the run showed: the edge of stability and the PF's sign prediction, from ``v``."""
+    if v["edge_of_stability"]:
+        edge = "lambda_0 rose to 2/h and hovers there (edge of stability)"
+    else:
+        edge = f"lambda_0 did not rise to 2/h and hover there ({sharpness_title(v).split(': ', 1)[1]})"
+    rate = f"{v['sign_agreement']:.1%} of {v['steps_above_noise']} steps, against {v['majority_baseline']:.1%}"
+    if v["sign"].holds:
+        sign = (
+            "the PF's dE/dt = sum_i sc_i c_i^2 predicts the sign of the loss change better than always "
+            f"guessing the majority sign ({rate})"
+        )
+    else:
+        sign = (
+            "the PF's dE/dt does not predict the sign of the loss change beyond always guessing the "
+            f"majority sign ({v['sign']}; {rate})"
+        )
+    return f"In this run {edge}; {sign}. Verdict: **{v['verdict']}**."
+
+
+def figures(run: Run, rows, tol: float, noise_rtol: float = 1e-6) -> dict[str, Path]:
+    """The four figures of a training run, drawn from its metrics rows (the sharpness title from its
+    verdicts, the loss figure marking a divergence)."""
     diag = diagnosed(rows)
+    title = sharpness_title(eos_verdicts(diag, tol, noise_rtol)) if len(diag) >= 3 else None
     return {
-        "sharpness": eos_plots.sharpness(run.figure_path("sharpness.png"), diag, tol),
+        "sharpness": eos_plots.sharpness(run.figure_path("sharpness.png"), diag, tol, title),
         "sc_0": eos_plots.stability_coefficient(run.figure_path("sc0.png"), diag),
         "c_0": eos_plots.projection(run.figure_path("c0.png"), diag),
         "loss": eos_plots.loss_change(run.figure_path("loss.png"), rows),
@@ -93,7 +136,9 @@ VERDICT_COLUMNS = (
     "edge_of_stability",
     "steps_above_noise",
     "sign_agreement",
+    "majority_baseline",
     "c0_flip_fraction",
+    "verdict",
 )
 VERDICT_FORMAT = {
     "lr": "{:g}",
@@ -101,6 +146,7 @@ VERDICT_FORMAT = {
     "mean_ratio_last_third": "{:.3f}",
     "max_deviation_last_third": "{:.3f}",
     "sign_agreement": "{:.1%}",
+    "majority_baseline": "{:.1%}",
     "c0_flip_fraction": "{:.0%}",
 }
 
@@ -122,9 +168,13 @@ def report_markdown(run: Run, cfg, prefix: str = "") -> str:
             f"Ratios are lambda_0 / (2/lr); the edge-of-stability verdict asks the ratio to fall "
             f"below {1 - cfg.hover_tol:g} before the last third and to stay within "
             f"{cfg.hover_tol:.0%} of 1 in it. Sign agreement: sign(PF dE/dt) = sign(E_(n+1) - E_n) "
-            f"on steps where |E_(n+1) - E_n| > {cfg.noise_rtol:g} E_n.",
+            f"on steps where |E_(n+1) - E_n| > {cfg.noise_rtol:g} E_n; majority_baseline: the share "
+            "of those steps that always guessing the majority sign gets right, which the PF must beat by "
+            "two binomial standard errors.",
+            "",
+            verdict_prose(v),
             "",
         ]
-    for name, path in figures(run, rows, cfg.hover_tol).items():
+    for name, path in figures(run, rows, cfg.hover_tol, cfg.noise_rtol).items():
         lines.append(f"![{name}]({prefix}figures/{path.name})")
     return "\n".join(lines) + "\n"

@@ -6,7 +6,26 @@ the same command on the same software writes the same report: ``--check
 docs/reproduction`` reruns it and fails on any difference from the
 committed copy. The sub-experiments run into sub-folders of the run folder
 (so an interrupted reproduction resumes the resumable parts), and a claim
-table is assembled from their tables.
+table is assembled from their tables. The run folder records a hash of
+gdflows' source and the numerical stack's versions (:func:`software`), so a
+folder written by other code is refused instead of resumed into a report.
+
+Claims and sections: each entry of :data:`CLAIMS` is a function of a
+:class:`Context` returning claim rows (built by ``_claim``, the verdict from
+:mod:`gdflows.experiments.verdicts`); each entry of :data:`SECTIONS` returns a
+Markdown section placed after the claim table. Adding a claim is adding a
+function to the list.
+
+Determinism. On one machine with one software stack the report and its
+figures come out byte for byte (runs are single-process, JAX's CPU results do
+not depend on the thread count or the load, no dict/set order reaches the
+output, every random key is fixed). Across machines they need not: the DAL
+runs are float32, and DAL-2 is chaotic there (a relative change of 1e-7 in
+theta_0 moves a seed's final loss by up to 0.07; 1e-15 in float64 by 0.01),
+while float32 rounding depends on the CPU (on one machine, limiting XLA to
+AVX instead of AVX-512 instructions changed results in the last bits and the
+DAL-2 mean loss from 0.113 to 0.116). Regenerate the committed report on the
+machine that checks it.
 
 Scales (:data:`SCALES`, a :class:`Scale` each):
 
@@ -18,8 +37,8 @@ Scales (:data:`SCALES`, a :class:`Scale` each):
   ``benchmarks/reproduce_paper_cost.py`` measures its cost per gradient and
   HVP and extrapolates the run time (about 17 days on 2 CPU cores for one
   VGG run alone: one gradient 74 s, one HVP 131 s, 53 HVPs per diagnosis).
-* ``smoke``: the same pipeline on tiny runs in about a minute, for tests;
-  its verdicts mean nothing.
+* ``smoke``: the same pipeline on tiny runs, for tests; its verdicts mean
+  nothing.
 """
 
 from __future__ import annotations
@@ -27,23 +46,46 @@ from __future__ import annotations
 import dataclasses
 import filecmp
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from gdflows.errors import GDFlowsError
-from gdflows.experiments.commands import ReproduceConfig
-from gdflows.experiments.drift import DriftConfig, correlations
+from gdflows.experiments import pf_validity
+from gdflows.experiments.commands import PF_H_LAMBDAS, PF_PROBLEMS, PFValidityConfig, ReproduceConfig
+from gdflows.experiments.drift import DriftConfig, correlations, drift_verdict
 from gdflows.experiments.eos import eos_verdicts
 from gdflows.experiments.network_setup import NetworkSetup
 from gdflows.experiments.optimizers.compare import CompareOptimizersConfig
+from gdflows.experiments.optimizers.report import seed_stats
 from gdflows.experiments.quadratic import quadratic_tables, summary_rows
 from gdflows.experiments.report.markdown import markdown_table
 from gdflows.experiments.report.runs import Run, atomic_write_bytes, read_csv
-from gdflows.experiments.toys import fitted_slopes, one_step_errors, saddle_tables, sharp_dip_tables, tracked_steps
+from gdflows.experiments.toys import (
+    DIP_TOL,
+    EXPECTED_ORDERS,
+    ORDER_TOL,
+    dip_verdict,
+    fitted_slopes,
+    one_step_errors,
+    saddle_tables,
+    sharp_dip_tables,
+    tracked_steps,
+)
 from gdflows.experiments.train import TrainConfig
+from gdflows.experiments.verdicts import (
+    DRIFT_BAND,
+    cost_ratio,
+    each,
+    escape_time_matches,
+    only_one_follows,
+    stability_tradeoff,
+)
 
 __all__ = ["ReproduceConfig", "run", "reproduce", "scale_plan", "check_copy", "compare_export", "export"]
 
 DAL_METHODS = ("dal_p0.5_hvp", "dal_p1_hvp", "dal_p2_hvp", "gd_lr0.1")
+EXACT = 1e-9  # "follows GD exactly": the flows are solved at rtol 1e-12
+APART = 1e-2  # a flow that ends farther than this from GD does not follow it
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,6 +112,7 @@ class Scale:
     drift_steps: int
     dal_scale: float  # compare-optimizers' scale (steps and training-set sizes)
     needs_data_dir: bool = False
+    validity: PFValidityConfig = dataclasses.field(default_factory=PFValidityConfig)  # where the PF follows GD
 
     @property
     def drift_every(self) -> int:
@@ -110,6 +153,7 @@ SCALES = {
         drift_lrs=(0.03, 0.1),
         drift_steps=20,
         dal_scale=0.1,
+        validity=PFValidityConfig(h_lambdas=(0.5, 2.5), steps=3, problems=("sharp_dip",)),
     ),
 }
 
@@ -143,6 +187,16 @@ def net_flags(net: NetworkSetup) -> str:
     return flags
 
 
+@dataclasses.dataclass
+class Context:
+    """What a claim function gets: the run folder (sub-runs go in sub-folders), the plan of this
+    ``--scale``, and a dict for wall-clock facts (they go to TIMINGS.md, never into the report)."""
+
+    run: Run
+    plan: Scale
+    timings: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
 def _claim(claim, experiment, command, ours, paper, agrees) -> dict:
     return {
         "claim": claim,
@@ -150,23 +204,25 @@ def _claim(claim, experiment, command, ours, paper, agrees) -> dict:
         "command": command,
         "ours": ours,
         "paper": paper,
-        "agrees": agrees,
+        "agrees": str(agrees),
     }
 
 
-def quadratic_claims() -> list[dict]:
+def quadratic_claims(ctx: Context) -> list[dict]:
     dist, _ = quadratic_tables(substeps=1)
     s = {(r["lr"], r["flow"]): r for r in summary_rows(dist)}
-    pf = max(r["max_distance"] for k, r in s.items() if k[1] == "PF")
+    lrs = sorted({lr for lr, _ in s})
+    pf = max(s[(lr, "PF")]["max_distance"] for lr in lrs)
     cmd = "gdflows quadratic"
+    others = lambda lr, key: {f: s[(lr, f)][key] for f in ("NGF", "IGR")}  # noqa: E731
     return [
         _claim(
             "PF follows GD exactly on quadratics, for every h",
-            "reference quadratic, h = 0.5, 0.9, 1.0, 1.05",
+            f"reference quadratic, h = {', '.join(f'{lr:g}' for lr in lrs)}",
             cmd,
             f"max |PF - GD| = {pf:.1e}",
             "~1e-13 (exact up to the solver)",
-            "yes" if pf <= 1e-9 else "no",
+            each({f"h = {lr:g}": s[(lr, "PF")]["max_distance"] <= EXACT for lr in lrs}),
         ),
         _claim(
             "Only the PF captures divergence (h lambda > 2)",
@@ -175,7 +231,7 @@ def quadratic_claims() -> list[dict]:
             f"PF {s[(1.05, 'PF')]['final_distance']:.1e}, NGF {s[(1.05, 'NGF')]['final_distance']:.3f}, "
             f"IGR {s[(1.05, 'IGR')]['final_distance']:.3f}",
             "NGF/IGR 0.564, PF ~0",
-            "yes" if s[(1.05, "PF")]["final_distance"] < 1e-9 < s[(1.05, "NGF")]["final_distance"] else "no",
+            only_one_follows("PF", s[(1.05, "PF")]["final_distance"], others(1.05, "final_distance"), EXACT, APART),
         ),
         _claim(
             "Only the PF captures oscillation (1 < h lambda < 2)",
@@ -183,14 +239,14 @@ def quadratic_claims() -> list[dict]:
             cmd,
             f"PF {s[(0.9, 'PF')]['max_distance']:.1e}, NGF {s[(0.9, 'NGF')]['max_distance']:.3f} (max over n)",
             "NGF/IGR slide to the minimum",
-            "yes" if s[(0.9, "PF")]["max_distance"] < 1e-9 else "no",
+            only_one_follows("PF", s[(0.9, "PF")]["max_distance"], others(0.9, "max_distance"), EXACT, APART),
         ),
     ]
 
 
-def toy_claims() -> list[dict]:
+def toy_claims(ctx: Context) -> list[dict]:
     dip, _, facts = sharp_dip_tables(steps=12, substeps=1)
-    pf_tracked = tracked_steps(dip, 0.01)["PF"]
+    pf_tracked = tracked_steps(dip, DIP_TOL)["PF"]
     pf_status = next(r["status"] for r in dip if r["flow"] == "PF")
     stay = {f: next(r["distance"] for r in dip if r["flow"] == f and r["n"] == 12) for f in ("NGF", "IGR")}
     _, _, times = saddle_tables(steps=40, substeps=4)
@@ -199,13 +255,13 @@ def toy_claims() -> list[dict]:
     return [
         _claim(
             "The PF captures escape from a sharp minimum",
-            "sharp Gaussian dip, h lambda = 3.5, 12 steps",
+            f"sharp Gaussian dip, h lambda = {facts['h_lambda']}, {facts['steps']} steps",
             "gdflows toys",
-            f"GD ends at x = {facts['gd_final']:.3f} (sharp min {facts['x_sharp']:.3f}); PF within "
-            f"0.01 of GD for {pf_tracked} steps, then solve {pf_status}; NGF and IGR stay in the sharp minimum, "
-            f"{stay['NGF']:.2f} and {stay['IGR']:.2f} from GD at the end",
+            f"GD leaves the dip at step {facts['gd_escape_step']} and ends at x = {facts['gd_final']:.3f} (sharp min "
+            f"{facts['x_sharp']:.3f}); PF within {DIP_TOL:g} of GD up to step {pf_tracked}, solve {pf_status}; NGF and "
+            f"IGR stay in the sharp minimum, {stay['NGF']:.2f} and {stay['IGR']:.2f} from GD at the end",
             "PF follows GD out of the sharp minimum",
-            "yes" if pf_tracked >= 12 else f"partly: PF follows the first {pf_tracked} steps" if pf_tracked else "no",
+            dip_verdict(dip, facts),
         ),
         _claim(
             "The PF captures escape from saddles (slower than NGF)",
@@ -213,7 +269,7 @@ def toy_claims() -> list[dict]:
             "gdflows toys",
             f"escape time GD {t['GD']:.3f}, PF {t['PF']:.3f}, NGF {t['NGF']:.3f}, IGR {t['IGR']:.3f}",
             "PF follows GD",
-            "yes" if abs(t["PF"] - t["GD"]) < 0.01 * t["GD"] and t["PF"] > t["NGF"] else "no",
+            escape_time_matches(t["PF"], t["GD"], t["NGF"]),
         ),
         _claim(
             "Error orders: NGF 2, IGR 3, third-order 4, PF 3, PF+NP 4",
@@ -221,22 +277,17 @@ def toy_claims() -> list[dict]:
             "gdflows toys",
             ", ".join(f"{k} {v:.2f}" for k, v in slopes.items()),
             "2, 3, 4, 3, 4",
-            "yes"
-            if all(
-                abs(slopes[k] - e) <= 0.15
-                for k, e in {"NGF": 2, "IGR": 3, "third-order": 4, "PF": 3, "PF+NP": 4}.items()
-            )
-            else "no",
+            each({k: abs(slopes[k] - e) <= ORDER_TOL for k, e in EXPECTED_ORDERS.items()}),
         ),
     ]
 
 
-def eos_claims(run: Run, eos: EosRun) -> list[dict]:
+def _eos_claims(ctx: Context, eos: EosRun) -> list[dict]:
     out = []
     net = eos.net
     for lr in eos.lrs:
         folder = f"train_lr{lr}" if net == NetworkSetup() else f"train_{net.model}_lr{lr}"
-        cfg = TrainConfig(out=run.path / folder, net=net, lr=lr, steps=eos.steps, log_every=eos.log_every)
+        cfg = TrainConfig(out=ctx.run.path / folder, net=net, lr=lr, steps=eos.steps, log_every=eos.log_every)
         cfg.run()
         v = eos_verdicts(read_csv(cfg.out / "metrics.csv"))
         out.append(
@@ -245,58 +296,73 @@ def eos_claims(run: Run, eos: EosRun) -> list[dict]:
                 f"full-batch GD, {net.activation} {net.model} on {net.dataset}, {eos.steps} steps",
                 f"gdflows train --lr {lr} --steps {eos.steps} --log-every {eos.log_every}{net_flags(net)}",
                 f"lambda_0 rose and hovers: {v['edge_of_stability']}; PF dE/dt sign agrees on "
-                f"{100 * v['sign_agreement']:.1f}% of {v['steps_above_noise']} steps",
+                f"{100 * v['sign_agreement']:.1f}% of {v['steps_above_noise']} steps (always the majority sign: "
+                f"{100 * v['majority_baseline']:.1f}%)",
                 "lambda_0 -> 2/h; loss rises when Re(sc_0) > 0",
-                "yes" if v["edge_of_stability"] and v["sign_agreement"] >= 0.9 else "no",
+                v["verdict"],
             )
         )
     return out
 
 
-def drift_claim(run: Run, plan: Scale) -> dict:
+def eos_claims(ctx: Context) -> list[dict]:
+    return [c for eos in ctx.plan.eos for c in _eos_claims(ctx, eos)]
+
+
+def drift_claims(ctx: Context) -> list[dict]:
+    plan = ctx.plan
     cfg = DriftConfig(
-        out=run.path / "drift", net=plan.drift_net, lrs=plan.drift_lrs, steps=plan.drift_steps, every=plan.drift_every
+        out=ctx.run.path / "drift",
+        net=plan.drift_net,
+        lrs=plan.drift_lrs,
+        steps=plan.drift_steps,
+        every=plan.drift_every,
     )
     cfg.run()
     c = correlations(read_csv(cfg.out / "drift.csv"))
-    return _claim(
-        "|Hg| tracks the per-iteration drift",
-        f"drift vs (h^2/2)|Hg| over {len(plan.drift_lrs)} rates and training time",
-        f"gdflows drift --lrs {' '.join(map(str, plan.drift_lrs))} --steps {plan.drift_steps} "
-        f"--every {plan.drift_every}"
-        f"{net_flags(plan.drift_net)}",
-        f"Pearson r (logs) = {c['pearson_log']:.4f} over {c['pairs']} pairs",
-        "strong correlation",
-        "yes" if c["pearson_log"] > 0.9 else "no",
-    )
+    return [
+        _claim(
+            "|Hg| tracks the per-iteration drift",
+            f"drift vs (h^2/2)|Hg| over {len(plan.drift_lrs)} rates and training time",
+            f"gdflows drift --lrs {' '.join(map(str, plan.drift_lrs))} --steps {plan.drift_steps} "
+            f"--every {plan.drift_every}"
+            f"{net_flags(plan.drift_net)}",
+            f"Pearson r (logs) = {c['pearson_log']:.4f} over {c['pairs']} pairs; median drift / prediction "
+            f"{c['median_ratio']:.3f} (band [{DRIFT_BAND[0]:g}, {DRIFT_BAND[1]:g}])",
+            "strong correlation",
+            drift_verdict(c),
+        )
+    ]
 
 
-def dal_claims(run: Run, plan: Scale) -> tuple[list[dict], dict]:
-    """The DAL claims, and the wall-clock facts that stay out of the report."""
+def _dal_stats(row) -> str:
+    st = seed_stats(row)
+    loss = "" if st.diverged == st.seeds else f", loss {st.mean:.3f} +- {st.std:.3f}"
+    return f"diverged {st.diverged}/{st.seeds}{loss}"
+
+
+def dal_claims(ctx: Context) -> list[dict]:
+    """The DAL claims; the wall-clock ratio goes to ``ctx.timings``."""
     cfg = CompareOptimizersConfig(
-        out=run.path / "dal", models=("mlp",), regimes=("full",), methods=DAL_METHODS, scale=plan.dal_scale
+        out=ctx.run.path / "dal", models=("mlp",), regimes=("full",), methods=DAL_METHODS, scale=ctx.plan.dal_scale
     )
     cfg.run()
     s = {r["method"]: r for r in read_csv(cfg.out / "summary.csv")}
     row = {p: s[f"dal_p{p}_hvp"] for p in ("0.5", "1", "2")}
     flops = float(s["dal_p1_hvp"]["flops_per_step"]) / float(s["gd_lr0.1"]["flops_per_step"])
     ms = float(s["dal_p1_hvp"]["ms_per_step"]) / float(s["gd_lr0.1"]["ms_per_step"])
-    trade = ", ".join(
-        f"p={p}: diverged {r['diverged']}/{r['seeds']}, loss {float(r['final_loss_mean']):.3f}" for p, r in row.items()
-    )
-    stable = int(row["2"]["diverged"]) <= int(row["1"]["diverged"]) <= int(row["0.5"]["diverged"])
-    faster = float(row["1"]["final_loss_mean"]) <= float(row["2"]["final_loss_mean"])
+    ctx.timings["DAL-1 (hvp) / GD, wall time per step"] = f"{ms:.2f}x"
     cmd = f"gdflows compare-optimizers --models mlp --regimes full --methods {' '.join(DAL_METHODS)}" + (
-        f" --scale {plan.dal_scale:g}" if plan.dal_scale != 1 else ""
+        f" --scale {ctx.plan.dal_scale:g}" if ctx.plan.dal_scale != 1 else ""
     )
-    claims = [
+    return [
         _claim(
             "DAL trades stability for performance through p",
-            f"MLP, full batch, {cfg.seeds} seeds",
+            f"MLP, full batch, {cfg.seeds} seeds, float32; loss: mean +- sample std of the seeds that did not diverge",
             cmd,
-            trade,
+            "; ".join(f"p={p}: {_dal_stats(r)}" for p, r in row.items()),
             "larger p more stable, smaller p faster",
-            {(True, True): "yes", (True, False): "partly: stability yes, speed no"}.get((stable, faster), "no"),
+            stability_tradeoff({float(p): seed_stats(r) for p, r in row.items()}),
         ),
         _claim(
             "DAL's cost: about one extra gradient per step",
@@ -304,10 +370,29 @@ def dal_claims(run: Run, plan: Scale) -> tuple[list[dict], dict]:
             cmd,
             f"DAL-1 (hvp) / GD = {flops:.2f}x FLOPs per step",
             "one HVP per step",
-            "yes" if flops <= 2.5 else "no",
-        ),  # 2 = exactly one extra gradient
+            cost_ratio(flops),  # 2 = exactly one extra gradient
+        ),
     ]
-    return claims, {"DAL-1 (hvp) / GD, wall time per step": f"{ms:.2f}x"}
+
+
+def pf_validity_section(ctx: Context) -> str:
+    """Where the PF follows GD on non-quadratic losses (:mod:`gdflows.experiments.pf_validity`)."""
+    cfg = dataclasses.replace(ctx.plan.validity, out=ctx.run.path / "pf_validity")
+    cfg.run()
+    flags = f" --steps {cfg.steps}" if cfg.steps != PFValidityConfig.steps else ""
+    flags += f" --h-lambdas {' '.join(map(str, cfg.h_lambdas))}" if cfg.h_lambdas != PF_H_LAMBDAS else ""
+    flags += f" --problems {' '.join(cfg.problems)}" if cfg.problems != PF_PROBLEMS else ""
+    return f"## Where the PF follows GD\n\nCommand: `gdflows pf-validity{flags}`. " + pf_validity.markdown(
+        pf_validity.load_summary(cfg.out)
+    )
+
+
+# The claims of the report, in order: each takes the Context and returns claim rows
+# (``_claim``); a new claim is one more function here.
+CLAIMS: list[Callable[[Context], list[dict]]] = [quadratic_claims, toy_claims, eos_claims, drift_claims, dal_claims]
+# Report sections after the claim table: each takes the Context and returns Markdown
+# (figures under the run folder's ``<sub-run>/figures/`` are embedded below it).
+SECTIONS: list[Callable[[Context], str]] = [pf_validity_section]
 
 
 def run(cfg: ReproduceConfig) -> Path:
@@ -325,34 +410,46 @@ def run(cfg: ReproduceConfig) -> Path:
 
 
 def reproduce(run: Run, scale: str, plan: Scale) -> None:
-    """Every claim of ``plan`` into ``run``: claims.csv, REPRODUCTION.md, TIMINGS.md."""
+    """Every claim and section of ``plan`` into ``run``: claims.csv, REPRODUCTION.md, TIMINGS.md."""
     start = time.perf_counter()
-    claims = quadratic_claims() + toy_claims()
-    for eos in plan.eos:
-        claims += eos_claims(run, eos)
-    claims.append(drift_claim(run, plan))
-    dal, timings = dal_claims(run, plan)
-    claims += dal
+    ctx = Context(run, plan)
+    claims = [c for claim_fn in CLAIMS for c in claim_fn(ctx)]
+    sections = [section(ctx) for section in SECTIONS]
     run.write_table("claims", claims)
-    run.write_text("REPRODUCTION.md", report(claims, scale, _figures(run.path)))
-    timings["whole reproduction, minutes"] = f"{(time.perf_counter() - start) / 60:.1f}"
+    run.write_text("REPRODUCTION.md", report(claims, scale, sections, _figures(run.path)))
+    ctx.timings["whole reproduction, minutes"] = f"{(time.perf_counter() - start) / 60:.1f}"
     run.write_text(
         "TIMINGS.md",
         "# Wall-clock times of this run (not part of the report)\n\n"
-        + markdown_table([{"what": k, "value": v} for k, v in timings.items()], ["what", "value"])
+        + markdown_table([{"what": k, "value": v} for k, v in ctx.timings.items()], ["what", "value"])
         + "\n",
     )
-    print(f"wrote {run.path / 'REPRODUCTION.md'} ({timings['whole reproduction, minutes']} min)")
+    print(f"wrote {run.path / 'REPRODUCTION.md'} ({ctx.timings['whole reproduction, minutes']} min)")
 
 
-def report(claims: list[dict], scale: str, figures: list[Path]) -> str:
+DETERMINISM = (
+    "The same command with the same software on the same machine writes this report and its figures byte for "
+    "byte (`--check` demands it). Across machines the numbers of the chaotic runs may differ: the DAL runs are "
+    "float32, and their p = 2 runs amplify a relative change of 1e-7 in the start into a change of up to 0.07 "
+    "in the final loss (rounding depends on the CPU: on one machine, limiting XLA to AVX instead of AVX-512 "
+    "instructions changed float32 results in their last bits); the edge-of-stability runs amplify float64 "
+    "rounding the same way, more slowly. "
+    "The verdicts use the seeds' spread, so such differences should move the numbers, not the answers."
+)
+
+
+def report(claims: list[dict], scale: str, sections: list[str], figures: list[Path]) -> str:
     return (
         "# Reproduction of Rosca, Wu, Qin & Dherin (TMLR 2023)\n\n"
         f"Written by `gdflows reproduce --scale {scale}`; every number below is computed by that run "
         "(sub-runs and their figures are in the run folder's sub-folders, wall-clock times in its "
-        "TIMINGS.md).\n\n"
+        "TIMINGS.md), and every verdict in `agrees` by a rule of `gdflows.experiments.verdicts` "
+        "(yes, partly, no, or inconclusive where the seeds' spread cannot decide).\n\n"
         + markdown_table(claims, ["claim", "experiment", "command", "ours", "paper", "agrees"])
         + "\n\n"
+        + DETERMINISM
+        + "\n\n"
+        + "".join(f"{section}\n" for section in sections)
         + "## Figures\n\n"
         + "\n".join(f"![{f.stem}]({f})" for f in figures)
         + "\n"
@@ -369,9 +466,13 @@ def _exported(folder: Path) -> list[Path]:
 
 
 def export(run_folder: Path, dest: Path) -> None:
-    """Copy REPRODUCTION.md and the figures it embeds to ``dest`` (same relative paths)."""
-    for rel in _exported(run_folder):
+    """Copy REPRODUCTION.md and the figures it embeds to ``dest`` (same relative paths); remove figures
+    ``dest`` holds that this run did not produce, so ``dest`` then passes :func:`check_copy`."""
+    ours = _exported(run_folder)
+    for rel in ours:
         atomic_write_bytes(dest / rel, (run_folder / rel).read_bytes())
+    for rel in set(_figures(dest)) - set(ours):
+        (dest / rel).unlink()
 
 
 def compare_export(run_folder: Path, dest: Path) -> list[str]:

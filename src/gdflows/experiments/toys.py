@@ -1,7 +1,10 @@
 """Toy landscapes where the flows part ways (docs/theory.md, sections 3 and 10).
 
 (a) sharp dip next to a broad bowl: GD (h lambda_sharp > 2) is thrown out of the
-    sharp minimum, NGF and IGR stay; does the PF follow GD out?
+    sharp minimum, NGF and IGR stay; does the PF follow GD out? GD escapes at
+    the first step past the barrier between dip and bowl
+    (:func:`basin_edge`); the verdict (:func:`dip_verdict`) asks whether the
+    PF is still within 0.01 of GD there.
 (b) saddle: escape along the negative-curvature direction; GD escapes with
     factor 1 + h|lambda| per step, slower than NGF (rate |lambda|); the PF's
     sc in (-1, 0) reproduces that.
@@ -25,6 +28,7 @@ from gdflows.experiments.report import plots
 from gdflows.experiments.report.markdown import markdown_table
 from gdflows.experiments.report.progress import track
 from gdflows.experiments.report.runs import Run
+from gdflows.experiments.verdicts import Verdict, follows_through_escape
 from gdflows.gd import gd
 from gdflows.problems.toys import Saddle, SharpDip, SmoothCubic
 
@@ -32,7 +36,9 @@ __all__ = ["ToysConfig", "run", "toys_section"]
 
 ORDER_FLOWS = ("NGF", "IGR", "third-order", "PF", "PF+NP")
 EXPECTED_ORDERS = {"NGF": 2, "IGR": 3, "third-order": 4, "PF": 3, "PF+NP": 4}
+ORDER_TOL = 0.15  # a fitted slope within this of the expected order matches it
 TOY_FLOWS = ("PF", "PF+NP", "NGF", "IGR")
+DIP_TOL = 0.01  # "follows GD" on the sharp dip: within 0.01 of GD (2% of the dip's width s = 0.5)
 
 
 def local_minimum(loss, x0, lr=1e-2, iters=2000):
@@ -40,21 +46,42 @@ def local_minimum(loss, x0, lr=1e-2, iters=2000):
     return gd(loss, x0, lr, iters)[-1]
 
 
+def sharp_minimum(loss: SharpDip) -> tuple[jax.Array, float]:
+    """The dip's minimum x_sharp (shape (1,)) and its curvature lambda_sharp = E''(x_sharp)."""
+    x_min = local_minimum(loss, jnp.array([loss.x1]))
+    return x_min, float(hessian(loss, x_min)[0, 0])
+
+
+def basin_edge(loss: SharpDip, x_sharp: float, points: int = 4001) -> float:
+    """The top of the barrier between the bowl's minimum (x = 0) and the dip's: argmax of E on [0, x_sharp]."""
+    xs = np.linspace(0.0, x_sharp, points)
+    return float(xs[np.argmax(np.asarray(jax.vmap(lambda x: loss(x[None]))(jnp.asarray(xs))))])
+
+
+def escape_step(xs, edge: float) -> int | None:
+    """First GD step n with x_n < ``edge`` (out of the dip, into the bowl), or None."""
+    out = np.flatnonzero(np.asarray(xs) < edge)
+    return int(out[0]) if out.size else None
+
+
 def sharp_dip_tables(h_lambda=3.5, steps=12, substeps=8, **solve_kw):
     """(distance rows, path rows, facts) for GD and the flows from next to the sharp minimum."""
     loss = SharpDip()
-    x_min = local_minimum(loss, jnp.array([loss.x1]))
-    lam = float(hessian(loss, x_min)[0, 0])
+    x_min, lam = sharp_minimum(loss)
     lr = h_lambda / lam
     theta0 = x_min + 0.01
     solve_kw.setdefault("max_steps", 20_000)
     gd_thetas, sols = compare_to_gd(loss, theta0, lr, steps, TOY_FLOWS, substeps, **solve_kw)
+    edge = basin_edge(loss, float(x_min[0]))
     facts = {
         "x_sharp": float(x_min[0]),
         "lambda_sharp": lam,
         "lr": lr,
         "h_lambda": h_lambda,
+        "steps": steps,
         "gd_final": float(gd_thetas[-1, 0]),
+        "basin_edge": edge,
+        "gd_escape_step": escape_step(gd_thetas[:, 0], edge),
     }
     return (
         distance_rows(gd_thetas, sols, substeps, toy="sharp_dip"),
@@ -132,7 +159,7 @@ def toys_section(run: Run, quick: bool = False) -> str:
     ]:
         run.write_table(name, rows)
     slope_rows = [
-        {"flow": n, "slope": s, "expected": EXPECTED_ORDERS[n], "ok": abs(s - EXPECTED_ORDERS[n]) <= 0.15}
+        {"flow": n, "slope": s, "expected": EXPECTED_ORDERS[n], "ok": abs(s - EXPECTED_ORDERS[n]) <= ORDER_TOL}
         for n, s in slopes.items()
     ]
     run.write_table("error_order_slopes", slope_rows)
@@ -163,17 +190,37 @@ def tracked_steps(dist_rows, tol) -> dict[str, int]:
     return out
 
 
+def dip_verdict(dip_dist, facts, flow: str = "PF") -> Verdict:
+    """Does ``flow`` follow GD out of the sharp minimum (within :data:`DIP_TOL` past GD's escape step)?"""
+    return follows_through_escape(tracked_steps(dip_dist, DIP_TOL)[flow], facts["gd_escape_step"], facts["steps"])
+
+
+def _dip_prose(dip, dip_dist) -> str:
+    """What the sharp-dip run showed, from its verdict and the PF's solver status."""
+    verdict = dip_verdict(dip_dist, dip)
+    tracked = tracked_steps(dip_dist, DIP_TOL)["PF"]
+    escape = dip["gd_escape_step"]
+    if escape is None:
+        left = f"GD stays in the dip for all {dip['steps']} steps"
+    else:
+        left = f"GD leaves the dip (crosses the barrier at x = {dip['basin_edge']:.3f}) at step {escape}"
+    status = next(r["status"] for r in dip_dist if r["flow"] == "PF")
+    stop = "" if status == "ok" else f" The PF's solve ended with status `{status}`, so its later rows are NaN."
+    return (
+        f"{left}; the PF stays within {DIP_TOL:g} of GD up to step {tracked}. Does the PF follow GD out of the "
+        f"sharp minimum? **{verdict}**.{stop}"
+    )
+
+
 def _toys_markdown(dip, dip_dist, times, slope_rows) -> str:
-    tracked = tracked_steps(dip_dist, 0.01)
+    tracked = tracked_steps(dip_dist, DIP_TOL)
     dip_rows = [{**row, "steps_within_0.01": tracked[row["flow"]]} for row in _final_status(dip_dist)]
     return (
         "## Toy landscapes\n\n"
         f"### (a) Sharp dip next to a broad bowl\n\nSharp minimum at x = {dip['x_sharp']:.4f}, lambda = "
         f"{dip['lambda_sharp']:.3f}, h = {dip['lr']:.4f} (h*lambda = {dip['h_lambda']}); the broad bowl's minimum "
-        f"is at x = 0. GD ends at x = {dip['gd_final']:.4f}. `steps_within_0.01`: GD steps the flow stays within "
-        "0.01 of GD. The PF's complex continuation of this Gaussian dip meets the log's branch point "
-        "(h*lambda = 1) once the oscillation is large; its solve then stops (status) instead of returning "
-        "wrong numbers.\n\n"
+        f"is at x = 0. GD ends at x = {dip['gd_final']:.4f}. `steps_within_0.01`: the last GD step up to which the "
+        f"flow stays within 0.01 of GD. {_dip_prose(dip, dip_dist)}\n\n"
         + markdown_table(
             dip_rows, ["flow", "steps", "distance_at_end", "steps_within_0.01", "status"], {"distance_at_end": "{:.3e}"}
         )

@@ -1,4 +1,10 @@
-"""Tables, figures and REPORT.md of ``compare-optimizers``, read from its CSV files."""
+"""Tables, figures and REPORT.md of ``compare-optimizers``, read from its CSV files.
+
+Method against method is decided on the seeds' spread
+(:func:`gdflows.experiments.verdicts.lower`): one method beats another only
+where its mean final loss is lower by more than sqrt(s_a^2 + s_b^2), the
+seeds' sample standard deviations; closer means are reported as ties.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +19,7 @@ import numpy as np  # noqa: E402
 
 from gdflows.experiments.report import markdown
 from gdflows.experiments.report.runs import Run, read_csv  # noqa: E402
+from gdflows.experiments.verdicts import SeedStats, lower, sample_std  # noqa: E402
 
 GROUP = ("model", "regime", "method")
 KEY = GROUP + ("seed",)
@@ -54,7 +61,7 @@ def summarise(rows, initial_losses: dict) -> list[dict]:
                 "lr": rs[0]["lr"],
                 "seeds": len(rs),
                 "final_loss_mean": float(np.mean(loss)) if ok else math.nan,
-                "final_loss_std": float(np.std(loss)) if ok else math.nan,
+                "final_loss_std": sample_std(loss.tolist()),
                 "test_acc_mean": _mean(ok, "test_acc"),
                 "reached_target": f"{len(reached)}/{len(rs)}",
                 "steps_to_target_median": float(np.median(reached)) if reached else math.nan,
@@ -100,21 +107,33 @@ def _best(summary, families):
     return min(cands, key=lambda s: s["final_loss_mean"]) if cands else None
 
 
+def seed_stats(row) -> SeedStats:
+    """A summary row (numbers or the strings of summary.csv) as :class:`SeedStats`."""
+    return SeedStats(int(row["seeds"]), int(row["diverged"]), _f(row["final_loss_mean"]), _f(row["final_loss_std"]))
+
+
+def _lower(a, b) -> str:
+    """``yes``/``no``/``inconclusive``: is a's final loss lower than b's beyond the seeds' spread."""
+    return lower(a["final_loss_mean"], a["final_loss_std"], b["final_loss_mean"], b["final_loss_std"]).answer
+
+
 def verdicts(summary) -> list[str]:
-    """Where the best DAL-p (plain DAL on the gradient) wins and loses, per setting."""
+    """Where the best DAL-p (plain DAL on the gradient) wins and loses, per setting, beyond the seeds' spread."""
     lines = []
     for setting in sorted({(s["model"], s["regime"]) for s in summary}):
         here = [s for s in summary if (s["model"], s["regime"]) == setting]
         dal = _best(here, ("dal",))
         if dal is None:
             continue
-        beat = [s for s in here if s["family"] in BASELINE_FAMILIES and s["final_loss_mean"] < dal["final_loss_mean"]]
-        beat_acc = [s for s in here if s["family"] in BASELINE_FAMILIES and s["test_acc_mean"] > dal["test_acc_mean"]]
+        base = [s for s in here if s["family"] in BASELINE_FAMILIES and math.isfinite(s["final_loss_mean"])]
+        beat = [s["method"] for s in base if _lower(s, dal) == "yes"]
+        tied = [s["method"] for s in base if _lower(s, dal) == "inconclusive"]
         lines.append(
             f"- {setting[0]}, {setting[1]}: best DAL-p is {dal['method']} (loss "
-            f"{_fmt(dal['final_loss_mean'])}, test acc {_fmt(dal['test_acc_mean'])}). "
-            f"Baselines with lower final loss: {', '.join(s['method'] for s in beat) or 'none'}; "
-            f"with higher test accuracy: {', '.join(s['method'] for s in beat_acc) or 'none'}."
+            f"{_fmt(dal['final_loss_mean'])} +- {_fmt(dal['final_loss_std'])}, test acc "
+            f"{_fmt(dal['test_acc_mean'])}). Baselines with lower final loss beyond the seeds' spread: "
+            f"{', '.join(beat) or 'none'}; within the spread, or without one (fewer than two seeds), so no winner: "
+            f"{', '.join(tied) or 'none'}."
         )
         lines += [
             _pair(here, setting, f"dal_{base}", base)
@@ -127,7 +146,7 @@ def verdicts(summary) -> list[str]:
 def _pair(here, setting, dal_family: str, base_family: str) -> str:
     """One line: the DAL variant of a base optimizer against its fixed-rate version."""
     d, b = _best(here, (dal_family,)), _best(here, (base_family,))
-    winner = d["method"] if d["final_loss_mean"] < b["final_loss_mean"] else b["method"]
+    winner = {"yes": d["method"], "no": b["method"]}.get(_lower(d, b), "neither (within the seeds' spread)")
     return (
         f"- {setting[0]}, {setting[1]}: {d['method']} (loss {_fmt(d['final_loss_mean'])}, acc "
         f"{_fmt(d['test_acc_mean'])}) vs {b['method']} (loss {_fmt(b['final_loss_mean'])}, acc "
@@ -200,7 +219,8 @@ def write(run: Run, cfg) -> None:
         "",
         f"Models {', '.join(cfg.models)}; regimes {', '.join(cfg.regimes)}; {cfg.seeds} seeds; "
         f"{cfg.steps} steps; loss {cfg.loss}; dtype {cfg.dtype}; loss target {cfg.loss_target}.",
-        f"Means over the seeds that did not diverge; `diverged` counts runs whose loss went "
+        f"Means and sample standard deviations over the seeds that did not diverge; a method beats another "
+        "only where its mean loss is lower by more than sqrt(s_a^2 + s_b^2). `diverged` counts runs whose loss went "
         f"non-finite or ended above {BLOW_UP:g}x its initial value (failed to train). "
         "`spikes`: upward crossings of 2x the running minimum of the loss "
         "(per step in full batch, at logged full-loss points in minibatch). `mean_h_last_third`: "

@@ -43,8 +43,8 @@ def _linthresh(values) -> float:
     return max(1e-12, float(np.median(size)) / 100) if size.size else 1.0
 
 
-def sharpness(path, rows, tol: float) -> Path:
-    """lambda_i against the step, with 2/h and the +-tol band over the last third."""
+def sharpness(path, rows, tol: float, title: str | None = None) -> Path:
+    """lambda_i against the step, with 2/h and the +-tol band over the last third; ``title`` from the run's verdicts."""
     if not rows:
         return empty(path, "Sharpness", NOTHING)
     steps, edge = column(rows, "step"), float(rows[0]["two_over_h"])
@@ -62,7 +62,7 @@ def sharpness(path, rows, tol: float) -> Path:
     )
     note_hidden(ax, *(raw_column(rows, key) for key in _lambda_keys(rows)))
     ax.set(
-        title="Sharpness: progressive sharpening, then the edge of stability",
+        title=title or "Sharpness: lambda_i against 2/h",
         xlabel="GD step n",
         ylabel="Hessian eigenvalue",
     )
