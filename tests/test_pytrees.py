@@ -127,7 +127,7 @@ def test_eigenpairs_and_diagnosis_of_a_pytree_match_the_dense_hessian(kind, dtyp
     loss, params = PROBLEMS[kind](dtype)
     flat_loss, theta = _flat(loss, params)
     lam, U = _dense(flat_loss, theta)
-    tol = 1e-4 if dtype == jnp.float32 else 1e-10
+    tol = None if dtype == jnp.float32 else 1e-10  # None: the dtype's own default (1.2e-5 in float32)
     pairs = hessian_eigenpairs(loss, params, 2, tol=tol)
     assert all(leaf.shape[0] == 2 for leaf in jax.tree_util.tree_leaves(pairs.vectors))
     np.testing.assert_allclose(pairs.values, lam[:2], rtol=50 * RTOL[dtype], atol=1e-5 * (dtype == jnp.float32))
@@ -144,6 +144,21 @@ def test_eigenpairs_and_diagnosis_of_a_pytree_match_the_dense_hessian(kind, dtyp
     np.testing.assert_allclose(d.energy_rate, np.sum(sc * (U.T @ g) ** 2), rtol=100 * RTOL[dtype])
     assert d.pf_converged and d.eig_converged
     assert jax.tree_util.tree_structure(d.vectors) == jax.tree_util.tree_structure(params)
+
+
+def test_float32_defaults_follow_the_dtype_and_a_float64_tolerance_is_refused_with_the_fix():
+    loss, params = _dict_problem(jnp.float32)
+    flat_loss, theta = _flat(loss, params)
+    lam, U = _dense(flat_loss, theta)
+    pairs = hessian_eigenpairs(loss, params, 2, method="lanczos")  # no tol: 1.2e-5, what float32 resolves
+    assert pairs.converged
+    np.testing.assert_allclose(pairs.values, lam[:2], rtol=1e-4)
+    field, info = principal(flat_loss, 1.5 / lam[0], method="krylov").evaluate(theta)
+    dense_field, _ = principal(flat_loss, 1.5 / lam[0], method="dense").evaluate(theta)
+    assert info.converged and field.dtype == jnp.complex64  # h lambda_0 = 1.5 > 1: a complex field
+    np.testing.assert_allclose(field, dense_field, rtol=1e-3, atol=1e-5)
+    with pytest.raises(GDFlowsError, match=r"pass a larger tol \(default for float32"):
+        hessian_eigenpairs(loss, params, 2, tol=1e-10, method="lanczos")
 
 
 @pytest.mark.parametrize("kind, dtype", OTHER_CASES)

@@ -35,7 +35,7 @@ from gdflows.errors import GDFlowsError
 from gdflows.flows.principal import principal
 from gdflows.params import flatten_loss, is_flat, unravel_rows
 from gdflows.stability.coefficients import pf_components, regime, stability_coefficients
-from gdflows.validation import check_lr, is_integer_in
+from gdflows.validation import check_lr, default_tol, is_integer_in
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,14 +84,17 @@ class Diagnosis:
         return row
 
 
-def diagnose(loss: Callable, params, lr, k: int, tol: float = 1e-8, warm_start=None, max_size: int = 100) -> Diagnosis:
+def diagnose(
+    loss: Callable, params, lr, k: int, tol: float | None = None, warm_start=None, max_size: int = 100
+) -> Diagnosis:
     """Diagnose GD at ``params`` with learning rate ``lr`` along the top-``k`` directions.
 
     ``loss``: any loss over ``params`` (a ChunkedLoss for big data);
     ``params``: a flat theta (D,) or a pytree, as for
     :func:`gdflows.curvature.hessian_eigenpairs` (``vectors`` then comes back as
     that pytree with a leading k axis); ``tol``: eigenpair residual and PF-field
-    tolerance; ``max_size``: HVP budget of each Lanczos solve (eigenpairs, PF
+    tolerance, by default what the parameters' dtype resolves
+    (:func:`gdflows.validation.default_tol`); ``max_size``: HVP budget of each Lanczos solve (eigenpairs, PF
     field), where the dense path is not used; a solve that runs out of it is
     reported in ``eig_converged`` / ``pf_converged``, not raised;
     ``warm_start``: the previous eigenvectors (see
@@ -99,6 +102,7 @@ def diagnose(loss: Callable, params, lr, k: int, tol: float = 1e-8, warm_start=N
     """
     h = check_lr(lr)
     flat_loss, theta, unravel = flatten_loss(loss, params)
+    tol = default_tol(theta.real.dtype) if tol is None else tol
     if not is_integer_in(max_size, 2):
         raise GDFlowsError(f"max_size must be an integer >= 2, got {max_size!r}")
     with warnings.catch_warnings():  # reported in eig_converged instead

@@ -54,7 +54,7 @@ from gdflows.errors import GDFlowsError
 from gdflows.flows._krylov import krylov_field
 from gdflows.flows.base import FieldInfo, Flow
 from gdflows.stability.coefficients import pf_components, stability_coefficients
-from gdflows.validation import check_flat, check_lr, is_integer_in
+from gdflows.validation import check_flat, check_lr, default_tol, is_integer_in
 
 METHODS = ("auto", "dense", "krylov")
 KRYLOV_THRESHOLD = 0.9  # Krylov: h*lambda above which directions are exact eigenpairs
@@ -128,7 +128,8 @@ class Principal(Flow):
         return field, info, g
 
     def _krylov(self, theta):
-        out = krylov_field(self.loss, self.lr, theta, self.tol, self.max_size, self.threshold)
+        tol = default_tol(theta.real.dtype) if self.tol is None else self.tol
+        out = krylov_field(self.loss, self.lr, theta, tol, self.max_size, self.threshold)
         r = out.result
         field = out.field.astype(theta.dtype)
         info = PFInfo(r.converged, r.error, r.hvps, out.outliers, out.outlier_residuals, out.g @ field)
@@ -148,7 +149,7 @@ def principal(
     lr,
     non_principal: bool = False,
     method: str = "auto",
-    tol: float = 1e-8,
+    tol: float | None = None,
     max_size: int = 100,
     threshold: float = KRYLOV_THRESHOLD,
 ) -> Principal:
@@ -156,7 +157,8 @@ def principal(
 
     ``method``: "dense", "krylov", or "auto" (dense for D <= DENSE_MAX_D).
     Krylov only: ``tol`` is the relative accuracy of the field (a-posteriori
-    estimate) and of the outlier eigenpairs (relative residual); ``max_size``
+    estimate) and of the outlier eigenpairs (relative residual), by default what
+    the state's dtype resolves (:func:`gdflows.validation.default_tol`); ``max_size``
     the HVP budget per evaluation (at most D is used); ``threshold`` the
     h*lambda above which a direction is resolved as an exact eigenpair
     (in (0, 1): sc stops being analytic at 1).
@@ -164,10 +166,18 @@ def principal(
     if method not in METHODS:
         raise GDFlowsError(f"method must be one of {METHODS}, got {method!r}")
     h = check_lr(lr)
-    if not 0 < tol < 1:
-        raise GDFlowsError(f"tol must be in (0, 1), got {tol!r}; e.g. tol=1e-8")
+    if tol is not None and not 0 < tol < 1:
+        raise GDFlowsError(f"tol must be in (0, 1), got {tol!r}; e.g. tol=1e-8 (float64), 1e-5 (float32)")
     if not is_integer_in(max_size, 2):
         raise GDFlowsError(f"max_size must be an integer >= 2, got {max_size!r}")
     if not 0 < threshold < 1:
         raise GDFlowsError(f"threshold must be in (0, 1) (h*lambda below the branch point 1), got {threshold!r}")
-    return Principal(loss, jnp.asarray(h), bool(non_principal), method, float(tol), int(max_size), float(threshold))
+    return Principal(
+        loss,
+        jnp.asarray(h),
+        bool(non_principal),
+        method,
+        None if tol is None else float(tol),
+        int(max_size),
+        float(threshold),
+    )
