@@ -106,3 +106,12 @@ def test_psd_part_is_the_nearest_psd_matrix():
     A = np.array([[1.0, 2.0], [2.0, -3.0]])
     w, V = np.linalg.eigh(A)
     np.testing.assert_allclose(psd_part(jnp.asarray(A)), (V * np.maximum(w, 0)) @ V.T, atol=1e-14)
+
+
+def test_without_third_derivatives_zero_solves_a_psd_gap_and_an_indefinite_one_is_reported():
+    """Q = 0 (a quadratic loss): S = 0 is the solution iff C >= 0; otherwise no S exists."""
+    Q = np.zeros((3, 3))
+    fine = _solve(np.diag([2.0, 0.5]), Q)
+    assert bool(fine.converged) and float(fine.residual) == 0 and np.all(np.asarray(fine.s) == 0)
+    bad = solve(jnp.asarray(np.diag([2.0, -0.5])), jnp.asarray(Q), jnp.zeros((2, 2)), TOL, 50, 1.0)
+    assert not bool(bad.converged) and not float(bad.residual) <= TOL  # unbounded below: no S, reported

@@ -91,8 +91,10 @@ def residual(C, Q, s, scale, lipschitz=None):
     """The natural residual L |s - Pi(s - a/L)| / scale, a = svec(C) + Q s, L = the largest eigenvalue of Q."""
     lipschitz = _lipschitz(Q) if lipschitz is None else lipschitz
     a = svec(C) + Q @ s
-    moved = svec(psd_part(smat(s - a / lipschitz, C.shape[0])))
-    return lipschitz * jnp.linalg.norm(s - moved) / scale
+    # Pi is positively homogeneous, so L |s - Pi(s - a/L)| = |L s - Pi(L s - a)|: finite when Q = 0
+    # (no third derivative), where S = 0 solves exactly iff C >= 0.
+    moved = svec(psd_part(smat(lipschitz * s - a, C.shape[0])))
+    return jnp.linalg.norm(lipschitz * s - moved) / scale
 
 
 def solve_sdcp(C, Q, S0, tol: float, max_iter: int, scale) -> SDCPResult:
