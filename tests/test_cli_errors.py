@@ -8,7 +8,7 @@ import typing
 
 import pytest
 
-from gdflows.cli import COMMANDS, cache_settings, main, one_line
+from gdflows.cli import COMMANDS, REPRODUCE_ISA, cache_settings, main, one_line, pin_cpu_isa
 from gdflows.experiments import commands
 from gdflows.experiments import train as train_module
 
@@ -156,6 +156,20 @@ def test_cache_settings_follow_the_environment():
         "jax_compilation_cache_dir": "/home/u/.cache/gdflows/xla"
     }
     assert cache_settings(home | {"GDFLOWS_NO_CACHE": "1"}) == {}
+
+
+def test_reproduce_pins_the_cpu_instruction_set_unless_the_user_chose_one(monkeypatch):
+    monkeypatch.setattr("platform.machine", lambda: "x86_64")
+    env = {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    pin_cpu_isa(env)
+    assert env["XLA_FLAGS"] == f"--xla_force_host_platform_device_count=2 {REPRODUCE_ISA}"
+    chosen = {"XLA_FLAGS": "--xla_cpu_max_isa=SSE4_2"}
+    pin_cpu_isa(chosen)
+    assert chosen == {"XLA_FLAGS": "--xla_cpu_max_isa=SSE4_2"}
+    monkeypatch.setattr("platform.machine", lambda: "aarch64")
+    other: dict[str, str] = {}
+    pin_cpu_isa(other)
+    assert other == {}
 
 
 def test_a_boxed_parser_error_becomes_one_line():

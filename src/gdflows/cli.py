@@ -23,9 +23,10 @@ import contextlib
 import difflib
 import io
 import os
+import platform
 import sys
 import traceback
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 
 from gdflows.errors import GDFlowsError
@@ -76,6 +77,18 @@ def cache_settings(env: Mapping[str, str]) -> dict[str, object]:
     if "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS" not in env:
         settings["jax_persistent_cache_min_compile_time_secs"] = 0.0
     return settings
+
+
+# ``gdflows reproduce`` promises the same bytes on every x86-64 CPU with AVX2: XLA's float32 rounding
+# differs between instruction sets (with and without FMA), and AVX-512 machines give AVX2's results.
+REPRODUCE_ISA = "--xla_cpu_max_isa=AVX2"
+
+
+def pin_cpu_isa(env: MutableMapping[str, str]) -> None:
+    """Add :data:`REPRODUCE_ISA` to ``XLA_FLAGS`` on x86-64, unless the user chose an ISA there."""
+    flags = env.get("XLA_FLAGS", "")
+    if platform.machine().lower() in ("x86_64", "amd64") and "xla_cpu_max_isa" not in flags:
+        env["XLA_FLAGS"] = f"{flags} {REPRODUCE_ISA}".strip()
 
 
 def configure_jax(env: Mapping[str, str]) -> None:
@@ -148,6 +161,8 @@ def main(argv: list[str] | None = None) -> None:
         cfg.validate()  # before JAX loads: a bad value is refused at once,
         if cfg.finished():  # and a finished run is found at once
             return
+        if command == "reproduce":
+            pin_cpu_isa(os.environ)
         configure_jax(os.environ)
         cfg.run()
     except USER_ERRORS as err:
