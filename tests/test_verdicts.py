@@ -158,3 +158,11 @@ def test_compare_optimizers_names_a_winner_only_beyond_the_spread():
     assert lines[1].endswith("lower loss neither (within the seeds' spread).")
     st = seed_stats({"seeds": "3", "diverged": "1", "final_loss_mean": "0.1", "final_loss_std": ""})  # as in the CSV
     assert (st.seeds, st.diverged, st.mean) == (3, 1, 0.1) and math.isnan(st.std)
+
+
+def test_central_tracks():
+    assert V.central_tracks(True, True, True) == Verdict("yes")
+    assert V.central_tracks(True, False, True) == Verdict("partly", "not sharpness")
+    assert V.central_tracks(False, True, True) == Verdict("partly", "not loss")
+    assert V.central_tracks(False, True, False) == Verdict("no")  # the eigenvalue alone is not tracking
+    assert V.central_tracks(False, False, False) == Verdict("no")

@@ -51,7 +51,7 @@ from pathlib import Path
 
 from gdflows.errors import GDFlowsError
 from gdflows.experiments import pf_validity
-from gdflows.experiments.commands import PF_H_LAMBDAS, PF_PROBLEMS, PFValidityConfig, ReproduceConfig
+from gdflows.experiments.commands import CentralConfig, PFValidityConfig, ReproduceConfig
 from gdflows.experiments.drift import DriftConfig, correlations, drift_verdict
 from gdflows.experiments.eos import eos_verdicts
 from gdflows.experiments.network_setup import NetworkSetup
@@ -74,6 +74,7 @@ from gdflows.experiments.toys import (
 from gdflows.experiments.train import TrainConfig
 from gdflows.experiments.verdicts import (
     DRIFT_BAND,
+    central_tracks,
     cost_ratio,
     each,
     escape_time_matches,
@@ -113,6 +114,7 @@ class Scale:
     dal_scale: float  # compare-optimizers' scale (steps and training-set sizes)
     needs_data_dir: bool = False
     validity: PFValidityConfig = dataclasses.field(default_factory=PFValidityConfig)  # where the PF follows GD
+    central: CentralConfig = dataclasses.field(default_factory=CentralConfig)  # the central flow vs GD
 
     @property
     def drift_every(self) -> int:
@@ -154,6 +156,15 @@ SCALES = {
         drift_steps=20,
         dal_scale=0.1,
         validity=PFValidityConfig(h_lambdas=(0.5, 2.5), steps=3, problems=("sharp_dip",)),
+        central=CentralConfig(
+            lr=0.38,
+            steps=160,
+            k=3,
+            window=41,
+            sharpness_every=40,
+            chunk=80,
+            net=NetworkSetup(n_train=64, classes=(0, 1, 2, 3), downsample=7, depth=1, width=2, activation="tanh"),
+        ),
     ),
 }
 
@@ -176,15 +187,21 @@ def scale_plan(scale: str, data_dir: Path | None = None) -> Scale:
     )
 
 
-def net_flags(net: NetworkSetup) -> str:
-    """The command-line flags that set ``net`` (those differing from the default NetworkSetup)."""
-    default = NetworkSetup()
+def changed_flags(cfg, default, prefix: str = "--", skip: tuple[str, ...] = ()) -> str:
+    """The command-line flags that turn ``default`` into ``cfg`` (fields in ``skip`` left out; a data
+    folder shown as DIR)."""
     flags = ""
-    for f in dataclasses.fields(net):
-        value = getattr(net, f.name)
-        if value != getattr(default, f.name):
-            flags += f" --net.{f.name.replace('_', '-')} {'DIR' if f.name == 'data_dir' else value}"
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if f.name not in skip and value != getattr(default, f.name):
+            shown = "DIR" if f.name == "data_dir" else " ".join(map(str, value)) if isinstance(value, tuple) else value
+            flags += f" {prefix}{f.name.replace('_', '-')} {shown}"
     return flags
+
+
+def net_flags(net: NetworkSetup, default: NetworkSetup | None = None) -> str:
+    """The command-line flags that set ``net`` (those differing from ``default``, the default NetworkSetup)."""
+    return changed_flags(net, NetworkSetup() if default is None else default, "--net.")
 
 
 @dataclasses.dataclass
@@ -335,6 +352,37 @@ def drift_claims(ctx: Context) -> list[dict]:
     ]
 
 
+def _central_flags(cfg: CentralConfig) -> str:
+    default = CentralConfig()
+    return changed_flags(cfg, default, skip=("out", "net")) + net_flags(cfg.net, default.net)
+
+
+def central_claims(ctx: Context) -> list[dict]:
+    """The central flow (Cohen et al.) against time-averaged GD, from initialisation (``gdflows central``)."""
+    cfg = dataclasses.replace(ctx.plan.central, out=ctx.run.path / "central")
+    cfg.run()
+    m = read_csv(cfg.out / "central_metrics.csv")[0]
+    judged = {r["claim"].split(":")[0]: r["verdict"] == "yes" for r in read_csv(cfg.out / "central_claims.csv")}
+    second = m["second_at_edge"]
+    ours = (
+        f"averaged GD loss within 5% of the prediction on {float(m['loss_fraction']):.1%} of steps after onset "
+        f"(step {m['onset']}); |h lambda_0/2 - 1| <= {float(m['hold']):.1e} at EoS; distance to GD "
+        f"{float(m['distance_ratio']):.3f}x gradient flow's; HVPs per step "
+        f"{float(m['cost_hvps_one']):.1f} (one eigenvalue at 2/h), {float(m['cost_hvps_two']):.1f} (two, from step "
+        f"{second if second not in ('', None) else 'never'})"
+    )
+    return [
+        _claim(
+            "The central flow tracks GD's time average at the edge of stability (Cohen et al.)",
+            f"{cfg.net.activation} MLP, h = {cfg.lr}, {cfg.steps} GD steps from initialisation, window {cfg.window}",
+            f"gdflows central{_central_flags(cfg)}",
+            ours,
+            "loss within a few %, lambda_0 at 2/h, far closer than gradient flow",
+            central_tracks(judged["loss"], judged["sharpness"], judged["trajectory"]),
+        )
+    ]
+
+
 def _dal_stats(row) -> str:
     st = seed_stats(row)
     loss = "" if st.diverged == st.seeds else f", loss {st.mean:.3f} +- {st.std:.3f}"
@@ -379,9 +427,7 @@ def pf_validity_section(ctx: Context) -> str:
     """Where the PF follows GD on non-quadratic losses (:mod:`gdflows.experiments.pf_validity`)."""
     cfg = dataclasses.replace(ctx.plan.validity, out=ctx.run.path / "pf_validity")
     cfg.run()
-    flags = f" --steps {cfg.steps}" if cfg.steps != PFValidityConfig.steps else ""
-    flags += f" --h-lambdas {' '.join(map(str, cfg.h_lambdas))}" if cfg.h_lambdas != PF_H_LAMBDAS else ""
-    flags += f" --problems {' '.join(cfg.problems)}" if cfg.problems != PF_PROBLEMS else ""
+    flags = changed_flags(cfg, PFValidityConfig(), skip=("out",))
     return f"## Where the PF follows GD\n\nCommand: `gdflows pf-validity{flags}`. " + pf_validity.markdown(
         pf_validity.load_summary(cfg.out)
     )
@@ -389,7 +435,14 @@ def pf_validity_section(ctx: Context) -> str:
 
 # The claims of the report, in order: each takes the Context and returns claim rows
 # (``_claim``); a new claim is one more function here.
-CLAIMS: list[Callable[[Context], list[dict]]] = [quadratic_claims, toy_claims, eos_claims, drift_claims, dal_claims]
+CLAIMS: list[Callable[[Context], list[dict]]] = [
+    quadratic_claims,
+    toy_claims,
+    eos_claims,
+    drift_claims,
+    dal_claims,
+    central_claims,
+]
 # Report sections after the claim table: each takes the Context and returns Markdown
 # (figures under the run folder's ``<sub-run>/figures/`` are embedded below it).
 SECTIONS: list[Callable[[Context], str]] = [pf_validity_section]

@@ -230,3 +230,16 @@ def cost_ratio(ratio: float, one_extra: float = 2.5, two_extra: float = 3.5) -> 
     if ratio <= two_extra:
         return Verdict(PARTLY, f"{ratio:.2f}x, up to two extra gradients")
     return Verdict(NO)
+
+
+def central_tracks(loss: bool, sharpness: bool, trajectory: bool) -> Verdict:
+    """The central flow as GD's time average: ``yes`` if GD's averaged loss tracks its prediction, its
+    lambda_0 holds at 2/h and averaged GD ends near it; ``partly`` if the loss or the trajectory holds
+    (sharpness alone is not tracking); ``no`` otherwise."""
+    parts = {"loss": loss, "sharpness": sharpness, "trajectory": trajectory}
+    failed = [name for name, ok in parts.items() if not ok]
+    if not failed:
+        return Verdict(YES)
+    if loss or trajectory:
+        return Verdict(PARTLY, f"not {', '.join(failed)}")
+    return Verdict(NO)
