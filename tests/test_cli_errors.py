@@ -8,7 +8,16 @@ import typing
 
 import pytest
 
-from gdflows.cli import COMMANDS, REPRODUCE_ISA, cache_settings, main, one_line, pin_cpu_isa
+from gdflows.cli import (
+    COMMANDS,
+    REPRODUCE_ISA,
+    cache_settings,
+    command_help,
+    help_cache_file,
+    main,
+    one_line,
+    pin_cpu_isa,
+)
 from gdflows.experiments import commands
 from gdflows.experiments import train as train_module
 
@@ -156,6 +165,17 @@ def test_cache_settings_follow_the_environment():
         "jax_compilation_cache_dir": "/home/u/.cache/gdflows/xla"
     }
     assert cache_settings(home | {"GDFLOWS_NO_CACHE": "1"}) == {}
+
+
+def test_command_help_is_built_once_then_read_from_the_cache(tmp_path):
+    env = {"HOME": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path / "c")}
+    built = command_help("drift", env)
+    assert "usage: gdflows drift" in built and "--lrs" in built
+    cached = help_cache_file("drift", env)
+    assert cached.parent == tmp_path / "c" / "gdflows" / "help" and cached.read_text() == built
+    cached.write_text("from the cache")
+    assert command_help("drift", env) == "from the cache"
+    assert command_help("drift", env | {"GDFLOWS_NO_CACHE": "1"}) == built  # off: built afresh, not read
 
 
 def test_reproduce_pins_the_cpu_instruction_set_unless_the_user_chose_one(monkeypatch):

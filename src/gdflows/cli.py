@@ -21,9 +21,12 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import hashlib
+import importlib.util
 import io
 import os
 import platform
+import shutil
 import sys
 import traceback
 from collections.abc import Mapping, MutableMapping
@@ -58,6 +61,13 @@ EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
 
 
+def cache_home(env: Mapping[str, str]) -> Path:
+    """``$XDG_CACHE_HOME/gdflows`` (an absolute XDG_CACHE_HOME only), else ``~/.cache/gdflows``."""
+    base = env.get("XDG_CACHE_HOME") or ""
+    base = Path(base) if Path(base).is_absolute() else Path(env.get("HOME", "~")).expanduser() / ".cache"
+    return base / "gdflows"
+
+
 def cache_settings(env: Mapping[str, str]) -> dict[str, object]:
     """The JAX settings of the CLI's persistent compilation cache, from the environment ``env``.
 
@@ -71,9 +81,7 @@ def cache_settings(env: Mapping[str, str]) -> dict[str, object]:
         return {}
     settings: dict[str, object] = {}
     if not env.get("JAX_COMPILATION_CACHE_DIR"):
-        base = env.get("XDG_CACHE_HOME") or ""
-        base = Path(base) if Path(base).is_absolute() else Path(env.get("HOME", "~")).expanduser() / ".cache"
-        settings["jax_compilation_cache_dir"] = str(base / "gdflows" / "xla")
+        settings["jax_compilation_cache_dir"] = str(cache_home(env) / "xla")
     if "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS" not in env:
         settings["jax_persistent_cache_min_compile_time_secs"] = 0.0
     return settings
@@ -127,6 +135,37 @@ def overview() -> str:
     return "\n".join(lines)
 
 
+def help_cache_file(name: str, env: Mapping[str, str]) -> Path | None:
+    """Where ``gdflows <name> --help`` keeps its text: beside the compilation cache, keyed by the
+    sources that shape it (the configs, the CLI, the parser's version) and the terminal width; None
+    with ``GDFLOWS_NO_CACHE=1``. Building the help loads the parser's type checker (~0.4 s CPU);
+    reading it back costs nothing."""
+    if env.get("GDFLOWS_NO_CACHE") == "1":
+        return None
+    digest = hashlib.sha256(f"{name} {shutil.get_terminal_size().columns} {sys.version}".encode())
+    sources = [Path(__file__), Path(__file__).parent / "experiments" / "commands.py"]
+    tyro_origin = importlib.util.find_spec("tyro").origin
+    for path in sources:
+        digest.update(path.read_bytes())
+    digest.update(f"{tyro_origin} {os.stat(tyro_origin).st_mtime_ns}".encode())
+    return cache_home(env) / "help" / f"{name}-{digest.hexdigest()[:16]}.txt"
+
+
+def command_help(name: str, env: Mapping[str, str]) -> str:
+    """The text of ``gdflows <name> --help``, from the help cache when it holds it."""
+    cached = help_cache_file(name, env)
+    if cached is not None and cached.is_file():
+        return cached.read_text()
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.suppress(SystemExit):
+        load("tyro:cli")(load(COMMANDS[name]), args=["--help"], prog=f"gdflows {name}")
+    if cached is not None:
+        with contextlib.suppress(OSError):  # a read-only home still gets its help, uncached
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            cached.write_text(out.getvalue())
+    return out.getvalue()
+
+
 def parse(argv: list[str]):
     """The config of the command ``argv`` names (only that command's flags are built); a parse error
     exits 2 with one line."""
@@ -140,6 +179,9 @@ def parse(argv: list[str]):
         guess = difflib.get_close_matches(name, COMMANDS, n=1)
         hint = f"did you mean {guess[0]}?" if guess else f"one of: {', '.join(COMMANDS)}"
         _fail("", f"error: unknown command {name!r}; {hint}", EXIT_USER_ERROR)
+    if argv[1:] in (["--help"], ["-h"]):
+        sys.stdout.write(command_help(name, os.environ))
+        raise SystemExit(0)
     captured = io.StringIO()
     try:
         with contextlib.redirect_stderr(captured):
