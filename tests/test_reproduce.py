@@ -46,7 +46,8 @@ def smoke(tmp_path_factory):
 def test_every_claim_has_a_measured_number_and_a_verdict(smoke):
     claims = read_csv(smoke / "first" / "claims.csv")
     text = (smoke / "docs" / "REPRODUCTION.md").read_text()
-    assert len(claims) == 10  # 3 quadratic, 3 toy, 1 edge of stability (one rate), drift, 2 DAL
+    assert len(claims) == 11  # 3 quadratic, 3 toy, 1 edge of stability (one rate), drift, 2 DAL, central
+    assert claims[-1]["command"].startswith("gdflows central --lr 0.38 --steps 160")
     for c in claims:
         assert c["agrees"].split(":")[0] in ANSWERS
         assert any(ch.isdigit() for ch in c["ours"])
