@@ -55,7 +55,7 @@ def test_value_at_reads_the_last_point_logged_within_the_time():
 
 
 def _rows():
-    """vgg: two SGD rates, Adam (one seed diverged), a DAL method; times and metrics by hand."""
+    """vgg: two SGD rates, Adam (one seed diverged), DAL, momentum (fastest); times and metrics by hand."""
 
     def row(method, family, seed, time_s, acc, loss, train, diverged=False):
         return (
@@ -73,6 +73,8 @@ def _rows():
         row("adam_lr0.001", "adam", 1, 1.0, "nan", "nan", "nan", diverged=True),
         row("dal_p1_hvp", "dal", 0, 6.0, 0.90, 0.4, 0.2),
         row("dal_p1_hvp", "dal", 1, 6.0, 0.80, 0.5, 0.3),
+        row("momentum_lr0.03", "momentum", 0, 1.5, 0.50, 1.2, 0.9),
+        row("momentum_lr0.03", "momentum", 1, 1.5, 0.50, 1.2, 0.9),
     ]
 
 
@@ -90,9 +92,8 @@ def _curves(rows):
 
 def test_budget_summary_and_tuned_sgd_by_hand():
     rows = _rows()
-    budgets = tables.budget(rows)
-    assert budgets == {"vgg": 3.0}  # gd_lr0.1's mean (2 + 4) / 2; Adam and gd_lr1 diverged, DAL is not a baseline
-    summary = {s["method"]: s for s in tables.summarise(rows, _curves(rows), budgets)}
+    summary = {s["method"]: s for s in tables.summarise(rows, _curves(rows))}
+    assert tables.budget(list(summary.values())) == {"vgg": 3.0}  # tuned SGD's (2 + 4) / 2, not momentum's 1.5
     dal = summary["dal_p1_hvp"]
     assert (dal["test_acc"], dal["test_acc_std"]) == (pytest.approx(0.85), pytest.approx(math.sqrt(0.005)))
     assert dal["test_acc_at_T"] == pytest.approx(0.3) and dal["test_acc_at_T_std"] == 0.0  # 0.1 * 3 s, both seeds
@@ -100,7 +101,12 @@ def test_budget_summary_and_tuned_sgd_by_hand():
     assert sgd["test_acc_at_T"] == pytest.approx(0.5) and sgd["test_acc_at_T_std"] == pytest.approx(0.4 / math.sqrt(2))
     assert summary["adam_lr0.001"]["diverged"] == 1 and summary["adam_lr0.001"]["test_acc"] == 0.8
     assert tables.tuned_sgd(list(summary.values()), "vgg")["method"] == "gd_lr0.1"  # gd_lr1 diverged once
-    assert {s["method"] for s in tables.field(list(summary.values()), "vgg")} == {"gd_lr0.1", "adam_lr0.001"}
+    assert [s["method"] for s in tables.field(list(summary.values()), "vgg")] == [
+        "gd_lr0.1",
+        "adam_lr0.001",
+        "momentum_lr0.03",
+    ]
+    assert summary["momentum_lr0.03"]["test_acc_at_T"] == 0.5  # finished before T: its final value
 
 
 def test_versus_says_each_answer():
@@ -117,14 +123,13 @@ def test_versus_says_each_answer():
 
 def test_verdict_lines_follow_the_verdicts():
     rows = _rows()
-    summary = tables.summarise(rows, _curves(rows), tables.budget(rows))
-    lines = field_report.verdict_lines(summary)
+    lines = field_report.verdict_lines(tables.summarise(rows, _curves(rows)))
     # equal epochs, accuracy: DAL 0.85 +- 0.071 vs tuned SGD 0.71 +- 0.014: 0.14 > 0.072, a win; Adam diverged once
-    assert "- vgg, equal epochs: dal_p1_hvp (0.850 +- 0.071) beats gd_lr0.1, adam_lr0.001; ties none;" in lines[0]
-    assert "equal epochs, test accuracy: DAL variants against the field: 2 wins, 0 ties, 0 losses" in lines[1]
-    # at T = 3 s: DAL 0.3 +- 0 vs SGD 0.5 +- 0.283: -0.2 within 0.283, a tie
+    assert lines[0].startswith("- vgg, equal epochs: dal_p1_hvp (0.850 +- 0.071) beats gd_lr0.1, adam_lr0.001, mom")
+    assert "equal epochs, test accuracy: DAL variants against the field: 3 wins, 0 ties, 0 losses" in lines[1]
+    # at T = 3 s: DAL 0.3 +- 0 vs SGD 0.5 +- 0.283: -0.2 within 0.283, a tie; vs momentum 0.5 +- 0: a loss
     at_t = next(line for line in lines if line.startswith("- vgg, equal wall-clock time: dal_p1_hvp"))
-    assert "(0.300 +- 0.000) beats adam_lr0.001; ties gd_lr0.1; loses to none." in at_t
+    assert "(0.300 +- 0.000) beats adam_lr0.001; ties gd_lr0.1; loses to momentum_lr0.03." in at_t
 
 
 def test_seed_theta_is_network_problems_initialisation():

@@ -79,23 +79,24 @@ class Plan:
         return self.epochs * self.logs_per_epoch * log_every, log_every
 
 
-_SWEEP = (0.01, 0.03, 0.1, 0.3, 1.0)
+_CPU = Plan(
+    models=(("vgg", {"width": 4, "hidden": 32}), ("resnet", {"width": 4, "blocks": 1})),
+    n_train=5000,
+    n_test=2000,
+    downsample=2,
+    batch_size=100,
+    epochs=3,
+    logs_per_epoch=5,
+    lrs=(0.01, 0.03, 0.1, 0.3, 1.0),
+    momentum_lr=0.03,
+    adam_lr=1e-3,
+    schedule_free_lr=0.3,
+    max_lr=5.0,
+)
 PLANS = {
-    "cpu": Plan(
-        models=(("vgg", {"width": 4, "hidden": 32}), ("resnet", {"width": 4, "blocks": 1})),
-        n_train=5000,
-        n_test=2000,
-        downsample=2,
-        batch_size=100,
-        epochs=3,
-        logs_per_epoch=5,
-        lrs=_SWEEP,
-        momentum_lr=0.03,
-        adam_lr=1e-3,
-        schedule_free_lr=0.3,
-        max_lr=5.0,
-    ),
-    "full": Plan(
+    "cpu": _CPU,
+    "full": dataclasses.replace(
+        _CPU,
         models=(("vgg", {"width": 16, "hidden": 128}), ("resnet", {"width": 16, "blocks": 2})),
         n_train=None,
         n_test=None,
@@ -103,25 +104,16 @@ PLANS = {
         batch_size=128,
         epochs=5,
         logs_per_epoch=4,
-        lrs=_SWEEP,
-        momentum_lr=0.03,
-        adam_lr=1e-3,
-        schedule_free_lr=0.3,
-        max_lr=5.0,
     ),
-    "smoke": Plan(
+    "smoke": dataclasses.replace(
+        _CPU,
         models=(("vgg", {"width": 2, "hidden": 8}), ("resnet", {"width": 2, "blocks": 1})),
         n_train=None,
         n_test=None,
-        downsample=2,
         batch_size=8,
         epochs=2,
         logs_per_epoch=2,
         lrs=(0.03, 0.3),
-        momentum_lr=0.03,
-        adam_lr=1e-3,
-        schedule_free_lr=0.3,
-        max_lr=5.0,
     ),
 }
 
