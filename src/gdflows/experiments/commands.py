@@ -375,9 +375,10 @@ class CompareOptimizersConfig(Command):
     all 60,000 images at 28x28), minibatches, several epochs, 3 seeds; test accuracy and loss as mean +- std at
     equal epochs and at equal wall-clock time, FLOPs per step, curves, verdicts. --scale <number>: the
     MNIST-subset comparison (tanh MLP and CNN, full batch and minibatch, steps and sizes times that number).
-    Writes <out>/results.csv (one row per run), curves.csv, summary.csv (tables.md at cpu/full), figures and
-    REPORT.md; a rerun skips the runs already in results.csv. Typical runtime on 2 CPU cores: --scale cpu 16 CPU
-    minutes (27 wall on a loaded machine); --scale full needs an accelerator; --scale 1 roughly an hour (264 runs); --quick about 2 minutes.
+    Writes <out>/results.csv (one row per run), curves.csv, summary.csv (table.csv and table.md at cpu/full),
+    figures and REPORT.md; a rerun skips the runs already in results.csv. Typical runtime on 2 CPU cores:
+    --scale cpu 16 CPU minutes (27 wall on a loaded machine); --scale full needs an accelerator; --scale 1
+    roughly an hour (264 runs); --quick about 2 minutes.
     """
 
     runner: ClassVar[str] = "gdflows.experiments.optimizers.compare:run"
