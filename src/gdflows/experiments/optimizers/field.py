@@ -143,7 +143,10 @@ def selected(plan: Plan, names) -> list[Method]:
     every = plan_methods(plan)
     unknown = set(names) - {m.name for m in every}
     if unknown:
-        raise GDFlowsError(f"unknown methods {sorted(unknown)}; known at this scale: {[m.name for m in every]}")
+        raise GDFlowsError(
+            f"unknown methods {sorted(unknown)}; known at this scale: {[m.name for m in every]} "
+            "(--scale 1 runs the MNIST-subset comparison and its methods)"
+        )
     return [m for m in every if not names or m.name in names]
 
 
