@@ -33,6 +33,7 @@ OptimizerName = Literal["gd", "momentum", "adam", "dal"]  # gdflows.experiments.
 FlowName = Literal["NGF", "IGR", "third-order", "PF", "PF+NP", "central"]  # flow_comparison.FLOWS
 HGMode = Literal["hvp", "fd", "secant"]  # gdflows.optim.dal.HG_MODES
 CompareModel = Literal["mlp", "cnn"]  # compare.MODEL_KWARGS
+CompareScale = Literal["cpu", "full", "smoke"]  # optimizers.field.PLANS
 RegimeName = Literal["full", "minibatch"]
 ScaleName = Literal["cpu", "paper", "smoke"]  # reproduce.SCALES
 PFProblem = Literal["sharp_dip", "tanh_mlp"]  # pf_validity.BUILD
@@ -398,20 +399,30 @@ QUICK_METHODS = ("gd_lr0.1", "dal_p1_hvp", "dal_p1_fd", "dal_p1_secant", "polyak
 
 @dataclasses.dataclass
 class CompareOptimizersConfig(Command):
-    """DAL-p (hvp, fd, secant) against GD/SGD, Polyak, DoG, Prodigy, momentum and Adam on MNIST.
+    """DAL against the field: DAL-p, DAL-momentum, DAL-Adam vs tuned SGD, momentum, Adam, Prodigy, DoG, Polyak,
+    schedule-free and CDAT.
 
-    Writes <out>/results.csv (one row per run), curves.csv, summary.csv, figures and REPORT.md;
-    a rerun skips the runs already in results.csv. Typical runtime on 2 CPU cores: roughly an hour for
-    the defaults (264 runs, most of the time in the CNN); --models mlp --regimes full --seeds 1 about
-    2 minutes; --quick about 2 minutes.
+    --scale cpu (default) / full: VGG- and ResNet-style nets on Fashion-MNIST (a 5,000-image 14x14 subset /
+    all 60,000 images at 28x28), minibatches, several epochs, 3 seeds; test accuracy and loss as mean +- std at
+    equal epochs and at equal wall-clock time, FLOPs per step, curves, verdicts. --scale <number>: the
+    MNIST-subset comparison (tanh MLP and CNN, full batch and minibatch, steps and sizes times that number).
+    Writes <out>/results.csv (one row per run), curves.csv, summary.csv (table.csv and table.md at cpu/full),
+    figures and REPORT.md; a rerun skips the runs already in results.csv. Typical runtime on 2 CPU cores:
+    --scale cpu 16 CPU minutes (27 wall on a loaded machine); --scale full needs an accelerator; --scale 1
+    roughly an hour (264 runs); --quick about 2 minutes.
     """
 
     runner: ClassVar[str] = "gdflows.experiments.optimizers.compare:run"
 
     out: Path = Path("runs/compare_optimizers")  # the run folder
+    scale: CompareScale | float = "cpu"  # cpu, full (conv nets on Fashion-MNIST), smoke (tests), or a number
+    data_dir: Path | None = None  # Fashion-MNIST IDX folder (default: $GDFLOWS_DATA, then Debian's package)
+    epochs: int | None = None  # epochs per run at cpu/full/smoke (None: the scale's)
+    seeds: int = 3  # runs per (model, regime, method)
+    methods: tuple[str, ...] = ()  # run only these method names (empty: all)
+    # The fields below set the MNIST-subset comparison (--scale <number>) only.
     models: tuple[CompareModel, ...] = ("mlp", "cnn")
     regimes: tuple[RegimeName, ...] = ("full", "minibatch")
-    seeds: int = 3  # runs per (model, regime, method)
     steps: int = 200  # steps per run
     mlp_n_train: int = 500
     cnn_n_train: int = 256
@@ -428,19 +439,36 @@ class CompareOptimizersConfig(Command):
     loss: LossName = "mse"
     loss_target: float = 0.15  # steps to reach this training loss are reported
     lambda_tol: float = 1e-4  # relative residual of lambda_0 at each logged point
-    methods: tuple[str, ...] = ()  # run only these method names (empty: all)
     dtype: DType = "float32"
-    scale: float = 1.0  # multiplies steps and training-set sizes
-    quick: bool = False  # tiny CPU check: 1 seed, 20 steps, 7 methods
+    quick: bool = False  # tiny CPU check of the MNIST-subset comparison (implies --scale 1): 1 seed, 20 steps
 
     def validate(self) -> None:
         check_choices(self)
         check_integers(self, ("seeds", "steps", "mlp_n_train", "cnn_n_train", "cnn_downsample"), 1)
         check_integers(self, ("batch_size", "log_every"), 1)
         check_positive(self, ("lrs", "max_lr", "secant_lr", "momentum_lr", "adam_lr", "loss_target"))
-        check_positive(self, ("lambda_tol", "scale"))
+        check_positive(self, ("lambda_tol",))
+        check_integers(self, ("epochs",), 1)
         if any(not (math.isfinite(p) and p >= 0) for p in self.ps):
             raise GDFlowsError(f"--ps must be finite numbers >= 0, got {self.ps}")
+        self.check_scale()
+
+    @property
+    def at_scale(self) -> bool:
+        """True for the conv nets on Fashion-MNIST (--scale cpu, full, smoke); False for a number."""
+        return isinstance(self.scale, str)
+
+    def check_scale(self) -> None:
+        """--scale is a name of :data:`CompareScale` or a number > 0; --quick belongs to the number."""
+        names = typing.get_args(CompareScale)
+        if isinstance(self.scale, str) and self.scale not in names:
+            raise GDFlowsError(
+                f"--scale {self.scale!r} is unknown; use one of {', '.join(names)} or a number > 0 (MNIST subset)"
+            )
+        if not isinstance(self.scale, str):
+            check_positive(self, ("scale",))
+        if self.quick and self.scale in ("full", "smoke"):
+            raise GDFlowsError(f"--quick is the tiny MNIST-subset check; drop --quick or --scale {self.scale}")
 
     def identity(self) -> CompareOptimizersConfig:
         return self.resolved()
@@ -449,8 +477,9 @@ class CompareOptimizersConfig(Command):
         """The config actually run: ``quick`` and ``scale`` applied."""
         cfg = self
         if cfg.quick:
-            cfg = dataclasses.replace(cfg, **QUICK_SCALE, methods=cfg.methods or QUICK_METHODS, quick=False)
-        if cfg.scale != 1.0:
+            quick = dict(QUICK_SCALE, methods=cfg.methods or QUICK_METHODS, quick=False)
+            cfg = dataclasses.replace(cfg, **quick, scale=cfg.scale if not cfg.at_scale else 1.0)
+        if not cfg.at_scale and cfg.scale != 1.0:
             s = cfg.scale
             cfg = dataclasses.replace(
                 cfg,

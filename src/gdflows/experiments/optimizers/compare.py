@@ -1,4 +1,7 @@
-"""``gdflows compare-optimizers``: DAL against the optimizers people use, on the MNIST subset.
+"""``gdflows compare-optimizers``: DAL against the optimizers people use.
+
+``--scale cpu|full|smoke`` runs :mod:`gdflows.experiments.optimizers.field`
+(conv nets on Fashion-MNIST); ``--scale <number>`` the MNIST-subset comparison below.
 
 For each model (tanh MLP; small tanh CNN on 2x-downsampled images), regime
 (full batch; minibatch) and seed, every method of
@@ -28,6 +31,7 @@ from gdflows.data import load_dataset
 from gdflows.data.dataset import downsample
 from gdflows.errors import GDFlowsError, RunInterrupted
 from gdflows.experiments.commands import QUICK_METHODS, CompareOptimizersConfig
+from gdflows.experiments.optimizers import field, field_report
 from gdflows.experiments.optimizers import report as optimizer_report
 from gdflows.experiments.optimizers.metrics import count_spikes, steps_to_target
 from gdflows.experiments.optimizers.run import batch_schedule, make_chunk, make_sharpness, step_flops, train
@@ -48,15 +52,17 @@ def run(cfg: CompareOptimizersConfig) -> Path:
     if folder is None:
         return Path(cfg.out)
     resolved = cfg.resolved()
-    _selected(resolved)  # an unknown method name is refused before the folder exists
+    plan = field.plan_for(resolved) if resolved.at_scale else None
+    # an unknown method name is refused before the folder exists
+    field.selected(plan, resolved.methods) if plan else _selected(resolved)
     folder.create()
     try:
-        compare(resolved, folder)
+        field.compare(resolved, folder, plan) if plan else compare(resolved, folder)
     except KeyboardInterrupt:
         raise RunInterrupted(
             f"interrupted: {folder.path}/results.csv keeps the runs finished so far; rerun the same command to resume"
         ) from None
-    optimizer_report.write(folder, resolved)
+    field_report.write(folder, resolved, plan) if plan else optimizer_report.write(folder, resolved)
     folder.finish()
     print(f"report: {folder.file('REPORT.md')}")
     return folder.path

@@ -227,18 +227,27 @@ def write(run: Run, cfg) -> None:
         "the rate over the last third (DAL's h_t, or the fixed rate). `two_over_lambda0_end`: 2/lambda_0 "
         "of the full loss at the end, seed 0, DAL runs only. `ms_per_step`: wall time per step "
         "after compilation (the first chunk), on a shared CPU: indicative only.",
+        *sections(verdicts(summary), markdown_table(summary), names),
+    ]
+    run.write_text("REPORT.md", "\n".join(text))
+
+
+def sections(verdict_lines, table: str, figure_names, *more) -> list[str]:
+    """The body both reports share: where DAL wins and loses, the table, ``more`` (title, text) sections, figures."""
+    extra = [line for title, text in more for line in ("", f"## {title}", "", text)]
+    return [
         "",
         "## Where DAL wins and loses",
         "",
-        *verdicts(summary),
+        *verdict_lines,
         "",
         "## Table",
         "",
-        markdown_table(summary),
+        table,
+        *extra,
         "",
         "## Figures",
         "",
-        *[f"![{n}](figures/{n})" for n in names],
+        *[f"![{n}](figures/{n})" for n in figure_names],
         "",
     ]
-    run.write_text("REPORT.md", "\n".join(text))

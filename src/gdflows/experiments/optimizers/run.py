@@ -48,7 +48,7 @@ def batch_schedule(n: int, batch_size: int | None, steps: int, seed: int) -> np.
     return np.concatenate(perms).reshape(-1, batch_size)[:steps].astype(np.int32)
 
 
-def _rate(state, method: Method):
+def step_rate(state, method: Method):
     """The rate of the step just taken: DAL's or CDAT's from its state, else the fixed rate (NaN without one)."""
 
     def has_rate(s):
@@ -69,7 +69,7 @@ def make_chunk(batch_loss, method: Method, opt, full_batch: bool):
         loss_fn = lambda t: batch_loss(t, xb, yb)  # noqa: E731
         value, g = jax.value_and_grad(loss_fn)(theta)
         update, state = opt.update(g, state, theta, value=value, value_fn=loss_fn)
-        return (optax.apply_updates(theta, update), state), (_rate(state, method), value)
+        return (optax.apply_updates(theta, update), state), (step_rate(state, method), value)
 
     @jax.jit
     def chunk(theta, state, x, y, idx):

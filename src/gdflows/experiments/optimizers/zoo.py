@@ -30,6 +30,7 @@ class Method:
     family: str  # gd, dal, polyak, dog, prodigy, momentum, adam, dal_momentum, dal_adam, cdat, schedule_free
     make: Callable[[], optax.GradientTransformationExtraArgs]
     lr: float | None = None  # fixed rate, where there is one
+    evaluate_at: Callable | None = None  # (opt_state, params) -> the params to evaluate (None: params)
 
 
 def _fixed(name, family, make, lr):
@@ -69,6 +70,12 @@ def methods(
     sf_lr = schedule_free_lr if schedule_free_lr is not None else max(lrs, default=None)
     if sf_lr is not None:
         out.append(
-            Method("schedule_free", "schedule_free", lambda: optax.contrib.schedule_free_sgd(sf_lr, b1=MOMENTUM), sf_lr)
+            Method(
+                "schedule_free",
+                "schedule_free",
+                lambda: optax.contrib.schedule_free_sgd(sf_lr, b1=MOMENTUM),
+                sf_lr,
+                optax.contrib.schedule_free_eval_params,
+            )
         )
     return out

@@ -1,0 +1,118 @@
+"""The tables of ``compare-optimizers`` at scale: mean +- std over seeds at equal epochs and at equal wall-clock time.
+
+* Equal epochs: every run's final logged point (all methods train the same epochs).
+* Equal wall-clock time: per model a budget T, tuned SGD's mean training
+  time for the epochs (:func:`budget`: standard training's cost; methods of
+  the same cost per step differ only by timing noise, so the fastest of them
+  would pick the luckiest); each run is read at T from its timestamped curve
+  (:func:`value_at`: the last point logged at or before T, the parameters a
+  user stopping at T would hold).
+* Tuned SGD: of the SGD sweep, the rate with the lowest mean final training
+  loss over seeds and no diverged seed (the training objective; the test set
+  plays no part in the choice) (:func:`tuned_sgd`).
+
+Standard deviations are sample ones (ddof = 1; 0 for a single seed).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+
+import numpy as np
+
+DAL_FAMILIES = ("dal", "dal_momentum", "dal_adam")
+METRICS = ("test_acc", "test_loss")
+
+
+def num(value) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def mean_std(values) -> tuple[float, float]:
+    """(mean, sample std) of the finite values; (nan, nan) when there are none."""
+    v = np.asarray([x for x in map(num, values) if math.isfinite(x)])
+    if not v.size:
+        return math.nan, math.nan
+    return float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else 0.0
+
+
+def value_at(times, values, t: float) -> float:
+    """The value at the last point with time <= t (times ascending, the first at 0)."""
+    times = np.asarray([num(x) for x in times])
+    i = int(np.searchsorted(times, t, side="right")) - 1
+    return num(values[max(i, 0)])
+
+
+def _groups(rows, keys):
+    out = defaultdict(list)
+    for r in rows:
+        out[tuple(str(r[k]) for k in keys)].append(r)
+    return out
+
+
+def budget(summary) -> dict:
+    """Per model: the time budget T, tuned SGD's mean training time over its seeds."""
+    models = {s["model"] for s in summary}
+    return {m: sgd["time_s"] for m in models if (sgd := tuned_sgd(summary, m)) is not None}
+
+
+def curves_by_run(curves) -> dict:
+    """(model, method, seed) -> list of logged points in step order."""
+    out = _groups(curves, ("model", "method", "seed"))
+    return {k: sorted(v, key=lambda p: num(p["step"])) for k, v in out.items()}
+
+
+def _at_time(points, t: float) -> dict:
+    times = [p["time_s"] for p in points]
+    return {k: value_at(times, [p[k] for p in points], t) for k in METRICS + ("epoch",)}
+
+
+def _stats(model: str, method: str, rs) -> dict:
+    row = {"model": model, "method": method, "family": rs[0]["family"], "lr": rs[0]["lr"], "seeds": len(rs)}
+    row["diverged"] = sum(str(r["diverged"]) == "True" for r in rs)
+    for k in METRICS + ("train_loss",):
+        row[k], row[f"{k}_std"] = mean_std(r[k] for r in rs)
+    for k in ("time_s", "cpu_s", "ms_per_step"):
+        row[k] = mean_std(r[k] for r in rs)[0]
+    row["flops_per_step"] = num(rs[0]["flops_per_step"])
+    return row
+
+
+def summarise(rows, curves) -> list[dict]:
+    """Per (model, method): mean and std of the final test metrics and training loss, cost per step, and the
+    test metrics and epochs reached at the model's time budget T (:func:`budget`)."""
+    runs = curves_by_run(curves)
+    groups = _groups(rows, ("model", "method"))
+    out = [_stats(model, method, rs) for (model, method), rs in groups.items()]
+    budgets = budget(out)
+    for row, rs in zip(out, groups.values()):
+        t = budgets.get(row["model"], math.nan)
+        points = [runs[(row["model"], row["method"], str(r["seed"]))] for r in rs]
+        at_t = [_at_time(p, t) for p in points] if math.isfinite(t) else []
+        for k in METRICS + ("epoch",):
+            row[f"{k}_at_T"], row[f"{k}_at_T_std"] = mean_std(a[k] for a in at_t)
+        row["budget_s"] = t
+    return out
+
+
+def tuned_sgd(summary, model: str) -> dict | None:
+    """The SGD rate of ``model`` with the lowest mean final training loss and no diverged seed."""
+    sweep = [s for s in summary if s["model"] == model and s["family"] == "gd" and not s["diverged"]]
+    sweep = [s for s in sweep if math.isfinite(s["train_loss"])]
+    return min(sweep, key=lambda s: s["train_loss"]) if sweep else None
+
+
+def field(summary, model: str) -> list[dict]:
+    """The methods DAL is judged against on ``model``: tuned SGD and every method outside the DAL families and
+    the SGD sweep."""
+    best = tuned_sgd(summary, model)
+    rest = [s for s in summary if s["model"] == model and s["family"] not in DAL_FAMILIES + ("gd",)]
+    return ([best] if best else []) + rest
+
+
+def dal_rows(summary, model: str) -> list[dict]:
+    return [s for s in summary if s["model"] == model and s["family"] in DAL_FAMILIES]
