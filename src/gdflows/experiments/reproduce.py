@@ -400,8 +400,9 @@ def dal_claims(ctx: Context) -> list[dict]:
     flops = float(s["dal_p1_hvp"]["flops_per_step"]) / float(s["gd_lr0.1"]["flops_per_step"])
     ms = float(s["dal_p1_hvp"]["ms_per_step"]) / float(s["gd_lr0.1"]["ms_per_step"])
     ctx.timings["DAL-1 (hvp) / GD, wall time per step"] = f"{ms:.2f}x"
-    cmd = f"gdflows compare-optimizers --models mlp --regimes full --methods {' '.join(DAL_METHODS)}" + (
-        f" --scale {ctx.plan.dal_scale:g}" if ctx.plan.dal_scale != 1 else ""
+    cmd = (  # --scale always: a number keeps the MNIST-subset comparison (the default is the at-scale one)
+        f"gdflows compare-optimizers --models mlp --regimes full --methods {' '.join(DAL_METHODS)} "
+        f"--scale {ctx.plan.dal_scale:g}"
     )
     return [
         _claim(

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import math
 
+from gdflows.experiments.verdicts import INCONCLUSIVE, lower
+
 WIN, TIE, LOSS = "win", "tie", "loss"
 
 
@@ -24,9 +26,10 @@ def versus(a: tuple, b: tuple, higher_is_better: bool) -> str:
     b_failed = b_failed or not math.isfinite(b_mean)
     if a_failed or b_failed:
         return TIE if a_failed and b_failed else (LOSS if a_failed else WIN)
-    better = a_mean - b_mean if higher_is_better else b_mean - a_mean
-    margin = math.hypot(a_std, b_std)
-    return WIN if better > margin else LOSS if better < -margin else TIE
+    lower_a = lower(a_mean, a_std, b_mean, b_std)  # the one rule for "beyond the spread"
+    if lower_a.answer == INCONCLUSIVE:
+        return TIE
+    return WIN if lower_a.holds != higher_is_better else LOSS
 
 
 def tally(outcomes) -> dict:
