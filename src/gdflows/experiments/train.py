@@ -73,7 +73,7 @@ from gdflows.experiments.eos import report_markdown
 from gdflows.experiments.network_setup import network_run
 from gdflows.experiments.optimizers.run import _rate, batch_schedule
 from gdflows.experiments.optimizers.zoo import Method
-from gdflows.experiments.report.progress import track
+from gdflows.experiments.report.progress import track_stages
 from gdflows.experiments.report.runs import Run, read_csv
 from gdflows.optim import dal
 from gdflows.problems.network import NetworkProblem
@@ -233,8 +233,9 @@ def train(problem: NetworkProblem, cfg: TrainConfig, run: Run) -> list[dict]:
     st, rows = _resume(run, problem, opt, method)
     loss0 = float(rows[0]["loss"]) if rows else None  # divergence is relative to it
     try:
-        for target in track(log_steps(cfg, st.step), f"train lr={cfg.lr:g}"):
+        for target, say in track_stages(log_steps(cfg, st.step), f"train lr={cfg.lr:g}"):
             if target > st.step:
+                say(f"steps {st.step}-{target}")
                 if loss0 is None:  # a checkpoint without its metrics rows
                     loss0 = float(problem.evaluate(problem.theta0)[0])
                 st.theta, st.opt_state, values, h = steps(st.theta, st.opt_state, idx[st.step : target])
@@ -244,12 +245,14 @@ def train(problem: NetworkProblem, cfg: TrainConfig, run: Run) -> list[dict]:
                     break
                 st.step, st.rate = target, float(h[-1])
                 save_state(run, st)
+            say(f"step {target}: loss and accuracy over {len(problem.data.y_train)} images")
             train_eval = problem.evaluate(st.theta)
             loss = float(train_eval[0])
             loss0 = loss if loss0 is None else loss0
             if not loss <= divergence_bound(loss0):  # also NaN
                 rows.append(_diverged(st.step, loss))
                 break
+            say(f"step {target}: diagnosis on {len(problem.curvature_index)} images")
             row, st.vectors = diagnostics_row(problem, cfg, st, train_eval)
             rows.append(row)
             run.write_table("metrics", rows)
