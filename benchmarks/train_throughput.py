@@ -175,7 +175,7 @@ def main() -> None:
     ap.add_argument("--eos-width", type=int, default=32)
     ap.add_argument("--eos-n-train", type=int, default=5000)
     ap.add_argument("--eos-downsample", type=int, default=2)
-    ap.add_argument("--eos-lr", type=float, default=0.12)
+    ap.add_argument("--eos-lr", type=float, default=0.03, help="(b) h lambda_0 = 1.3 at the start")
     ap.add_argument("--curvature", type=int, default=1000)
     ap.add_argument("--every", type=int, default=100)
     ap.add_argument("--intervals", type=int, default=3)
