@@ -170,11 +170,13 @@ class NetworkSetup:
 
 @dataclasses.dataclass
 class TrainConfig(Command):
-    """Train a network by full-batch GD with Principal-Flow diagnostics every few steps: the edge of stability.
+    """Train a network by GD (full batch or minibatches) with Principal-Flow diagnostics every few steps.
 
-    Writes <out>/metrics.csv (one row per logged step: loss, accuracy, top eigenvalues, stability
-    coefficients, PF-predicted and observed loss change, the PF field's error and convergence),
-    figures/ and REPORT.md. A diverging run is a result: its report says where it diverged.
+    Writes <out>/metrics.csv (one row per logged step: train and test loss and accuracy, then, on the
+    curvature subset (--net.curvature-size images), top eigenvalues, stability coefficients, PF-predicted
+    and observed loss change, the PF field's error and convergence), figures/ and REPORT.md. Full-data
+    passes go in chunks (--net.chunk-size), split over every local device (--devices). A diverging run
+    is a result: its report says where it diverged.
     Rerun the same command to resume after an interruption; a larger --steps extends a finished run.
     Typical runtime: about 2 minutes for the defaults (2,000 steps) on 2 CPU cores.
     """
