@@ -10,6 +10,9 @@ once a command runs. Then the CLI
 * switches JAX to float64 (the experiments' accuracy claims are float64
   claims) and turns on JAX's persistent compilation cache
   (:func:`cache_settings`), so a rerun skips XLA compilation;
+* joins a multi-process run when ``JAX_COORDINATOR_ADDRESS``,
+  ``JAX_NUM_PROCESSES`` and ``JAX_PROCESS_ID`` are set (one process per host,
+  the same command on each: :mod:`gdflows.parallel`);
 * reports a user error (a :class:`~gdflows.errors.GDFlowsError`, a bad flag
   value, an unusable output path) as one line, ``gdflows <command>: error:
   <what, and the fix>``, with exit status 2 and no traceback (``--debug``
@@ -100,11 +103,13 @@ def pin_cpu_isa(env: MutableMapping[str, str]) -> None:
 
 
 def configure_jax(env: Mapping[str, str]) -> None:
-    """float64 and the compilation cache, for this process (the library itself changes no JAX setting)."""
+    """float64 and the compilation cache, for this process (the library itself changes no JAX setting);
+    then, when ``JAX_COORDINATOR_ADDRESS`` is set, join the multi-process run (:func:`gdflows.parallel.initialize`)."""
     config = load("jax:config")
     config.update("jax_enable_x64", True)
     for name, value in cache_settings(env).items():
         config.update(name, value)
+    load("gdflows.parallel:initialize")()
 
 
 def one_line(text: str) -> str:

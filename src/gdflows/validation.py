@@ -73,8 +73,11 @@ def default_tol(dtype) -> float:
     return max(1e-8, 100 * float(jnp.finfo(jnp.dtype(dtype)).eps))
 
 
-def check_tol(tol, dtype) -> float:
-    """Return ``tol`` as a float; raise unless 10 eps <= tol < 1 for ``dtype`` (check before any work)."""
+def check_tol(tol, dtype, flag: str = "tol") -> float:
+    """Return ``tol`` as a float; raise unless 10 eps <= tol < 1 for ``dtype`` (check before any work).
+
+    ``flag``: how the message names the value (e.g. ``--tol`` for a command-line flag).
+    """
     eps = float(jnp.finfo(jnp.dtype(dtype)).eps)
     name = jnp.dtype(dtype).name
     try:
@@ -82,10 +85,10 @@ def check_tol(tol, dtype) -> float:
     except (TypeError, ValueError):
         value = math.nan
     if isinstance(tol, bool) or not 0 < value < 1:
-        raise GDFlowsError(f"tol must be > 0 and < 1, got {tol!r}; e.g. tol={default_tol(dtype):.1e} for {name}")
+        raise GDFlowsError(f"{flag} must be > 0 and < 1, got {tol!r}; e.g. {flag} {default_tol(dtype):.1e} for {name}")
     if value < 10 * eps:
         raise GDFlowsError(
-            f"tol = {value:g} is below 10 * machine epsilon of {name} ({10 * eps:.1e}); pass a larger tol "
+            f"{flag} {value:g} is below 10 * machine epsilon of {name} ({10 * eps:.1e}); pass a larger {flag} "
             f"(default for {name}: {default_tol(dtype):.1e}) or float64 parameters"
         )
     return value

@@ -152,10 +152,13 @@ class NetworkSetup:
     loss: LossName = "mse"
     seed: int = 0  # parameter initialisation
     dtype: DType = "float64"
+    curvature_size: int | None = 1000  # training images the diagnoses use (a class-balanced subset; None: all)
+    chunk_size: int | None = None  # images per chunk of every full-data pass (None: 256); bounds the memory
 
     def validate(self, prefix: str = "--net.") -> None:
         check_choices(self, prefix)
-        check_integers(self, ("n_train", "n_test", "downsample", "depth", "width"), 1, prefix)
+        positive = ("n_train", "n_test", "downsample", "depth", "width", "curvature_size", "chunk_size")
+        check_integers(self, positive, 1, prefix)
         check_integers(self, ("classes", "seed"), 0, prefix)
         if self.data_dir is not None and not Path(self.data_dir).is_dir():
             raise GDFlowsError(
@@ -163,19 +166,21 @@ class NetworkSetup:
                 f"the {self.dataset} files"
             )
 
-    def build(self):
-        """Load and subset the data, initialise the model, close the loss over the training set
-        (a :class:`gdflows.problems.network.NetworkProblem`)."""
-        return load("gdflows.experiments.network_setup:build_network")(self)
+    def build(self, devices: int | None = None, tol: float | None = None):
+        """Load and subset the data, initialise the model, lay the data out on ``devices`` local devices
+        (None: all) (a :class:`gdflows.problems.network.NetworkProblem`, diagnosing at ``tol``)."""
+        return load("gdflows.experiments.network_setup:build_network")(self, devices=devices, tol=tol)
 
 
 @dataclasses.dataclass
 class TrainConfig(Command):
-    """Train a network by full-batch GD with Principal-Flow diagnostics every few steps: the edge of stability.
+    """Train a network by GD (full batch or minibatches) with Principal-Flow diagnostics every few steps.
 
-    Writes <out>/metrics.csv (one row per logged step: loss, accuracy, top eigenvalues, stability
-    coefficients, PF-predicted and observed loss change, the PF field's error and convergence),
-    figures/ and REPORT.md. A diverging run is a result: its report says where it diverged.
+    Writes <out>/metrics.csv (one row per logged step: train and test loss and accuracy, then, on the
+    curvature subset (--net.curvature-size images), top eigenvalues, stability coefficients, PF-predicted
+    and observed loss change, the PF field's error and convergence), figures/ and REPORT.md. Full-data
+    passes go in chunks (--net.chunk-size), split over every local device (--devices). A diverging run
+    is a result: its report says where it diverged.
     Rerun the same command to resume after an interruption; a larger --steps extends a finished run.
     Typical runtime: about 2 minutes for the defaults (2,000 steps) on 2 CPU cores.
     """
@@ -191,10 +196,11 @@ class TrainConfig(Command):
     momentum: float = 0.9  # optimizer momentum only
     dal_p: float = 1.0  # optimizer dal only: h = min(2 / (|Hg|/|g|)^p, max_lr)
     max_lr: float = 5.0  # optimizer dal only
-    batch_size: int = 0  # 0: full batch
+    batch_size: int = 0  # 0: full batch; a minibatch size must be a multiple of the device count
+    devices: int | None = None  # local devices the data is split across (None: all of them)
     log_every: int = 20  # steps between diagnoses
     k: int = 2  # eigen-directions per diagnosis
-    tol: float = 1e-7  # eigenpair residual and PF-field tolerance
+    tol: float | None = None  # eigenpair residual and PF-field tolerance (None: max(1e-8, 100 eps) of --net.dtype)
     max_hvps: int = 100  # HVP budget of each Lanczos solve in a diagnosis; one that runs out is flagged
     hover_tol: float = 0.1  # |lambda_0 / (2/lr) - 1| allowed over the last third
     noise_rtol: float = 1e-6  # observed changes below this fraction of the loss are noise
@@ -202,12 +208,12 @@ class TrainConfig(Command):
     def validate(self) -> None:
         self.net.validate()
         check_choices(self)
-        check_positive(self, ("lr", "max_lr", "tol", "hover_tol", "noise_rtol"))
+        check_positive(self, ("lr", "max_lr", "hover_tol", "noise_rtol"))
         check_integers(self, ("steps", "batch_size"), 0)
-        check_integers(self, ("log_every", "k"), 1)
+        check_integers(self, ("log_every", "k", "devices"), 1)
         check_integers(self, ("max_hvps",), 2)
-        if self.tol >= 1:
-            raise GDFlowsError(f"--tol must be < 1 (a relative tolerance), got {self.tol!r}; e.g. --tol 1e-7")
+        if self.tol is not None and (isinstance(self.tol, bool) or not 0 < self.tol < 1):
+            raise GDFlowsError(f"--tol must be > 0 and < 1 (a relative tolerance), got {self.tol!r}; e.g. --tol 1e-7")
         if not 0 <= self.momentum < 1:
             raise GDFlowsError(f"--momentum must be in [0, 1), got {self.momentum!r}")
         if not (math.isfinite(self.dal_p) and self.dal_p >= 0):
@@ -234,11 +240,12 @@ class DriftConfig(Command):
     every: int = 15  # drift measured at steps 0, every, 2 every, ...
     rtol: float = 1e-10  # NGF solve tolerances (far below the drift)
     atol: float = 1e-12
+    devices: int | None = None  # local devices the data is split across (None: all of them)
 
     def validate(self) -> None:
         self.net.validate()
         check_positive(self, ("lrs", "rtol", "atol"))
-        check_integers(self, ("steps", "every"), 1)
+        check_integers(self, ("steps", "every", "devices"), 1)
 
 
 def _track_net() -> NetworkSetup:
@@ -269,12 +276,13 @@ class CentralConfig(Command):
     gf_rtol: float = 1e-8  # gradient-flow (NGF) solve tolerances
     gf_atol: float = 1e-10
     net: NetworkSetup = dataclasses.field(default_factory=lambda: _track_net())
+    devices: int | None = None  # local devices the data is split across (None: all of them)
 
     def validate(self) -> None:
         self.net.validate()
         check_choices(self)
         check_positive(self, ("lr", "gf_rtol", "gf_atol"))
-        check_integers(self, ("steps", "k", "substeps", "sharpness_every", "chunk", "window"), 1)
+        check_integers(self, ("steps", "k", "substeps", "sharpness_every", "chunk", "window", "devices"), 1)
         if self.window % 2 == 0:
             raise GDFlowsError(f"--window must be odd (a centred average), got {self.window}; e.g. --window 301")
         if self.steps < self.window:
@@ -331,12 +339,13 @@ class TrackConfig(Command):
     flows: tuple[FlowName, ...] = ("NGF", "IGR", "third-order", "PF", "PF+NP", "central")
     rtol: float = 1e-8  # flow solve tolerances
     atol: float = 1e-10
+    devices: int | None = None  # local devices the data is split across (None: all of them)
 
     def validate(self) -> None:
         self.net.validate()
         check_choices(self)
         check_positive(self, ("lr", "rtol", "atol"))
-        check_integers(self, ("train_steps", "horizon"), 1)
+        check_integers(self, ("train_steps", "horizon", "devices"), 1)
         check_integers(self, ("starts",), 0)
         if not self.starts or max(self.starts) + self.horizon > self.train_steps:
             raise GDFlowsError(

@@ -45,7 +45,7 @@ def eos_section(parent: Run, cfg: TrainConfig = DEMO) -> str:
     """The demo's section: a short MNIST run into ``<parent>/eos`` and its Markdown."""
     cfg = dataclasses.replace(cfg, out=parent.path / "eos")
     run = Run.open(cfg.out, cfg)
-    train(cfg.net.build(), cfg, run)
+    train(cfg.net.build(cfg.devices, cfg.tol), cfg, run)
     intro = (
         "## Edge of stability on MNIST through the PF\n\n"
         f"Full-batch GD on a tanh MLP (7x7 MNIST images, h = {cfg.lr:g}), diagnosed through the PF every "

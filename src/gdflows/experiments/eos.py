@@ -41,7 +41,8 @@ def eos_verdicts(rows, tol: float = 0.1, noise_rtol: float = 1e-6) -> dict:
       (steps >= 2/3 of the last logged step) has |lambda_0 / (2/h) - 1| <= tol;
       ``edge_of_stability``: both.
     * ``sign_agreement``: over the steps whose observed change is above noise,
-      |E(theta_n - h g_n) - E_n| > noise_rtol |E_n|, the fraction where
+      |E(theta_n - h g_n) - E_n| > noise_rtol |E_n| (E: the diagnosed loss,
+      ``curvature_loss`` where the rows have it, else ``loss``), the fraction where
       sign(PF dE/dt) = sign(observed_dE_dt); ``majority_baseline``: the fraction
       that always predicting the majority sign of the observed change gets right;
       ``sign``: :func:`~gdflows.experiments.verdicts.beats_baseline` (the PF must beat
@@ -57,7 +58,8 @@ def eos_verdicts(rows, tol: float = 0.1, noise_rtol: float = 1e-6) -> dict:
     ratio = _col(rows, "lambda_0") / edge
     last = steps >= 2 * steps[-1] / 3
     dev = float(np.max(np.abs(ratio[last] - 1)))
-    loss, change = _col(rows, "loss"), _col(rows, "loss_next") - _col(rows, "loss")
+    loss = _col(rows, "curvature_loss" if "curvature_loss" in rows[0] else "loss")  # the loss loss_next is of
+    change = _col(rows, "loss_next") - loss
     above = np.isfinite(change) & (np.abs(change) > noise_rtol * np.abs(loss))
     observed = np.sign(change[above])
     share = float(np.mean(np.sign(_col(rows, "dE_dt")[above]) == observed)) if above.any() else float("nan")

@@ -1,43 +1,67 @@
-"""Which network on which data: the part of a config that ``train``, ``drift`` and ``track`` share.
+"""Which network on which data: the part of a config that ``train``, ``drift``, ``track`` and ``central`` share.
 
 The config itself (:class:`NetworkSetup`, its flags and choices) lives in the
 light :mod:`gdflows.experiments.commands`; this module builds the problem it
-describes.
+describes, on the devices the command's ``--devices`` names.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+import jax
+
 from gdflows.data import DatasetNotFoundError, downsample, load_dataset
+from gdflows.errors import GDFlowsError
 from gdflows.experiments.commands import NetworkSetup, flag
 from gdflows.experiments.report.runs import Run
 from gdflows.problems.network import NetworkProblem, network_problem
+from gdflows.validation import check_tol
 
 __all__ = ["NetworkSetup", "build_network", "network_run"]
 
 
-def network_run(cfg, check: Callable | None = None) -> tuple[Run | None, NetworkProblem | None]:
+def network_run(
+    cfg, check: Callable | None = None, tol: float | None = None
+) -> tuple[Run | None, NetworkProblem | None]:
     """(run folder, problem) of a command on ``cfg.net``, or (None, None) when ``cfg.out`` holds it finished.
 
-    The config is validated, the data loaded and the problem built (then ``check(problem)``)
-    before the folder is created, so a config that cannot run leaves no folder.
+    The config is validated, the data loaded and the problem built on ``cfg.devices``
+    local devices with diagnostics at ``tol`` (then ``check(problem)``) before the
+    folder is created, so a config that cannot run leaves no folder.
     """
     folder = Run.pending(cfg)
     if folder is None:
         return None, None
-    problem = cfg.net.build()
+    problem = cfg.net.build(devices=cfg.devices, tol=tol)
     if check is not None:
         check(problem)
     return folder.create(), problem
 
 
-def build_network(setup: NetworkSetup, prefix: str = "--net.") -> NetworkProblem:
-    """Load and subset the data, initialise the model, close the loss over the training set.
+def check_devices(devices: int | None) -> None:
+    """Refuse ``--devices`` above this process's local device count (before any data is loaded)."""
+    local = jax.local_device_count()
+    if devices is not None and devices > local:
+        raise GDFlowsError(
+            f"--devices {devices} exceeds the {local} local device(s) of this process; pass --devices {local} "
+            "or fewer (or leave it out: all)"
+        )
 
-    A missing dataset is reported with the flag that sets its folder (``prefix`` + ``data-dir``).
+
+def build_network(
+    setup: NetworkSetup, prefix: str = "--net.", devices: int | None = None, tol: float | None = None
+) -> NetworkProblem:
+    """Load and subset the data, initialise the model, lay the data out on ``devices`` local devices (None: all).
+
+    ``--devices`` and ``--tol`` (``tol``, checked against ``setup.dtype``; None: its
+    default) are checked before the data is loaded. A missing dataset is reported
+    with the flag that sets its folder (``prefix`` + ``data-dir``).
     """
     setup.validate(prefix)
+    check_devices(devices)
+    if tol is not None:
+        check_tol(tol, setup.dtype, flag="--tol")
     try:
         data = load_dataset(
             setup.dataset,
@@ -54,4 +78,15 @@ def build_network(setup: NetworkSetup, prefix: str = "--net.") -> NetworkProblem
     kwargs = {"width": setup.width, "activation": setup.activation}
     if setup.model == "mlp":
         kwargs["depth"] = setup.depth
-    return network_problem(setup.model, data, setup.loss, seed=setup.seed, dtype=setup.dtype, **kwargs)
+    return network_problem(
+        setup.model,
+        data,
+        setup.loss,
+        seed=setup.seed,
+        dtype=setup.dtype,
+        chunk_size=setup.chunk_size,
+        curvature_size=setup.curvature_size,
+        tol=tol,
+        devices=devices,
+        **kwargs,
+    )

@@ -1,17 +1,32 @@
 r"""``gdflows train``: a network trained by GD, watched through the Principal Flow (docs/theory.md, section 7).
 
+The run is one :class:`~gdflows.problems.network.NetworkProblem`: training steps
+(minibatches of ``batch_size``, or the full training set when it is 0) run as one
+jitted scan per logged interval, every full-data pass goes chunk by chunk, and
+all of it is split over the devices' batch mesh.
+
 Every ``log_every`` steps, at the iterate theta_n and learning rate h = ``lr``,
-one metrics row holds :func:`gdflows.stability.diagnose` (lambda_0..lambda_{k-1},
-2/h, sc_i, c_i, c_i^2/|g|^2, the PF-predicted dE/dt = sum_i sc_i c_i^2 over the
-whole spectrum, |Hg|/|g|), the full training loss and train/test accuracy, and
-what one full-batch GD step of rate h from theta_n does next:
+one metrics row holds
+
+* ``loss``, ``train_acc``, ``test_loss``, ``test_acc``: the whole training and
+  test sets (chunked);
+* the diagnosis (:meth:`NetworkProblem.diagnose`: lambda_0..lambda_{k-1}, 2/h,
+  sc_i, c_i, c_i^2/|g|^2, the PF-predicted dE/dt = sum_i sc_i c_i^2 over the
+  whole spectrum, |Hg|/|g|, |g|) of E_S, the loss over the curvature subset S
+  (``--net.curvature-size`` class-balanced training images; all of them when
+  the training set is no larger), in its dtype at tolerance ``tol``;
+* the probe, on the same E_S: ``curvature_loss`` = E_S(theta_n) and what one
+  GD step of rate h on E_S from theta_n does next,
 
 .. math::
 
-    \text{observed\_dE\_dt} = \frac{E(\theta_n - h g_n) - E(\theta_n)}{h}, \qquad
-    c_{0,\text{next}} = u_0^T\, \nabla E(\theta_n - h g_n).
+    \text{observed\_dE\_dt} = \frac{E_S(\theta_n - h g_n) - E_S(\theta_n)}{h}, \qquad
+    c_{0,\text{next}} = u_0^T\, \nabla E_S(\theta_n - h g_n), \qquad g_n = \nabla E_S(\theta_n),
 
-For full-batch GD that step is the run's own next step (E_{n+1}). On a
+with ``loss_next`` = E_S(theta_n - h g_n). So the PF's prediction and the
+observed change refer to one loss. For full-batch GD on a training set no
+larger than the subset, E_S = E and that step is the run's own next step
+(E_{n+1}). On a
 quadratic, Re(sc_i) and ln|1 - h lambda_i| have the same sign, so the PF's
 dE/dt and the observed change agree in sign direction by direction; on a
 network they are compared by :func:`gdflows.experiments.eos.eos_verdicts`. A sign flip of c_0 over the
@@ -51,25 +66,25 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from gdflows.diagnosis import diagnose
 from gdflows.errors import GDFlowsError, RunInterrupted
 from gdflows.experiments.commands import TrainConfig
 from gdflows.experiments.divergence import divergence_bound, first_divergent, outcome_diverged
 from gdflows.experiments.eos import report_markdown
 from gdflows.experiments.network_setup import network_run
-from gdflows.experiments.optimizers.run import batch_schedule, make_chunk
+from gdflows.experiments.optimizers.run import _rate, batch_schedule
 from gdflows.experiments.optimizers.zoo import Method
-from gdflows.experiments.report.progress import track
+from gdflows.experiments.report.progress import track_stages
 from gdflows.experiments.report.runs import Run, read_csv
 from gdflows.optim import dal
 from gdflows.problems.network import NetworkProblem
+from gdflows.validation import check_tol
 
 __all__ = ["TrainConfig", "run", "train", "write_report", "make_method", "log_steps"]
 
 
 def run(cfg: TrainConfig) -> Path:
     """``gdflows train``: validate, then train (or resume, or extend) into ``cfg.out`` and write the report."""
-    folder, problem = network_run(cfg, check=functools.partial(_check_k, cfg))
+    folder, problem = network_run(cfg, check=functools.partial(_check, cfg), tol=cfg.tol)
     if folder is None:
         return Path(cfg.out)
     start = time.perf_counter()
@@ -80,9 +95,15 @@ def run(cfg: TrainConfig) -> Path:
     return folder.path
 
 
-def _check_k(cfg: TrainConfig, problem: NetworkProblem) -> None:
+def _check(cfg: TrainConfig, problem: NetworkProblem) -> None:
     if cfg.k > problem.theta0.size:
         raise GDFlowsError(f"--k {cfg.k} exceeds the number of parameters ({problem.theta0.size})")
+    devices = problem.mesh.devices.size
+    if cfg.batch_size % devices:
+        raise GDFlowsError(
+            f"--batch-size {cfg.batch_size} is not a multiple of the {devices} devices the batch is split across; "
+            f"pass a multiple of {devices} or --devices that divides it"
+        )
 
 
 def make_method(cfg: TrainConfig) -> Method:
@@ -119,21 +140,17 @@ def save_state(run: Run, st: TrainState) -> None:
     )
 
 
-def load_state(run: Run, opt_state0) -> TrainState | None:
+def load_state(run: Run, opt_state0, put=jnp.asarray) -> TrainState | None:
+    """The checkpoint's state (None without one); ``put`` places theta and the optimizer state (e.g. on a mesh)."""
     found = run.load_checkpoint()
     if found is None:
         return None
     step, arrays = found
     treedef = jax.tree_util.tree_structure(opt_state0)
-    leaves = [jnp.asarray(arrays[f"opt_{i}"]) for i in range(treedef.num_leaves)]
+    leaves = [arrays[f"opt_{i}"] for i in range(treedef.num_leaves)]
     vectors = arrays["vectors"] if arrays["vectors"].shape[0] else None
-    return TrainState(
-        step,
-        jnp.asarray(arrays["theta"]),
-        jax.tree_util.tree_unflatten(treedef, leaves),
-        float(arrays["rate"]),
-        vectors,
-    )
+    theta, opt_state = put((arrays["theta"], jax.tree_util.tree_unflatten(treedef, leaves)))
+    return TrainState(step, theta, opt_state, float(arrays["rate"]), vectors)
 
 
 def orient(vectors: np.ndarray, previous: np.ndarray | None, g: np.ndarray) -> np.ndarray:
@@ -145,44 +162,38 @@ def orient(vectors: np.ndarray, previous: np.ndarray | None, g: np.ndarray) -> n
     return np.where(np.sum(vectors * previous, axis=1) < 0, -1.0, 1.0)
 
 
-def _make_probe(problem: NetworkProblem):
-    """jit(theta, h) -> (E, g, E(theta - h g), grad E(theta - h g))."""
-
-    @jax.jit
-    def probe(theta, h):
-        loss, g = jax.value_and_grad(problem.loss)(theta)
-        loss_next, g_next = jax.value_and_grad(problem.loss)(theta - h * g)
-        return loss, g, loss_next, g_next
-
-    return probe
+def probe(problem: NetworkProblem, theta, h: float):
+    """(E_S, g, E_S(theta - h g), grad E_S(theta - h g)) on the curvature subset, g = grad E_S(theta)."""
+    theta = jnp.asarray(theta).astype(problem.curvature_dtype)
+    loss, g = problem.value_and_grad(theta, subset=True)
+    loss_next, g_next = problem.value_and_grad(theta - h * g, subset=True)
+    return loss, g, loss_next, g_next
 
 
-def _accuracy(problem: NetworkProblem):
-    data = problem.data
-    train_xy = jnp.asarray(data.x_train), jnp.asarray(data.y_train)
-    test_xy = jnp.asarray(data.x_test), jnp.asarray(data.y_test)
-    return jax.jit(lambda theta: (problem.accuracy(theta, *train_xy), problem.accuracy(theta, *test_xy)))
+def diagnostics_row(problem: NetworkProblem, cfg, st: TrainState, train_eval) -> tuple[dict, np.ndarray]:
+    """The metrics row at ``st`` and the oriented eigenvectors (see the module docstring).
 
-
-def diagnostics_row(problem, cfg, st: TrainState, probe, accuracy) -> tuple[dict, np.ndarray]:
-    """The metrics row at ``st`` and the oriented eigenvectors (see the module docstring)."""
-    loss, g, loss_next, g_next = probe(st.theta, cfg.lr)
-    d = diagnose(problem.loss, st.theta, cfg.lr, cfg.k, tol=cfg.tol, warm_start=st.vectors, max_size=cfg.max_hvps)
+    ``train_eval``: (loss, accuracy) over the training set at ``st.theta``, already computed.
+    """
+    test_loss, test_acc = problem.evaluate(st.theta, "test")
+    loss_s, g, loss_next, g_next = probe(problem, st.theta, cfg.lr)
+    d = problem.diagnose(st.theta, cfg.lr, cfg.k, warm_start=st.vectors, max_size=cfg.max_hvps)
     signs = orient(d.vectors, st.vectors, np.asarray(g))
     vectors = d.vectors * signs[:, None]
-    train_acc, test_acc = accuracy(st.theta)
     row = {
         "step": st.step,
-        "loss": float(loss),
-        "train_acc": float(train_acc),
+        "loss": float(train_eval[0]),
+        "train_acc": float(train_eval[1]),
+        "test_loss": float(test_loss),
         "test_acc": float(test_acc),
         "rate": st.rate,
     } | d.as_row()
     for i, s in enumerate(signs):
         row[f"c_{i}"] = float(s * np.real(d.c[i]))
     return row | {
+        "curvature_loss": float(loss_s),
         "loss_next": float(loss_next),
-        "observed_dE_dt": float((loss_next - loss) / cfg.lr),
+        "observed_dE_dt": float((loss_next - loss_s) / cfg.lr),
         "c_0_next": float(vectors[0] @ np.asarray(g_next)),
         "outcome": "",
     }, vectors
@@ -190,13 +201,13 @@ def diagnostics_row(problem, cfg, st: TrainState, probe, accuracy) -> tuple[dict
 
 def _fresh_state(problem, opt, method) -> TrainState:
     rate = method.lr if method.lr is not None else float("nan")
-    return TrainState(0, problem.theta0, opt.init(problem.theta0), rate, None)
+    return TrainState(0, problem.theta0, problem.replicate(opt.init(problem.theta0)), rate, None)
 
 
 def _resume(run: Run, problem, opt, method) -> tuple[TrainState, list[dict]]:
     """The last checkpoint (or the start) and the metrics rows logged before it."""
     fresh = _fresh_state(problem, opt, method)
-    st = load_state(run, fresh.opt_state) or fresh
+    st = load_state(run, fresh.opt_state, problem.replicate) or fresh
     old = read_csv(run.file("metrics.csv")) if run.file("metrics.csv").exists() else []
     return st, [r for r in old if int(r["step"]) < st.step]
 
@@ -209,32 +220,40 @@ def log_steps(cfg: TrainConfig, start: int) -> list[int]:
 def train(problem: NetworkProblem, cfg: TrainConfig, run: Run) -> list[dict]:
     """Train (or resume, or extend) into ``run``; return the metrics rows.
 
-    At each logged step: take the steps up to it (one compiled chunk), checkpoint,
-    then diagnose. Ctrl-C raises :class:`RunInterrupted` naming the checkpointed step.
+    At each logged step: take the steps up to it (one compiled scan,
+    :meth:`NetworkProblem.train_steps`), checkpoint, then evaluate and diagnose.
+    Ctrl-C raises :class:`RunInterrupted` naming the checkpointed step.
     """
+    if cfg.tol is not None and cfg.tol != problem.tol:  # a problem built without the config's --tol
+        problem = dataclasses.replace(problem, tol=check_tol(cfg.tol, problem.curvature_dtype, "--tol"))
     method = make_method(cfg)
     opt = method.make()
-    chunk = make_chunk(problem.batch_loss, method, opt, full_batch=cfg.batch_size == 0)
-    x, y = jnp.asarray(problem.data.x_train), jnp.asarray(problem.data.y_train)
-    idx = jnp.asarray(batch_schedule(x.shape[0], cfg.batch_size or None, cfg.steps, cfg.net.seed))
-    probe, accuracy = _make_probe(problem), _accuracy(problem)
+    steps = problem.train_steps(opt, record=functools.partial(_rate, method=method))
+    idx = batch_schedule(len(problem.data.y_train), cfg.batch_size or None, cfg.steps, cfg.net.seed)
     st, rows = _resume(run, problem, opt, method)
-    loss0 = float(rows[0]["loss"]) if rows else float(probe(problem.theta0, cfg.lr)[0])  # divergence is relative to it
+    loss0 = float(rows[0]["loss"]) if rows else None  # divergence is relative to it
     try:
-        for target in track(log_steps(cfg, st.step), f"train lr={cfg.lr:g}"):
+        for target, say in track_stages(log_steps(cfg, st.step), f"train lr={cfg.lr:g}"):
             if target > st.step:
-                st.theta, st.opt_state, h, values = chunk(st.theta, st.opt_state, x, y, idx[st.step : target])
+                say(f"steps {st.step}-{target}")
+                if loss0 is None:  # a checkpoint without its metrics rows
+                    loss0 = float(problem.evaluate(problem.theta0)[0])
+                st.theta, st.opt_state, values, h = steps(st.theta, st.opt_state, idx[st.step : target])
                 bad = first_divergent(values, loss0)
                 if bad is not None:
                     rows.append(_diverged(st.step + bad, float(values[bad])))
                     break
                 st.step, st.rate = target, float(h[-1])
                 save_state(run, st)
-            loss = float(probe(st.theta, cfg.lr)[0])
+            say(f"step {target}: loss and accuracy over {len(problem.data.y_train)} images")
+            train_eval = problem.evaluate(st.theta)
+            loss = float(train_eval[0])
+            loss0 = loss if loss0 is None else loss0
             if not loss <= divergence_bound(loss0):  # also NaN
                 rows.append(_diverged(st.step, loss))
                 break
-            row, st.vectors = diagnostics_row(problem, cfg, st, probe, accuracy)
+            say(f"step {target}: diagnosis on {len(problem.curvature_index)} images")
+            row, st.vectors = diagnostics_row(problem, cfg, st, train_eval)
             rows.append(row)
             run.write_table("metrics", rows)
         else:

@@ -106,10 +106,11 @@ class NetworkProblem:
         """H(theta) v over the training set (or the curvature subset), chunked, jit-compiled."""
         return _hvp(self.curvature_loss if subset else self.loss, theta, v)
 
-    def diagnose(self, theta, lr, k: int = 2, warm_start=None) -> Diagnosis:
-        """:func:`gdflows.diagnose` on the curvature subset, in its dtype, at tolerance ``tol``."""
+    def diagnose(self, theta, lr, k: int = 2, warm_start=None, max_size: int = 100) -> Diagnosis:
+        """:func:`gdflows.diagnose` on the curvature subset, in its dtype, at tolerance ``tol``
+        (``max_size``: the HVP budget of each Lanczos solve)."""
         theta = jnp.asarray(theta).astype(self.curvature_dtype)
-        return diagnose(self.curvature_loss, theta, lr, k, tol=self.tol, warm_start=warm_start)
+        return diagnose(self.curvature_loss, theta, lr, k, tol=self.tol, warm_start=warm_start, max_size=max_size)
 
     def train_steps(self, opt: optax.GradientTransformation, record: Callable | None = None) -> Callable:
         """``run(theta, opt_state, idx) -> (theta, opt_state, values, records)``, jit-compiled.

@@ -1,7 +1,7 @@
 """A progress bar for every long loop (rich), quiet when GDFLOWS_QUIET=1."""
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TypeVar
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -11,8 +11,18 @@ T = TypeVar("T")
 
 def track(iterable: Iterable[T], description: str, total: int | None = None) -> Iterable[T]:
     """Iterate with a progress bar (disabled when GDFLOWS_QUIET=1)."""
+    for item, _ in track_stages(iterable, description, total):
+        yield item
+
+
+def track_stages(
+    iterable: Iterable[T], description: str, total: int | None = None
+) -> Iterable[tuple[T, Callable[[str], None]]]:
+    """Iterate with a progress bar, yielding (item, say): ``say(text)`` shows what the current item is doing
+    beside the description (e.g. ``"diagnosis"``), so a long item is not a silent bar."""
     if os.environ.get("GDFLOWS_QUIET") == "1":
-        yield from iterable
+        for item in iterable:
+            yield item, lambda text: None
         return
     if total is None and hasattr(iterable, "__len__"):
         total = len(iterable)  # type: ignore[arg-type]
@@ -26,5 +36,5 @@ def track(iterable: Iterable[T], description: str, total: int | None = None) -> 
     with Progress(*columns, transient=False) as progress:
         task = progress.add_task(description, total=total)
         for item in iterable:
-            yield item
-            progress.advance(task)
+            yield item, lambda text: progress.update(task, description=f"{description}: {text}")
+            progress.update(task, description=description, advance=1)
