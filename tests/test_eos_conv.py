@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from gdflows.cli import main
-from gdflows.data import load_dataset
+from gdflows.data import downsample, load_dataset
 from gdflows.errors import GDFlowsError
 from gdflows.experiments import paper_scale
 from gdflows.experiments.commands import EosConvConfig
@@ -126,17 +126,18 @@ def test_the_paper_plan_names_its_sizes_and_builds_its_nets_without_running(tmp_
     plan = scale_plan("paper", data)
     assert isinstance(plan, PaperScale) and scale_plan("paper").eos.data_dir is None
     sizes = plan.sizes()
-    assert sizes["eos_n_train"] == 5000 and sizes["eos_image_side"] == 28 and sizes["eos_runs"] == 4
+    assert sizes["eos_n_train"] == 5000 and sizes["eos_image_side"] == 14 and sizes["eos_runs"] == 4
     assert sizes["eos_models"] == ("vgg", "resnet") and sizes["compare"] == "compare-optimizers --scale full"
     configs = train_configs(plan.eos_config(tmp_path / "run"))
     assert {c.net.n_train for c in configs} == {5000} and {c.net.data_dir for c in configs} == {data}
     data = load_dataset("fashion_mnist", data_dir=data, n_train=20, n_test=10)  # the plan's data folder
-    assert data.x_train.shape == (20, 28, 28, 1)
+    data = downsample(data, configs[0].net.downsample)
+    assert data.x_train.shape == (20, 14, 14, 1)
     for c in configs:  # the plan's nets traced on its image size (shapes only: nothing compiles or runs)
         net = c.net
         model = get_model(net.model, data.input_shape, 10, width=net.width, activation=net.activation, dtype=net.dtype)
         params = jax.eval_shape(model.init, jax.random.PRNGKey(0))
-        logits = jax.eval_shape(model.apply, params, jax.ShapeDtypeStruct((4, 28, 28, 1), net.dtype))
+        logits = jax.eval_shape(model.apply, params, jax.ShapeDtypeStruct((4, *data.input_shape), net.dtype))
         assert logits.shape == (4, 10) and logits.dtype == np.float64
 
 

@@ -394,8 +394,9 @@ class DemoConfig(Command):
     out: Path = Path("runs/demo")  # the run folder
 
 
-# --size accelerator: what it replaces in EosConvConfig (sized for one H100-class GPU, float64)
-EOS_CONV_ACCELERATOR = dict(n_train=5000, n_test=1000, downsample=1, width=8, steps=1500, log_every=50)
+# --size accelerator: what it replaces in EosConvConfig (sized for one H100-class GPU, float64): 5x the images,
+# 3x the steps, the same nets and rates (lambda_0 at initialisation hardly depends on the subset's size)
+EOS_CONV_ACCELERATOR = dict(n_train=5000, n_test=2000, steps=1500, log_every=25)
 
 
 @dataclasses.dataclass
@@ -406,18 +407,18 @@ class EosConvConfig(Command):
     then <out>/summary.csv (per run: h lambda_0 at the start and the end, the first step at the edge, the PF's
     dE/dt sign agreement beside its majority-sign baseline, Re(sc_0), the verdict), figures/ and REPORT.md.
     Typical runtime: about 15 minutes for the defaults (--size cpu, 1,000 images) on 2 CPU cores;
-    --size accelerator (5,000 full-size images) is for one GPU.
+    --size accelerator (5,000 images, 1,500 steps) is for one GPU.
     """
 
     runner: ClassVar[str] = "gdflows.experiments.eos_conv:run"
 
     out: Path = Path("runs/eos_conv")  # the run folder
-    size: EosConvSize = "cpu"  # accelerator: 5,000 images at 28x28, wider nets, more steps (replaces those flags)
+    size: EosConvSize = "cpu"  # accelerator: 5,000 images, 1,500 steps (replaces n-train, n-test, steps, log-every)
     models: tuple[ConvModel, ...] = ("vgg", "resnet")
-    vgg_lrs: tuple[float, ...] = (0.3, 0.5)  # GD rates of the VGG-style net
-    resnet_lrs: tuple[float, ...] = (0.3, 0.5)  # GD rates of the ResNet-style net
-    steps: int = 1200  # full-batch GD steps per run
-    log_every: int = 40  # steps between PF diagnoses
+    vgg_lrs: tuple[float, ...] = (0.07, 0.1)  # GD rates of the VGG-style net (lambda_0 = 16.4 at initialisation)
+    resnet_lrs: tuple[float, ...] = (0.1, 0.15)  # GD rates of the ResNet-style net (lambda_0 = 10.9 at initialisation)
+    steps: int = 500  # full-batch GD steps per run
+    log_every: int = 25  # steps between PF diagnoses
     dataset: DatasetName = "fashion_mnist"  # found in Debian's dataset-fashion-mnist folder unless --data-dir
     data_dir: Path | None = None  # folder with the dataset's files
     n_train: int = 1000  # training images, class-balanced
