@@ -36,7 +36,7 @@ DATA=()
 [ -d .data/fashion_mnist ] && DATA=(--data-dir "$ROOT/.data/fashion_mnist")
 
 if [ "${GDFLOWS_PAPER_TINY:-0}" = 1 ]; then
-  EOS=(eos-conv --n-train 40 --n-test 20 --width 1 --steps 30 --log-every 10 --vgg-lrs 0.1 --resnet-lrs 0.1
+  EOS=(eos-conv --models vgg --vgg-lrs 0.1 --n-train 40 --n-test 20 --width 1 --steps 30 --log-every 10
     --k 1 --tol 1e-5 --max-hvps 12)
   COMPARE=(compare-optimizers --quick --models mlp --regimes full)
   EOS_LIMIT=900 COMPARE_LIMIT=600

@@ -20,6 +20,7 @@ follow those verdicts.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
@@ -68,39 +69,21 @@ def run_name(model: str, lr: float) -> str:
     return f"{model}_lr{lr:g}"
 
 
+def _shared(cfg, cls, **given):
+    """``cls(**given)`` with every other field of ``cls`` that ``cfg`` also has taken from ``cfg``."""
+    names = {f.name for f in dataclasses.fields(cls)} & {f.name for f in dataclasses.fields(cfg)}
+    return cls(**({name: getattr(cfg, name) for name in names} | given))
+
+
 def train_configs(cfg: EosConvConfig) -> list[TrainConfig]:
-    """One full-batch ``gdflows train`` config per (model, rate), each into its sub-folder of ``cfg.out``."""
+    """One full-batch ``gdflows train`` config per (model, rate), each into its sub-folder of ``cfg.out``
+    (the net and the diagnosis settings are ``cfg``'s fields of the same names)."""
     cfg = cfg.resolved()
     configs = []
     for model in cfg.models:
-        net = NetworkSetup(
-            dataset=cfg.dataset,
-            data_dir=cfg.data_dir,
-            n_train=cfg.n_train,
-            n_test=cfg.n_test,
-            downsample=cfg.downsample,
-            model=model,
-            width=cfg.width,
-            activation=cfg.activation,
-            loss=cfg.loss,
-            seed=cfg.seed,
-            dtype=cfg.dtype,
-        )
+        net = _shared(cfg, NetworkSetup, model=model)
         for lr in getattr(cfg, f"{model}_lrs"):
-            configs.append(
-                TrainConfig(
-                    out=Path(cfg.out) / run_name(model, lr),
-                    net=net,
-                    lr=lr,
-                    steps=cfg.steps,
-                    log_every=cfg.log_every,
-                    k=cfg.k,
-                    tol=cfg.tol,
-                    max_hvps=cfg.max_hvps,
-                    hover_tol=cfg.hover_tol,
-                    noise_rtol=cfg.noise_rtol,
-                )
-            )
+            configs.append(_shared(cfg, TrainConfig, out=Path(cfg.out) / run_name(model, lr), net=net, lr=lr))
     return configs
 
 
