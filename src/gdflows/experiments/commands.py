@@ -395,7 +395,7 @@ class DemoConfig(Command):
 
 
 # --size accelerator: what it replaces in EosConvConfig (sized for one H100-class GPU, float64): 5x the images,
-# 3x the steps, the same nets and rates (lambda_0 at initialisation hardly depends on the subset's size)
+# 5x the steps, the same nets and rates (lambda_0 at initialisation hardly depends on the subset's size)
 EOS_CONV_ACCELERATOR = dict(n_train=5000, n_test=2000, steps=1500, log_every=25)
 
 
@@ -415,9 +415,9 @@ class EosConvConfig(Command):
     out: Path = Path("runs/eos_conv")  # the run folder
     size: EosConvSize = "cpu"  # accelerator: 5,000 images, 1,500 steps (replaces n-train, n-test, steps, log-every)
     models: tuple[ConvModel, ...] = ("vgg", "resnet")
-    vgg_lrs: tuple[float, ...] = (0.07, 0.1)  # GD rates of the VGG-style net (lambda_0 = 16.4 at initialisation)
-    resnet_lrs: tuple[float, ...] = (0.1, 0.15)  # GD rates of the ResNet-style net (lambda_0 = 10.9 at initialisation)
-    steps: int = 500  # full-batch GD steps per run
+    vgg_lrs: tuple[float, ...] = (0.1, 0.12)  # GD rates of the VGG-style net (lambda_0 = 16.4 at initialisation)
+    resnet_lrs: tuple[float, ...] = (0.15, 0.18)  # GD rates of the ResNet-style net (lambda_0 = 10.9 at initialisation)
+    steps: int = 300  # full-batch GD steps per run
     log_every: int = 25  # steps between PF diagnoses
     dataset: DatasetName = "fashion_mnist"  # found in Debian's dataset-fashion-mnist folder unless --data-dir
     data_dir: Path | None = None  # folder with the dataset's files
