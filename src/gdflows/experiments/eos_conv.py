@@ -144,20 +144,21 @@ def summary_prose(rows: list[dict], tol: float = 0.1) -> str:
         if "prose" not in r:
             lines.append(f"{head} Verdict: **{r['verdict']}**.")
             continue
+        went = f"h lambda_0 went from {r['hl0_start']:.2f} to {r['hl0_end']:.2f}"
         reach = (
-            f"h lambda_0 went from {r['hl0_start']:.2f} to {r['hl0_end']:.2f} and first reached the edge "
-            f"(h lambda_0 >= {2 * (1 - tol):g}) at step {r['first_at_edge']}"
+            f"{went} and first reached the edge (h lambda_0 >= {2 * (1 - tol):g}) at step {r['first_at_edge']}"
             if r["reached_edge"] == "yes"
-            else f"h lambda_0 went from {r['hl0_start']:.2f} to {r['hl0_end']:.2f} and never reached 2 "
-            "(no edge of stability in this run: it needs more steps or a larger rate)"
+            else f"{went} and never reached the edge (h lambda_0 >= {2 * (1 - tol):g}; no edge of stability in "
+            "this run: it needs more steps or a larger rate)"
         )
         lines.append(f"{head} {reach}. {r['prose']}")
     reached = sum(r["reached_edge"] == "yes" for r in rows)
     edge = sum(bool(r.get("edge_of_stability")) for r in rows)
     signs = sum(str(r.get("sign", "")) == "yes" for r in rows)
     lines.append(
-        f"Overall: the sharpness reached 2/h in {reached} of {len(rows)} runs and rose to it and hovered there "
-        f"(edge of stability) in {edge}; the PF's dE/dt beat the majority-sign baseline in {signs} of {len(rows)}."
+        f"Overall: the sharpness reached the edge (lambda_0 >= {1 - tol:g} x 2/h) in {reached} of {len(rows)} runs, "
+        f"and rose to 2/h from below and hovered there (edge of stability) in {edge}; the PF's dE/dt beat the "
+        f"majority-sign baseline in {signs} of {len(rows)}."
     )
     return "\n\n".join(lines)
 
@@ -201,7 +202,7 @@ def markdown(cfg: EosConvConfig, rows: list[dict], prefix: str = "") -> str:
     return (
         f"Full-batch GD, {cfg.activation} nets, {cfg.loss} loss, {cfg.n_train} {cfg.dataset} training images "
         f"(pooled by {cfg.downsample}), width {cfg.width}, {cfg.dtype}, {cfg.steps} steps, diagnosed every "
-        f"{cfg.log_every} steps (top {cfg.k} eigenpairs, the PF field at tolerance {cfg.tol:g}).\n\n"
+        f"{cfg.log_every} steps (the top {cfg.k} eigenpair(s), the PF field at tolerance {cfg.tol:g}).\n\n"
         + markdown_table(rows, SUMMARY_COLUMNS, SUMMARY_FORMAT)
         + "\n\n"
         "hl0: h lambda_0 at the first and last diagnosis; reached_edge: some lambda_0 >= "
