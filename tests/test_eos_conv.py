@@ -13,7 +13,7 @@ from gdflows.data import downsample, load_dataset
 from gdflows.errors import GDFlowsError
 from gdflows.experiments import paper_scale
 from gdflows.experiments.commands import EosConvConfig
-from gdflows.experiments.eos_conv import run_name, summary_prose, summary_row, train_configs
+from gdflows.experiments.eos_conv import flags, run_name, summary_prose, summary_row, train_configs
 from gdflows.experiments.paper_scale import PaperScale
 from gdflows.experiments.report.runs import Run
 from gdflows.experiments.reproduce import scale_plan
@@ -166,3 +166,11 @@ def test_a_finished_sub_run_report_is_embedded_with_its_links_under_its_folder(t
     sub.finish()
     text = paper_scale.compare_section(tmp_path, ("compare-optimizers", "--quick"))
     assert "### compare" in text and "#### table" in text and "](compare_full/figures/loss.png)" in text
+
+
+def test_the_command_line_of_a_stored_config_names_only_what_differs(tmp_path):
+    assert flags(EosConvConfig()) == ""
+    assert flags(EosConvConfig(size="accelerator", data_dir=tmp_path)) == " --size accelerator --data-dir DIR"
+    custom = EosConvConfig(models=("vgg",), vgg_lrs=(0.1,), n_train=40)
+    assert flags(custom) == " --models vgg --vgg-lrs 0.1 --n-train 40"
+    assert flags(EosConvConfig(size="accelerator").resolved()) == " --size accelerator"  # as stored in a run folder

@@ -87,6 +87,23 @@ def train_configs(cfg: EosConvConfig) -> list[TrainConfig]:
     return configs
 
 
+def flags(cfg: EosConvConfig) -> str:
+    """The command-line flags that give ``cfg`` (``--size accelerator`` where it is that size; a data folder
+    shows as DIR)."""
+    cfg = dataclasses.replace(cfg.resolved(), out=EosConvConfig.out)
+    size = "cpu"
+    if dataclasses.replace(cfg, data_dir=None) == EosConvConfig(size="accelerator").resolved():
+        size = "accelerator"
+    base = EosConvConfig(size=size).resolved()
+    text = " --size accelerator" if size == "accelerator" else ""
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if value != getattr(base, f.name):
+            shown = "DIR" if f.name == "data_dir" else " ".join(map(str, value)) if isinstance(value, tuple) else value
+            text += f" --{f.name.replace('_', '-')} {shown}"
+    return text
+
+
 def _first_at_edge(rows, tol: float) -> int | None:
     """The first logged step with lambda_0 >= (1 - tol) 2/h (None: never)."""
     for r in rows:

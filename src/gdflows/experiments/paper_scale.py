@@ -72,8 +72,10 @@ def compare_config(args: tuple[str, ...], folder: Path):
     try:
         cfg = load("gdflows.cli:parse")(argv)
         cfg.validate()
-    except (SystemExit, GDFlowsError) as err:
-        return None, f"`gdflows {' '.join(args)}` is not available in this version of gdflows ({err})"
+    except SystemExit:  # the parser refused the flags (and printed why)
+        return None, f"this version of gdflows does not accept `gdflows {' '.join(args)}`"
+    except GDFlowsError as err:
+        return None, f"this version of gdflows refuses `gdflows {' '.join(args)}`: {err}"
     return cfg, ""
 
 
@@ -115,7 +117,7 @@ def eos_section(folder: Path) -> str:
     if not (sub / "config.json").is_file():
         return head + "Not run.\n"
     cfg = _stored_eos_config(sub)
-    command = "`gdflows eos-conv --size accelerator" + (" --data-dir DIR" if cfg.data_dir else "") + "`"
+    command = f"`gdflows eos-conv{eos_conv.flags(cfg)}`"
     note = ""
     if not _finished(sub):
         eos_conv.write_report(Run(sub, {}), cfg)
