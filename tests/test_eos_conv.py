@@ -149,10 +149,12 @@ def test_the_paper_plan_names_its_sizes_and_builds_its_nets_without_running(tmp_
 def test_paper_scale_md_reports_an_unfinished_eos_run_from_the_steps_it_reached(tmp_path):
     cfg = EosConvConfig(out=tmp_path / "eos_conv", vgg_lrs=(LR,), resnet_lrs=(LR,), steps=290, log_every=10)
     sub = Run.open(cfg.out, cfg.identity())
-    for model, lam in (("vgg", RISE), ("resnet", FLAT)):
+    for model, rows in (("vgg", _rows(RISE)), ("resnet", _rows(FLAT)[:20])):  # the ResNet run stopped at step 190
         (sub.path / run_name(model, LR)).mkdir()
-        Run(sub.path / run_name(model, LR), {}).write_table("metrics", _rows(lam))
+        Run(sub.path / run_name(model, LR), {}).write_table("metrics", rows)
     text = paper_scale.markdown(tmp_path, device="Test GPU x 1")
+    assert "**Not every run finished**: ResNet h = 0.1 stopped before step 290" in text
+    assert "| resnet | 0.1 | interrupted |" in text
     assert "Computed on **Test GPU x 1**" in text and "**Incomplete**" in text
     assert "in 1 of 2 runs" in text and "eos_conv/figures/sharpness.png" in text
     assert (sub.path / "figures" / "signs.png").is_file() and (sub.path / "summary.csv").is_file()

@@ -229,10 +229,22 @@ def markdown(cfg: EosConvConfig, rows: list[dict], prefix: str = "") -> str:
         "right (sign: whether the PF beats it by two binomial standard errors); re_sc0_last_third: mean "
         "Re(sc_0) over the last third (> 0: the loss rises along u_0); verdict: edge of stability and sign, "
         f"from `gdflows.experiments.verdicts`. Each run's metrics, figures and report: {runs}.\n\n"
+        + _unfinished(rows, cfg)
         + summary_prose(rows, cfg.hover_tol)
         + "\n\n"
         + f"![sharpness]({prefix}figures/sharpness.png)\n![signs]({prefix}figures/signs.png)\n"
     )
+
+
+def _unfinished(rows: list[dict], cfg: EosConvConfig) -> str:
+    """A note naming the runs that stopped before their last step (empty when every run completed)."""
+    stopped = [f"{NAMES[r['model']]} h = {r['lr']:g}" for r in rows if r["outcome"] == "interrupted"]
+    missing = len(train_configs(cfg)) - len(rows)
+    if not stopped and not missing:
+        return ""
+    text = f"**Not every run finished**: {', '.join(stopped) or 'none'} stopped before step {cfg.steps}"
+    text += " (their rows cover the steps they reached)" if stopped else ""
+    return text + (f"; {missing} run(s) did not start" if missing else "") + ".\n\n"
 
 
 def write_report(run: Run, cfg: EosConvConfig) -> list[dict]:
