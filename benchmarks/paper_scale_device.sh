@@ -43,7 +43,7 @@ if [ "${GDFLOWS_PAPER_TINY:-0}" = 1 ]; then
 else
   EOS=(eos-conv --size accelerator)
   COMPARE=(compare-optimizers --scale full)
-  EOS_LIMIT=300 COMPARE_LIMIT=130
+  EOS_LIMIT=270 COMPARE_LIMIT=150
 fi
 
 { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || echo "no nvidia-smi"; } \

@@ -395,8 +395,8 @@ class DemoConfig(Command):
 
 
 # --size accelerator: what it replaces in EosConvConfig (sized for one H100-class GPU, float64): 5x the images,
-# 5x the steps, the same nets and rates (lambda_0 at initialisation hardly depends on the subset's size)
-EOS_CONV_ACCELERATOR = dict(n_train=5000, n_test=2000, steps=1500, log_every=25)
+# 3.3x the steps, the same nets and rates (lambda_0 at initialisation hardly depends on the subset's size)
+EOS_CONV_ACCELERATOR = dict(n_train=5000, n_test=2000, steps=1000, log_every=25)
 
 
 @dataclasses.dataclass
@@ -407,13 +407,13 @@ class EosConvConfig(Command):
     then <out>/summary.csv (per run: h lambda_0 at the start and the end, the first step at the edge, the PF's
     dE/dt sign agreement beside its majority-sign baseline, Re(sc_0), the verdict), figures/ and REPORT.md.
     Typical runtime: about 15 minutes for the defaults (--size cpu, 1,000 images) on 2 CPU cores;
-    --size accelerator (5,000 images, 1,500 steps) is for one GPU.
+    --size accelerator (5,000 images, 1,000 steps) is for one GPU.
     """
 
     runner: ClassVar[str] = "gdflows.experiments.eos_conv:run"
 
     out: Path = Path("runs/eos_conv")  # the run folder
-    size: EosConvSize = "cpu"  # accelerator: 5,000 images, 1,500 steps (replaces n-train, n-test, steps, log-every)
+    size: EosConvSize = "cpu"  # accelerator: 5,000 images, 1,000 steps (replaces n-train, n-test, steps, log-every)
     models: tuple[ConvModel, ...] = ("vgg", "resnet")
     vgg_lrs: tuple[float, ...] = (0.1, 0.12)  # GD rates of the VGG-style net (lambda_0 = 16.4 at initialisation)
     resnet_lrs: tuple[float, ...] = (0.15, 0.18)  # GD rates of the ResNet-style net (lambda_0 = 10.9 at initialisation)
