@@ -87,3 +87,22 @@ def test_unknown_scale_and_paper_without_its_data_are_refused(tmp_path):
     with pytest.raises(GDFlowsError, match="--data-dir"):  # no Fashion-MNIST files in this folder
         ReproduceConfig(out=tmp_path / "r", scale="paper", data_dir=tmp_path).run()
     assert not (tmp_path / "r" / "eos_conv").exists()
+
+
+def test_paper_scale_exports_beside_the_reproduction_without_touching_its_figures(tmp_path):
+    run, docs = tmp_path / "paper", tmp_path / "docs"
+    for rel, text in {"PAPER_SCALE.md": "# paper", "eos_conv/figures/sharpness.png": "new"}.items():
+        (run / rel).parent.mkdir(parents=True, exist_ok=True)
+        (run / rel).write_text(text)
+    for rel in ("REPRODUCTION.md", "train_lr0.12/figures/sharpness.png", "eos_conv/figures/old.png"):
+        (docs / rel).parent.mkdir(parents=True, exist_ok=True)
+        (docs / rel).write_text("committed")
+    assert compare_export(run, docs, "PAPER_SCALE.md") == [
+        "PAPER_SCALE.md",
+        "eos_conv/figures/sharpness.png",
+        "eos_conv/figures/old.png (not produced)",
+    ]
+    export(run, docs, "PAPER_SCALE.md")
+    check_copy(run, docs, "PAPER_SCALE.md")
+    assert (docs / "train_lr0.12/figures/sharpness.png").read_text() == "committed"  # the reproduction's own
+    assert not (docs / "eos_conv/figures/old.png").exists()

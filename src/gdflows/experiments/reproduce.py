@@ -446,6 +446,13 @@ def _exported(folder: Path, report: str) -> list[Path]:
     return [Path(report), *_figures(folder)]
 
 
+def _stale(run_folder: Path, dest: Path, ours: list[Path]) -> list[Path]:
+    """Figures in ``dest`` under this run's sub-run folders that this run did not produce (figures of
+    another report in ``dest``, e.g. PAPER_SCALE.md's beside REPRODUCTION.md, are not this run's)."""
+    subs = {p.name for p in run_folder.iterdir() if p.is_dir()}
+    return [rel for rel in _figures(dest) if rel.parts[0] in subs and rel not in set(ours)]
+
+
 def export(run_folder: Path, dest: Path, report: str = "REPRODUCTION.md") -> None:
     """Copy the report (REPRODUCTION.md, or PAPER_SCALE.md at the paper scale) and the figures it embeds to
     ``dest`` (same relative paths); remove figures ``dest`` holds that this run did not produce, so ``dest``
@@ -453,19 +460,20 @@ def export(run_folder: Path, dest: Path, report: str = "REPRODUCTION.md") -> Non
     ours = _exported(run_folder, report)
     for rel in ours:
         atomic_write_bytes(dest / rel, (run_folder / rel).read_bytes())
-    for rel in set(_figures(dest)) - set(ours):
+    for rel in _stale(run_folder, dest, ours):
         (dest / rel).unlink()
 
 
 def compare_export(run_folder: Path, dest: Path, report: str = "REPRODUCTION.md") -> list[str]:
-    """The exported files that differ from (or are missing in) ``dest``, and figures only ``dest`` has."""
+    """The exported files that differ from (or are missing in) ``dest``, and figures only ``dest`` has
+    (under this run's sub-run folders)."""
     ours = _exported(run_folder, report)
     differ = [
         str(rel)
         for rel in ours
         if not (dest / rel).is_file() or not filecmp.cmp(run_folder / rel, dest / rel, shallow=False)
     ]
-    extra = [f"{rel} (not produced)" for rel in _figures(dest) if rel not in set(ours)]
+    extra = [f"{rel} (not produced)" for rel in _stale(run_folder, dest, ours)]
     return differ + extra
 
 
