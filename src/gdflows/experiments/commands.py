@@ -406,7 +406,7 @@ class EosConvConfig(Command):
     Writes one `gdflows train` run per (model, rate) in <out>/<model>_lr<rate>/ (metrics.csv, figures, REPORT.md),
     then <out>/summary.csv (per run: h lambda_0 at the start and the end, the first step at the edge, the PF's
     dE/dt sign agreement beside its majority-sign baseline, Re(sc_0), the verdict), figures/ and REPORT.md.
-    Typical runtime: about 15 minutes for the defaults (--size cpu, 1,000 images) on 2 CPU cores;
+    Typical runtime: about 40 CPU-minutes for the defaults (--size cpu, 1,000 images; 20 to 40 minutes on 2 cores);
     --size accelerator (5,000 images, 1,000 steps) is for one GPU.
     """
 
