@@ -1,189 +1,86 @@
-"""What ``gdflows reproduce --scale paper`` costs: FLOPs, and hours on this machine.
+"""What the edge-of-stability part of ``gdflows reproduce --scale paper`` costs, in FLOPs and minutes.
 
-No CIFAR-10 ships with gdflows, so the paper plan's nets are built on random
-images in the CIFAR-10 batch format (a step's cost does not depend on the
-pixels; :func:`gdflows.data.cifar10.write_random_batches`). For every sub-run
-of :data:`gdflows.experiments.reproduce.SCALES["paper"]`:
+For every train run of :func:`gdflows.experiments.eos_conv.train_configs` at the
+paper plan's size (``gdflows eos-conv --size accelerator``):
 
-* measured on the real training-set size (5,000 images): one full-batch
-  gradient (``t_grad``) and one Hessian-vector product (``t_hvp``), compiled
-  ahead of time, one call each; their FLOPs by XLA's cost analysis (machine-independent);
-* measured on 100 images (the count depends on N only through the
-  spectrum, and the full-size solve would take hours here): the HVPs of one cold diagnosis
-  (``diagnose``, k = 2, tol 1e-7; warm-started diagnoses during training
-  use fewer) and the gradient evaluations of one NGF solve over time h
-  (the drift's reference);
-* extrapolated: train = steps t_grad + logs (hvps t_hvp + 3 t_grad); drift,
-  per rate = steps t_grad + points (ngf_evals + 1) t_grad + points t_hvp;
-  DAL (compare-optimizers at scale 4, MNIST subset) is run for real.
+* XLA's FLOP count (machine-independent) of one full-batch gradient and one
+  Hessian-vector product on the plan's training set, compiled ahead of time
+  over the whole batch at once (the chunked loss is a ``lax.scan``, whose body
+  XLA's cost analysis counts once) and never run;
+* measured on ``--small-n`` images (the count depends on N only through the
+  spectrum): the HVPs of one cold diagnosis (k and tol as the plan has them;
+  warm-started diagnoses during training use fewer);
+* extrapolated: train = steps gradients + diagnoses (HVPs + 3 gradients).
 
-Prints a table and writes it as Markdown with ``--out``:
+The minutes column divides by ``--tflops``, a sustained float64 rate the
+reader supplies (the default 20 TFLOP/s is an assumption for an H100-class
+GPU running these small convolutions, not a measurement).
+Prints a Markdown table:
 
-    .venv/bin/python benchmarks/reproduce_paper_cost.py --out docs/reproduction/PAPER_SCALE.md
+    .venv/bin/python benchmarks/reproduce_paper_cost.py --data-dir DIR
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
-import tempfile
-import time
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 
-import gdflows
-from aot_timing import timed_compiled
 from gdflows.curvature import hvp
-from gdflows.data.cifar10 import write_random_batches
 from gdflows.diagnosis import diagnose
-from gdflows.experiments.optimizers.compare import CompareOptimizersConfig
+from gdflows.experiments.eos_conv import train_configs
 from gdflows.experiments.report.flops import flops
 from gdflows.experiments.report.markdown import markdown_table
-from gdflows.experiments.reproduce import DAL_METHODS, scale_plan
-from gdflows.experiments.train import TrainConfig, log_steps
+from gdflows.experiments.reproduce import scale_plan
+from gdflows.experiments.train import log_steps
 
-jax.config.update("jax_enable_x64", True)  # the benchmarks compare float64 accuracy
-
-SMALL_N = 100
+jax.config.update("jax_enable_x64", True)  # the plan's runs are float64
 
 
-def compiled(fn, *args):
-    """(seconds of one call, GFLOPs) of ``fn`` compiled ahead of time."""
-    _, seconds, run = timed_compiled(jax.jit(fn), *args)
-    return seconds, flops(run) / 1e9
-
-
-def net_costs(net, lr: float) -> dict:
-    """t_grad, t_hvp (and GFLOPs) at the net's size; diagnosis HVPs and NGF evaluations on SMALL_N images."""
+def net_costs(net, lr: float, k: int, tol: float, small_n: int) -> dict:
+    """GFLOPs of a gradient and an HVP over the whole training set; HVPs of a cold diagnosis on small_n images."""
     problem = net.build()
-    theta = problem.theta0
-    t_grad, gf_grad = compiled(jax.value_and_grad(problem.loss), theta)
-    t_hvp, gf_hvp = compiled(lambda th: hvp(problem.loss, th, th), theta)
-    small = dataclasses.replace(net, n_train=SMALL_N).build()
-    hvps = diagnose(small.loss, small.theta0, lr, 2, tol=1e-7).hvps
-    ngf = gdflows.integrate(gdflows.flows.ngf(small.loss), small.theta0, lr, 1, rtol=1e-10, atol=1e-12)
-    print(
-        f"{net.model}: D = {theta.size}, gradient {t_grad:.1f} s, HVP {t_hvp:.1f} s, "
-        f"{hvps} HVPs per diagnosis, {ngf.num_field_evals} gradients per NGF solve",
-        flush=True,
-    )
-    return {
-        "D": theta.size,
-        "t_grad": t_grad,
-        "gflop_grad": gf_grad,
-        "t_hvp": t_hvp,
-        "gflop_hvp": gf_hvp,
-        "diagnosis_hvps": hvps,
-        "ngf_evals": ngf.num_field_evals,
-    }
-
-
-def train_cost(c: dict, steps: int, logs: int) -> tuple[float, float]:
-    """(seconds, GFLOPs) of a train run: steps gradients + logs diagnoses."""
-    per_log = (
-        c["diagnosis_hvps"] * c["t_hvp"] + 3 * c["t_grad"],
-        c["diagnosis_hvps"] * c["gflop_hvp"] + 3 * c["gflop_grad"],
-    )
-    return steps * c["t_grad"] + logs * per_log[0], steps * c["gflop_grad"] + logs * per_log[1]
-
-
-def drift_cost(c: dict, steps: int, points: int) -> tuple[float, float]:
-    grads = steps + points * (c["ngf_evals"] + 1)
-    return grads * c["t_grad"] + points * c["t_hvp"], grads * c["gflop_grad"] + points * c["gflop_hvp"]
+    theta, x, y = problem.theta0, jnp.asarray(problem.data.x_train), jnp.asarray(problem.data.y_train)
+    loss = lambda th: problem.batch_loss(th, x, y)  # noqa: E731
+    gf_grad = flops(jax.jit(jax.grad(loss)).lower(theta).compile()) / 1e9
+    gf_hvp = flops(jax.jit(lambda th: hvp(loss, th, th)).lower(theta).compile()) / 1e9
+    small = dataclasses.replace(net, n_train=small_n).build()
+    hvps = diagnose(small.loss, small.theta0, lr, k, tol=tol).hvps
+    print(f"{net.model}: D = {theta.size}, gradient {gf_grad:.1f} GFLOP, HVP {gf_hvp:.1f} GFLOP, {hvps} HVPs")
+    return {"D": theta.size, "gflop_grad": gf_grad, "gflop_hvp": gf_hvp, "hvps": hvps}
 
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--out", type=Path, default=None)
-    out = parser.parse_args().out
-    tmp = Path(tempfile.mkdtemp())
-    plan = scale_plan("paper", write_random_batches(tmp / "cifar", per_batch=1000).parent)
+    parser.add_argument("--data-dir", type=Path, default=None, help="Fashion-MNIST folder (default: Debian's)")
+    parser.add_argument("--tflops", type=float, default=20.0, help="sustained float64 TFLOP/s of the device")
+    parser.add_argument("--small-n", type=int, default=100)
+    args = parser.parse_args()
+    plan = scale_plan("paper", args.data_dir)
+    cfg = plan.eos.resolved()
     rows, costs = [], {}
-    for eos in plan.eos:
-        c = _cached(costs, eos.net, eos.lrs[0])
-        for lr in eos.lrs:
-            logs = len(log_steps(TrainConfig(steps=eos.steps, log_every=eos.log_every), 0))
-            seconds, gflop = train_cost(c, eos.steps, logs)
-            rows.append(
-                _row(f"train {eos.net.model} h={lr}", c, f"{eos.steps} steps, {logs} diagnoses", seconds, gflop)
-            )
-    c = _cached(costs, plan.drift_net, plan.drift_lrs[0])
-    points = len(range(0, plan.drift_steps, plan.drift_every))
-    seconds, gflop = drift_cost(c, plan.drift_steps, points)
-    n = len(plan.drift_lrs)
-    rows.append(
-        _row(
-            f"drift {plan.drift_net.model}",
-            c,
-            f"{n} rates x ({plan.drift_steps} steps, {points} points)",
-            n * seconds,
-            n * gflop,
+    for train in train_configs(plan.eos_config(Path("unused"))):
+        if train.net.model not in costs:
+            costs[train.net.model] = net_costs(train.net, train.lr, cfg.k, cfg.tol, args.small_n)
+        c = costs[train.net.model]
+        logs = len(log_steps(train, 0))
+        gflop = train.steps * c["gflop_grad"] + logs * (c["hvps"] * c["gflop_hvp"] + 3 * c["gflop_grad"])
+        rows.append(
+            {
+                "run": train.out.name,
+                "D": c["D"],
+                "work": f"{train.steps} steps, {logs} diagnoses",
+                "GFLOP/gradient": f"{c['gflop_grad']:.1f}",
+                "GFLOP/HVP": f"{c['gflop_hvp']:.1f}",
+                "HVPs/diagnosis": c["hvps"],
+                "PFLOP": f"{gflop / 1e6:.2f}",
+                f"minutes at {args.tflops:g} TFLOP/s": f"{gflop / 1e3 / args.tflops / 60:.1f}",
+            }
         )
-    )
-    start = time.perf_counter()
-    CompareOptimizersConfig(
-        out=tmp / "dal", models=("mlp",), regimes=("full",), methods=DAL_METHODS, scale=plan.dal_scale
-    ).run()
-    rows.append(
-        {
-            "sub-run": "DAL (compare-optimizers, scale 4, MNIST subset)",
-            "D": "",
-            "work": "run for real",
-            "grad s": "",
-            "HVP s": "",
-            "HVPs/diagnosis": "",
-            "PFLOP": "",
-            "hours here": f"{(time.perf_counter() - start) / 3600:.2f}",
-        }
-    )
-    total = sum(float(r["hours here"]) for r in rows)
-    rows.append(
-        dict.fromkeys(rows[0], "")
-        | {
-            "sub-run": "total",
-            "hours here": f"{total:.1f}",
-            "PFLOP": f"{sum(float(r['PFLOP'] or 0) for r in rows):.1f}",
-        }
-    )
-    table = markdown_table(
-        rows, ["sub-run", "D", "work", "grad s", "HVP s", "HVPs/diagnosis", "PFLOP", "hours here"], default=str
-    )
-    device = f"{jax.devices()[0].platform} ({jax.device_count()} device(s), {_cores()} cores)"
-    text = (
-        "# Expected cost of `gdflows reproduce --scale paper`\n\n"
-        f"Written by `benchmarks/reproduce_paper_cost.py` on {device}; see its docstring for what is measured "
-        "and what is extrapolated. PFLOP (XLA's count) does not depend on the machine: divide by a device's "
-        "sustained float64 FLOP/s for its run time. Not yet run on an accelerator.\n\n" + table + "\n"
-    )
-    print(text)
-    if out is not None:
-        out.write_text(text)
-
-
-def _cached(costs: dict, net, lr: float) -> dict:
-    """net_costs once per net (the drift runs on an edge-of-stability net)."""
-    if net not in costs:
-        costs[net] = net_costs(net, lr)
-    return costs[net]
-
-
-def _row(name, c, work, seconds, gflop) -> dict:
-    return {
-        "sub-run": name,
-        "D": c["D"],
-        "work": work,
-        "grad s": f"{c['t_grad']:.2f}",
-        "HVP s": f"{c['t_hvp']:.2f}",
-        "HVPs/diagnosis": c["diagnosis_hvps"],
-        "PFLOP": f"{gflop / 1e6:.1f}",
-        "hours here": f"{seconds / 3600:.1f}",
-    }
-
-
-def _cores() -> int:
-    return len(os.sched_getaffinity(0))
+    print(markdown_table(rows, list(rows[0]), default=str))
 
 
 if __name__ == "__main__":

@@ -1,18 +1,15 @@
 """gdflows reproduce: the whole pipeline at the smoke scale, its determinism, --check, the paper plan."""
 
 import contextlib
-import dataclasses
 import json
 
 import jax
-import numpy as np
 import pytest
 from jax.experimental.compilation_cache import compilation_cache
 
-from gdflows.data.cifar10 import write_random_batches
 from gdflows.errors import GDFlowsError
 from gdflows.experiments.report.runs import read_csv
-from gdflows.experiments.reproduce import ReproduceConfig, check_copy, compare_export, export, scale_plan
+from gdflows.experiments.reproduce import ReproduceConfig, check_copy, compare_export, export
 from gdflows.experiments.verdicts import ANSWERS
 
 
@@ -85,23 +82,28 @@ def test_check_names_the_file_that_differs(smoke, tmp_path):
     check_copy(smoke / "second", docs)
 
 
-def test_unknown_scale_and_paper_without_data_are_refused(tmp_path):
+def test_unknown_scale_and_paper_without_its_data_are_refused(tmp_path):
     with pytest.raises(GDFlowsError, match="--scale .huge. is not one of: cpu, paper, smoke"):
         ReproduceConfig(out=tmp_path / "r", scale="huge").run()
-    with pytest.raises(GDFlowsError, match="--data-dir"):
-        ReproduceConfig(out=tmp_path / "r", scale="paper").run()
+    with pytest.raises(GDFlowsError, match="--data-dir"):  # no Fashion-MNIST files in this folder
+        ReproduceConfig(out=tmp_path / "r", scale="paper", data_dir=tmp_path).run()
+    assert not (tmp_path / "r" / "eos_conv").exists()
 
 
-def test_the_paper_plan_builds_every_net_on_cifar10_format_data(tmp_path):
-    data_dir = write_random_batches(tmp_path, per_batch=40).parent
-    plan = scale_plan("paper", data_dir)
-    assert all(e.steps == 10000 for e in plan.eos) and plan.dal_scale == 4.0
-    assert {net.n_train for net in plan.nets()} == {5000}
-    models = set()
-    for net in set(plan.nets()):
-        problem = dataclasses.replace(net, n_train=100).build()  # the plan's nets on a few images
-        x, y = problem.data.x_train, problem.data.y_train
-        assert x.shape == (100, 32, 32, 3) and y.shape == (100,)
-        assert np.isfinite(float(jax.jit(problem.batch_loss)(problem.theta0, x[:4], y[:4])))
-        models.add(net.model)
-    assert models == {"vgg", "resnet", "mlp"}
+def test_paper_scale_exports_beside_the_reproduction_without_touching_its_figures(tmp_path):
+    run, docs = tmp_path / "paper", tmp_path / "docs"
+    for rel, text in {"PAPER_SCALE.md": "# paper", "eos_conv/figures/sharpness.png": "new"}.items():
+        (run / rel).parent.mkdir(parents=True, exist_ok=True)
+        (run / rel).write_text(text)
+    for rel in ("REPRODUCTION.md", "train_lr0.12/figures/sharpness.png", "eos_conv/figures/old.png"):
+        (docs / rel).parent.mkdir(parents=True, exist_ok=True)
+        (docs / rel).write_text("committed")
+    assert compare_export(run, docs, "PAPER_SCALE.md") == [
+        "PAPER_SCALE.md",
+        "eos_conv/figures/sharpness.png",
+        "eos_conv/figures/old.png (not produced)",
+    ]
+    export(run, docs, "PAPER_SCALE.md")
+    check_copy(run, docs, "PAPER_SCALE.md")
+    assert (docs / "train_lr0.12/figures/sharpness.png").read_text() == "committed"  # the reproduction's own
+    assert not (docs / "eos_conv/figures/old.png").exists()

@@ -47,6 +47,7 @@ COMMANDS: dict[str, str] = {
     "track": "gdflows.experiments.commands:TrackConfig",
     "central": "gdflows.experiments.commands:CentralConfig",
     "pf-validity": "gdflows.experiments.commands:PFValidityConfig",
+    "eos-conv": "gdflows.experiments.commands:EosConvConfig",
     "drift": "gdflows.experiments.commands:DriftConfig",
     "compare-optimizers": "gdflows.experiments.commands:CompareOptimizersConfig",
     "reproduce": "gdflows.experiments.commands:ReproduceConfig",

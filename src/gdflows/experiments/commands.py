@@ -37,6 +37,8 @@ CompareScale = Literal["cpu", "full", "smoke"]  # optimizers.field.PLANS
 RegimeName = Literal["full", "minibatch"]
 ScaleName = Literal["cpu", "paper", "smoke"]  # reproduce.SCALES
 PFProblem = Literal["sharp_dip", "tanh_mlp"]  # pf_validity.BUILD
+ConvModel = Literal["vgg", "resnet"]  # the conv nets of gdflows.models.MODELS; EosConvConfig has <model>_lrs
+EosConvSize = Literal["cpu", "accelerator"]  # accelerator: EOS_CONV_ACCELERATOR replaces the cpu defaults
 PF_PROBLEMS: tuple[PFProblem, ...] = ("sharp_dip", "tanh_mlp")
 PF_H_LAMBDAS = (0.5, 1.5, 1.9, 2.1, 2.5, 3.0, 3.5)
 
@@ -76,6 +78,18 @@ def _fix(cfg, name: str, prefix: str) -> str:
     default = field.default_factory() if field.default is dataclasses.MISSING else field.default
     shown = " ".join(map(str, default)) if isinstance(default, tuple) else default
     return f"; e.g. {flag(name, prefix)} {shown} (the default)"
+
+
+def changed_flags(cfg, default, prefix: str = "--", skip: tuple[str, ...] = ()) -> str:
+    """The command-line flags that turn ``default`` into ``cfg`` (fields in ``skip`` left out; a data
+    folder shown as DIR)."""
+    flags = ""
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if f.name not in skip and value != getattr(default, f.name):
+            shown = "DIR" if f.name == "data_dir" else " ".join(map(str, value)) if isinstance(value, tuple) else value
+            flags += f" {prefix}{f.name.replace('_', '-')} {shown}"
+    return flags
 
 
 def check_positive(cfg, names, prefix: str = "--") -> None:
@@ -402,6 +416,83 @@ class DemoConfig(Command):
     out: Path = Path("runs/demo")  # the run folder
 
 
+# --size accelerator: what it replaces in EosConvConfig (sized for one H100-class GPU, float64): 5x the images,
+# 3.3x the steps, the same nets and rates (lambda_0 at initialisation hardly depends on the subset's size)
+EOS_CONV_ACCELERATOR = dict(n_train=5000, n_test=2000, steps=1000, log_every=25)
+
+
+@dataclasses.dataclass
+class EosConvConfig(Command):
+    """The edge of stability on conv nets: full-batch GD on VGG- and ResNet-style nets on Fashion-MNIST, two rates each.
+
+    Writes one `gdflows train` run per (model, rate) in <out>/<model>_lr<rate>/ (metrics.csv, figures, REPORT.md),
+    then <out>/summary.csv (per run: h lambda_0 at the start and the end, the first step at the edge, the PF's
+    dE/dt sign agreement beside its majority-sign baseline, Re(sc_0), the verdict), figures/ and REPORT.md.
+    Typical runtime: about 40 CPU-minutes for the defaults (--size cpu, 1,000 images; 20 to 40 minutes on 2 cores);
+    --size accelerator (5,000 images, 1,000 steps) is for one GPU.
+    """
+
+    runner: ClassVar[str] = "gdflows.experiments.eos_conv:run"
+
+    out: Path = Path("runs/eos_conv")  # the run folder
+    size: EosConvSize = "cpu"  # accelerator: 5,000 images, 1,000 steps (replaces n-train, n-test, steps, log-every)
+    models: tuple[ConvModel, ...] = ("vgg", "resnet")
+    vgg_lrs: tuple[float, ...] = (0.1, 0.12)  # GD rates of the VGG-style net (lambda_0 = 16.4 at initialisation)
+    resnet_lrs: tuple[float, ...] = (0.15, 0.18)  # GD rates of the ResNet-style net (lambda_0 = 10.9 at initialisation)
+    steps: int = 300  # full-batch GD steps per run
+    log_every: int = 25  # steps between PF diagnoses
+    dataset: DatasetName = "fashion_mnist"  # found in Debian's dataset-fashion-mnist folder unless --data-dir
+    data_dir: Path | None = None  # folder with the dataset's files
+    n_train: int = 1000  # training images, class-balanced
+    n_test: int = 500  # test images
+    downsample: int = 2  # average-pool images by this factor (2: 14x14)
+    width: int = 4  # width multiplier of the conv nets (channels width * (1, 2, 4))
+    activation: ActivationName = "tanh"  # holomorphic, so the PF applies (relu is refused)
+    loss: LossName = "mse"
+    seed: int = 0
+    dtype: DType = "float64"
+    k: int = 2  # eigen-directions per diagnosis
+    tol: float = 1e-7  # eigenpair residual and PF-field tolerance
+    max_hvps: int = 100  # HVP budget of each Lanczos solve in a diagnosis
+    hover_tol: float = 0.1  # |lambda_0 / (2/lr) - 1| allowed over the last third
+    noise_rtol: float = 1e-6  # observed changes below this fraction of the loss are noise
+
+    def validate(self) -> None:
+        check_choices(self)
+        check_positive(self, ("vgg_lrs", "resnet_lrs", "tol", "hover_tol", "noise_rtol"))
+        check_integers(self, ("steps", "log_every", "n_train", "n_test", "downsample", "width", "k"), 1)
+        check_integers(self, ("seed",), 0)
+        check_integers(self, ("max_hvps",), 2)
+        if not self.models:
+            raise GDFlowsError("--models needs at least one of: vgg, resnet")
+        for model in self.models:
+            if not getattr(self, f"{model}_lrs"):
+                raise GDFlowsError(f"--{model}-lrs needs at least one rate, e.g. --{model}-lrs 0.3 0.5")
+        if self.steps < 3 * self.log_every:
+            raise GDFlowsError(
+                f"--steps {self.steps} gives fewer than 3 diagnoses at --log-every {self.log_every}; "
+                f"raise --steps to at least {3 * self.log_every} or lower --log-every"
+            )
+        if self.data_dir is not None and not Path(self.data_dir).is_dir():
+            raise GDFlowsError(
+                f"--data-dir {self.data_dir} is not a folder; pass the folder that holds the {self.dataset} files"
+            )
+        if self.activation == "relu":
+            raise GDFlowsError(
+                "--activation relu is not holomorphic and every diagnosis evaluates the Principal Flow; "
+                "use tanh, gelu, softplus or swish"
+            )
+
+    def identity(self) -> EosConvConfig:
+        return self.resolved()
+
+    def resolved(self) -> EosConvConfig:
+        """The config actually run: ``--size accelerator`` applied."""
+        if self.size == "cpu":
+            return self
+        return dataclasses.replace(self, **EOS_CONV_ACCELERATOR, size="cpu")
+
+
 QUICK_SCALE = dict(seeds=1, steps=20, mlp_n_train=128, cnn_n_train=64, batch_size=32, log_every=5)
 QUICK_METHODS = ("gd_lr0.1", "dal_p1_hvp", "dal_p1_fd", "dal_p1_secant", "polyak", "adam_lr0.001", "dal_adam")
 
@@ -506,15 +597,16 @@ class ReproduceConfig(Command):
 
     Writes <out>/REPRODUCTION.md, claims.csv, TIMINGS.md and one sub-folder per sub-experiment (each resumable).
     Typical runtime on 2 CPU cores: --scale cpu roughly 10 minutes (two 2,000-step train runs, a drift
-    and a DAL comparison); smoke about a minute; paper needs an accelerator (days on a CPU).
+    and a DAL comparison); smoke about a minute; paper (eos-conv at 5,000 Fashion-MNIST images and
+    compare-optimizers --scale full, written to PAPER_SCALE.md) needs an accelerator: about 8 minutes on one.
     """
 
     runner: ClassVar[str] = "gdflows.experiments.reproduce:run"
 
     out: Path = Path("runs/reproduce")  # the run folder
-    scale: ScaleName = "cpu"  # cpu; paper (CIFAR-10 from --data-dir, for an accelerator); smoke (tests)
-    data_dir: Path | None = None  # folder holding cifar-10-batches-py (--scale paper)
-    docs: Path | None = None  # also copy REPRODUCTION.md and its figures here (e.g. docs/reproduction)
+    scale: ScaleName = "cpu"  # cpu; paper (conv nets on Fashion-MNIST, for an accelerator); smoke (tests)
+    data_dir: Path | None = None  # --scale paper: folder with the Fashion-MNIST IDX files (default: Debian's)
+    docs: Path | None = None  # also copy the report and its figures here (e.g. docs/reproduction)
     check: Path | None = None  # compare the report and figures with this committed copy; fail on a difference
 
     def identity(self) -> dict:
@@ -529,5 +621,5 @@ class ReproduceConfig(Command):
         check_choices(self)
         if self.data_dir is not None and not Path(self.data_dir).is_dir():
             raise GDFlowsError(
-                f"--data-dir {self.data_dir} is not a folder; pass the folder that holds cifar-10-batches-py"
+                f"--data-dir {self.data_dir} is not a folder; pass the folder that holds the Fashion-MNIST IDX files"
             )

@@ -31,12 +31,11 @@ Scales (:data:`SCALES`, a :class:`Scale` each):
 
 * ``cpu`` (default): a tanh MLP on 1,000 bundled MNIST images; about 4
   minutes on 2 cores.
-* ``paper``: the paper-sized networks on 5,000 CIFAR-10 images from
-  ``--data-dir`` (VGG- and ResNet-style nets and a wide MLP, 10,000 GD
-  steps each) and 4x larger DAL runs, for a machine with an accelerator.
-  ``benchmarks/reproduce_paper_cost.py`` measures its cost per gradient and
-  HVP and extrapolates the run time (about 17 days on 2 CPU cores for one
-  VGG run alone: one gradient 74 s, one HVP 131 s, 53 HVPs per diagnosis).
+* ``paper``: for an accelerator, :class:`~gdflows.experiments.paper_scale.PaperScale`:
+  ``gdflows eos-conv --size accelerator`` (VGG- and ResNet-style nets on
+  5,000 Fashion-MNIST images, from Debian's package folder or ``--data-dir``)
+  and ``gdflows compare-optimizers --scale full``, assembled into
+  PAPER_SCALE.md instead of the claim table (:mod:`gdflows.experiments.paper_scale`).
 * ``smoke``: the same pipeline on tiny runs, for tests; its verdicts mean
   nothing.
 """
@@ -50,13 +49,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from gdflows.errors import GDFlowsError
-from gdflows.experiments import pf_validity
-from gdflows.experiments.commands import CentralConfig, PFValidityConfig, ReproduceConfig
+from gdflows.experiments import paper_scale, pf_validity
+from gdflows.experiments.commands import CentralConfig, PFValidityConfig, ReproduceConfig, changed_flags
 from gdflows.experiments.drift import DriftConfig, correlations, drift_verdict
 from gdflows.experiments.eos import eos_verdicts
 from gdflows.experiments.network_setup import NetworkSetup
 from gdflows.experiments.optimizers.compare import CompareOptimizersConfig
 from gdflows.experiments.optimizers.report import seed_stats
+from gdflows.experiments.paper_scale import PaperScale
 from gdflows.experiments.quadratic import quadratic_tables, summary_rows
 from gdflows.experiments.report.markdown import markdown_table
 from gdflows.experiments.report.runs import Run, atomic_write_bytes, read_csv
@@ -112,7 +112,6 @@ class Scale:
     drift_lrs: tuple[float, ...]
     drift_steps: int
     dal_scale: float  # compare-optimizers' scale (steps and training-set sizes)
-    needs_data_dir: bool = False
     validity: PFValidityConfig = dataclasses.field(default_factory=PFValidityConfig)  # where the PF follows GD
     central: CentralConfig = dataclasses.field(default_factory=CentralConfig)  # the central flow vs GD
 
@@ -125,10 +124,6 @@ class Scale:
         return [e.net for e in self.eos] + [self.drift_net]
 
 
-def _cifar(model: str, **kwargs) -> NetworkSetup:
-    return NetworkSetup(dataset="cifar10", n_train=5000, downsample=1, model=model, **kwargs)
-
-
 SCALES = {
     "cpu": Scale(
         eos=(EosRun(NetworkSetup(), (0.12, 0.15), 2000),),
@@ -137,18 +132,7 @@ SCALES = {
         drift_steps=600,
         dal_scale=1.0,
     ),
-    "paper": Scale(
-        eos=(
-            EosRun(_cifar("vgg", width=16), (0.02, 0.04), 10000),
-            EosRun(_cifar("resnet", width=16), (0.02,), 10000),
-            EosRun(_cifar("mlp", depth=2, width=512), (0.02,), 10000),
-        ),
-        drift_net=_cifar("vgg", width=16),
-        drift_lrs=(0.005, 0.01, 0.02, 0.04),
-        drift_steps=2000,
-        dal_scale=4.0,
-        needs_data_dir=True,
-    ),
+    "paper": PaperScale(),
     "smoke": Scale(
         eos=(EosRun(NetworkSetup(n_train=64, downsample=4, width=8), (0.12,), 40),),
         drift_net=NetworkSetup(n_train=64, downsample=4, width=8),
@@ -169,34 +153,14 @@ SCALES = {
 }
 
 
-def scale_plan(scale: str, data_dir: Path | None = None) -> Scale:
-    """The :class:`Scale` named ``scale``, with ``data_dir`` set on its CIFAR-10 nets."""
+def scale_plan(scale: str, data_dir: Path | None = None) -> Scale | PaperScale:
+    """The plan named ``scale``; ``data_dir`` (the Fashion-MNIST folder) applies to the paper plan."""
     if scale not in SCALES:
         raise GDFlowsError(f"scale must be one of {tuple(SCALES)}, got {scale!r}")
     plan = SCALES[scale]
-    if not plan.needs_data_dir:
-        return plan
-    if data_dir is None:
-        raise GDFlowsError(
-            f"--scale {scale} trains on CIFAR-10: pass --data-dir, the folder holding "
-            "cifar-10-batches-py (the python version from https://www.cs.toronto.edu/~kriz/cifar.html)"
-        )
-    at = lambda net: dataclasses.replace(net, data_dir=Path(data_dir))  # noqa: E731
-    return dataclasses.replace(
-        plan, eos=tuple(dataclasses.replace(e, net=at(e.net)) for e in plan.eos), drift_net=at(plan.drift_net)
-    )
-
-
-def changed_flags(cfg, default, prefix: str = "--", skip: tuple[str, ...] = ()) -> str:
-    """The command-line flags that turn ``default`` into ``cfg`` (fields in ``skip`` left out; a data
-    folder shown as DIR)."""
-    flags = ""
-    for f in dataclasses.fields(cfg):
-        value = getattr(cfg, f.name)
-        if f.name not in skip and value != getattr(default, f.name):
-            shown = "DIR" if f.name == "data_dir" else " ".join(map(str, value)) if isinstance(value, tuple) else value
-            flags += f" {prefix}{f.name.replace('_', '-')} {shown}"
-    return flags
+    if isinstance(plan, PaperScale) and data_dir is not None:
+        return dataclasses.replace(plan, eos=dataclasses.replace(plan.eos, data_dir=Path(data_dir)))
+    return plan
 
 
 def net_flags(net: NetworkSetup, default: NetworkSetup | None = None) -> str:
@@ -453,13 +417,18 @@ def run(cfg: ReproduceConfig) -> Path:
     """``gdflows reproduce``: every claim into ``cfg.out`` (unless already there), then ``--docs`` / ``--check``."""
     plan = scale_plan(cfg.scale, cfg.data_dir)
     folder = Run.pending(cfg)  # the folder holds cfg.identity(): where to copy to is not part of the run
+    paper = isinstance(plan, PaperScale)
+    name = paper_scale.REPORT if paper else "REPRODUCTION.md"
     if folder is not None:
-        reproduce(folder.create(), cfg.scale, plan)
-        folder.finish("REPRODUCTION.md")
+        if paper:
+            paper_scale.reproduce(folder.create(), plan)
+        else:
+            reproduce(folder.create(), cfg.scale, plan)
+        folder.finish(name)
     if cfg.docs is not None:
-        export(Path(cfg.out), Path(cfg.docs))
+        export(Path(cfg.out), Path(cfg.docs), name)
     if cfg.check is not None:
-        check_copy(Path(cfg.out), Path(cfg.check))
+        check_copy(Path(cfg.out), Path(cfg.check), name)
     return Path(cfg.out)
 
 
@@ -515,35 +484,44 @@ def _figures(folder: Path) -> list[Path]:
     return sorted(p.relative_to(folder) for p in folder.glob("*/figures/*.png"))
 
 
-def _exported(folder: Path) -> list[Path]:
-    return [Path("REPRODUCTION.md"), *_figures(folder)]
+def _exported(folder: Path, report: str) -> list[Path]:
+    return [Path(report), *_figures(folder)]
 
 
-def export(run_folder: Path, dest: Path) -> None:
-    """Copy REPRODUCTION.md and the figures it embeds to ``dest`` (same relative paths); remove figures
-    ``dest`` holds that this run did not produce, so ``dest`` then passes :func:`check_copy`."""
-    ours = _exported(run_folder)
+def _stale(run_folder: Path, dest: Path, ours: list[Path]) -> list[Path]:
+    """Figures in ``dest`` under this run's sub-run folders that this run did not produce (figures of
+    another report in ``dest``, e.g. PAPER_SCALE.md's beside REPRODUCTION.md, are not this run's)."""
+    subs = {p.name for p in run_folder.iterdir() if p.is_dir()}
+    return [rel for rel in _figures(dest) if rel.parts[0] in subs and rel not in set(ours)]
+
+
+def export(run_folder: Path, dest: Path, report: str = "REPRODUCTION.md") -> None:
+    """Copy the report (REPRODUCTION.md, or PAPER_SCALE.md at the paper scale) and the figures it embeds to
+    ``dest`` (same relative paths); remove figures ``dest`` holds that this run did not produce, so ``dest``
+    then passes :func:`check_copy`."""
+    ours = _exported(run_folder, report)
     for rel in ours:
         atomic_write_bytes(dest / rel, (run_folder / rel).read_bytes())
-    for rel in set(_figures(dest)) - set(ours):
+    for rel in _stale(run_folder, dest, ours):
         (dest / rel).unlink()
 
 
-def compare_export(run_folder: Path, dest: Path) -> list[str]:
-    """The exported files that differ from (or are missing in) ``dest``, and figures only ``dest`` has."""
-    ours = _exported(run_folder)
+def compare_export(run_folder: Path, dest: Path, report: str = "REPRODUCTION.md") -> list[str]:
+    """The exported files that differ from (or are missing in) ``dest``, and figures only ``dest`` has
+    (under this run's sub-run folders)."""
+    ours = _exported(run_folder, report)
     differ = [
         str(rel)
         for rel in ours
         if not (dest / rel).is_file() or not filecmp.cmp(run_folder / rel, dest / rel, shallow=False)
     ]
-    extra = [f"{rel} (not produced)" for rel in _figures(dest) if rel not in set(ours)]
+    extra = [f"{rel} (not produced)" for rel in _stale(run_folder, dest, ours)]
     return differ + extra
 
 
-def check_copy(run_folder: Path, dest: Path) -> None:
+def check_copy(run_folder: Path, dest: Path, report: str = "REPRODUCTION.md") -> None:
     """Raise unless ``dest`` holds exactly the report and figures of ``run_folder``."""
-    differing = compare_export(run_folder, dest)
+    differing = compare_export(run_folder, dest, report)
     if differing:
         raise GDFlowsError(
             f"the report differs from {dest} in: {', '.join(differing)}; "

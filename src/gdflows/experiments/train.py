@@ -71,7 +71,7 @@ from gdflows.experiments.commands import TrainConfig
 from gdflows.experiments.divergence import divergence_bound, first_divergent, outcome_diverged
 from gdflows.experiments.eos import report_markdown
 from gdflows.experiments.network_setup import network_run
-from gdflows.experiments.optimizers.run import _rate, batch_schedule
+from gdflows.experiments.optimizers.run import batch_schedule, step_rate
 from gdflows.experiments.optimizers.zoo import Method
 from gdflows.experiments.report.progress import track_stages
 from gdflows.experiments.report.runs import Run, read_csv
@@ -228,7 +228,7 @@ def train(problem: NetworkProblem, cfg: TrainConfig, run: Run) -> list[dict]:
         problem = dataclasses.replace(problem, tol=check_tol(cfg.tol, problem.curvature_dtype, "--tol"))
     method = make_method(cfg)
     opt = method.make()
-    steps = problem.train_steps(opt, record=functools.partial(_rate, method=method))
+    steps = problem.train_steps(opt, record=functools.partial(step_rate, method=method))
     idx = batch_schedule(len(problem.data.y_train), cfg.batch_size or None, cfg.steps, cfg.net.seed)
     st, rows = _resume(run, problem, opt, method)
     loss0 = float(rows[0]["loss"]) if rows else None  # divergence is relative to it
