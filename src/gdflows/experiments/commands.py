@@ -596,9 +596,10 @@ class ReproduceConfig(Command):
     """Every claim of the paper beside our measured number, with the command behind it.
 
     Writes <out>/REPRODUCTION.md, claims.csv, TIMINGS.md and one sub-folder per sub-experiment (each resumable).
-    Typical runtime on 2 CPU cores: --scale cpu roughly 10 minutes (two 2,000-step train runs, a drift
-    and a DAL comparison); smoke about a minute; paper (eos-conv at 5,000 Fashion-MNIST images and
-    compare-optimizers --scale full, written to PAPER_SCALE.md) needs an accelerator: about 8 minutes on one.
+    Typical runtime on 2 CPU cores: --scale cpu about 8 CPU-minutes (two 2,000-step train runs, a drift,
+    a DAL comparison, the PF validity table and a 3,000-step central flow); smoke about a minute; paper
+    (eos-conv at 5,000 Fashion-MNIST images and compare-optimizers --scale full, written to PAPER_SCALE.md)
+    needs an accelerator: about 8 minutes on one.
     """
 
     runner: ClassVar[str] = "gdflows.experiments.reproduce:run"

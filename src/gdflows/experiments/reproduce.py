@@ -452,10 +452,11 @@ def reproduce(run: Run, scale: str, plan: Scale) -> None:
 
 DETERMINISM = (
     "The same command with the same software on the same machine writes this report and its figures byte for "
-    "byte (`--check` demands it). Across machines the numbers of the chaotic runs may differ: the DAL runs are "
-    "float32, and their p = 2 runs amplify a relative change of 1e-7 in the start into a change of up to 0.07 "
-    "in the final loss (rounding depends on the CPU: on one machine, limiting XLA to AVX instead of AVX-512 "
-    "instructions changed float32 results in their last bits); the edge-of-stability runs amplify float64 "
+    "byte (`--check` demands it), and `gdflows reproduce` pins XLA's CPU instruction set to AVX2 on x86-64, so "
+    "AVX2 and AVX-512 machines write the same bytes. Elsewhere (a CPU without FMA, another architecture) the "
+    "numbers of the chaotic runs may differ: the DAL runs are float32, and their p = 2 runs amplify a relative "
+    "change of 1e-7 in the start into a change of up to 0.07 in a seed's final loss (limiting XLA to AVX, "
+    "without FMA, moves the p = 2 mean loss from 0.113 to 0.116); the edge-of-stability runs amplify float64 "
     "rounding the same way, more slowly. "
     "The verdicts use the seeds' spread, so such differences should move the numbers, not the answers."
 )
