@@ -153,6 +153,10 @@ def test_float32_defaults_follow_the_dtype_and_a_float64_tolerance_is_refused_wi
     pairs = hessian_eigenpairs(loss, params, 2, method="lanczos")  # no tol: 1.2e-5, what float32 resolves
     assert pairs.converged
     np.testing.assert_allclose(pairs.values, lam[:2], rtol=1e-4)
+    warm = np.asarray(_rows(pairs.vectors), np.float64)  # e.g. eigenvectors a caller rescaled in numpy
+    again = hessian_eigenpairs(flat_loss, theta, 2, method="lanczos", warm_start=warm)
+    assert again.converged and again.vectors.dtype == jnp.float32
+    np.testing.assert_allclose(again.values, lam[:2], rtol=1e-4)
     field, info = principal(flat_loss, 1.5 / lam[0], method="krylov").evaluate(theta)
     dense_field, _ = principal(flat_loss, 1.5 / lam[0], method="dense").evaluate(theta)
     assert info.converged and field.dtype == jnp.complex64  # h lambda_0 = 1.5 > 1: a complex field

@@ -211,4 +211,7 @@ def _start_block(warm_start, theta, key):
     vectors = warm_start.vectors if isinstance(warm_start, Eigenpairs) else warm_start
     vectors = ravel_rows(vectors, theta.shape[0], "warm_start vectors")
     unit = vectors / jnp.linalg.norm(vectors, axis=1, keepdims=True)
-    return jnp.sum(unit, axis=0, keepdims=True).astype(jnp.result_type(dtype, vectors.dtype))
+    # theta's precision (a float64 warm start must not turn a float32 solve's HVP tangents float64);
+    # complex only where the warm start is
+    target = jnp.result_type(dtype, jnp.complex64) if jnp.iscomplexobj(vectors) else dtype
+    return jnp.sum(unit, axis=0, keepdims=True).astype(target)

@@ -179,7 +179,7 @@ def diagnostics_row(problem: NetworkProblem, cfg, st: TrainState, train_eval) ->
     loss_s, g, loss_next, g_next = probe(problem, st.theta, cfg.lr)
     d = problem.diagnose(st.theta, cfg.lr, cfg.k, warm_start=st.vectors, max_size=cfg.max_hvps)
     signs = orient(d.vectors, st.vectors, np.asarray(g))
-    vectors = d.vectors * signs[:, None]
+    vectors = d.vectors * signs[:, None].astype(d.vectors.dtype)  # the warm start stays in the diagnosis dtype
     row = {
         "step": st.step,
         "loss": float(train_eval[0]),
