@@ -99,13 +99,13 @@ class Principal(Flow):
     def evaluate(self, theta) -> tuple[jax.Array, PFInfo]:
         """(field, info) at ``theta`` (real or complex, shape (D,)); the field is complex."""
         theta = check_flat(theta, "theta")
-        theta = theta.astype(jnp.result_type(theta, jnp.complex64))
+        complex_theta = theta.astype(jnp.result_type(theta, jnp.complex64))
         if self.is_dense(theta.shape[0]):
-            field, info, g = self._dense(theta)
-        else:
+            field, info, g = self._dense(complex_theta)
+        else:  # a real theta stays real: the complex-arithmetic branch is not even compiled
             field, info, g = self._krylov(theta)
         if self.non_principal:
-            field = field - (self.lr**2 / 12) * d3(self.loss, theta, g)
+            field = field - (self.lr**2 / 12) * d3(self.loss, complex_theta, g)
             info = eqx.tree_at(lambda i: i.energy_rate, info, g @ field)
         return field, info
 
@@ -131,9 +131,10 @@ class Principal(Flow):
         tol = default_tol(theta.real.dtype) if self.tol is None else self.tol
         out = krylov_field(self.loss, self.lr, theta, tol, self.max_size, self.threshold)
         r = out.result
-        field = out.field.astype(theta.dtype)
-        info = PFInfo(r.converged, r.error, r.hvps, out.outliers, out.outlier_residuals, out.g @ field)
-        return field, info, out.g.astype(theta.dtype)
+        dtype = jnp.result_type(theta, jnp.complex64)
+        field, g = out.field.astype(dtype), out.g.astype(dtype)
+        info = PFInfo(r.converged, r.error, r.hvps, out.outliers.astype(dtype), out.outlier_residuals, g @ field)
+        return field, info, g
 
     def jump(self, theta):
         """The state at t = 0+: components with h lambda_i = 1 removed (dense path only)."""
