@@ -6,7 +6,15 @@ import pytest
 
 from curvature_problems import tanh_mlp
 from gdflows.curvature import d3, gradient, hvp
-from gdflows.curvature.chunked import chunked_loss, d3_of, grad_of, hvp_of, value_and_grad_of
+from gdflows.curvature.chunked import (
+    chunked_loss,
+    d3_of,
+    example_bytes,
+    fitting_chunk,
+    grad_of,
+    hvp_of,
+    value_and_grad_of,
+)
 from gdflows.errors import GDFlowsError
 
 
@@ -61,3 +69,23 @@ def test_value_and_grad_and_mean_of_any_per_example_quantity():
     ones, twice = loss.mean(theta, lambda th, e: (jnp.ones(()), 2 * loss.example_loss(th, e)))
     assert float(ones) == pytest.approx(1.0, rel=1e-14)  # the padding weighs nothing
     np.testing.assert_allclose(twice, 2 * full(theta), rtol=1e-13)
+
+
+def test_fitting_chunk_is_the_largest_power_of_two_under_the_limit():
+    assert fitting_chunk(1000, 32_000, 256) == 32  # 32,000 / 1,000 = 32 exactly
+    assert fitting_chunk(1000, 63_999, 256) == 32  # 63.999 -> 32, not 64
+    assert fitting_chunk(10, 10**9, 256) == 256  # capped by most
+    assert fitting_chunk(10**9, 1, 256) == 1  # never 0
+    assert fitting_chunk(0, 1, 100) == 64  # free examples: the largest power of two <= most
+    with pytest.raises(GDFlowsError, match="must be integers"):
+        fitting_chunk(-1, 10, 10)
+
+
+def test_example_bytes_counts_what_one_more_example_adds():
+    theta = jnp.ones(100, jnp.float32)
+
+    def loss(t, x):  # per example: x * t (100 floats), tanh (100), sum (1); t * 2 depends on theta alone
+        return jnp.sum(jnp.tanh(x * (2 * t)))
+
+    assert example_bytes(loss, theta, jnp.ones(100, jnp.float32)) == (100 + 100 + 1) * 4
+    assert example_bytes(loss, theta.astype(jnp.float64), jnp.ones(100, jnp.float64)) == (100 + 100 + 1) * 8

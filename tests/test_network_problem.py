@@ -8,6 +8,7 @@ import optax
 import pytest
 
 import gdflows
+from gdflows.curvature.chunked import example_bytes
 from gdflows.data import Dataset
 from gdflows.errors import GDFlowsError
 from gdflows.optim import dal
@@ -145,3 +146,15 @@ def test_bad_input_names_the_fix():
     assert (
         network._chunk(None, 46, 1) == 46 and network._chunk(10, 46, 4) == 12 and network._chunk(None, 9000, 3) == 258
     )
+
+
+def test_default_chunk_on_a_cpu_keeps_an_examples_share_under_the_limit(monkeypatch):
+    p = small("cnn", chunk_size=None)
+    assert p.chunk_size == 46  # a small net: CHUNK_SIZE, capped at the 46 examples
+    assert network._chunk(None, 9000, 4, per_example=2**20) == 4 * 32  # 32 MiB per device, 1 MiB per example
+    per_example = example_bytes(p.loss.example_loss, p.theta0, (p.data.x_train[0], p.data.y_train[0]))
+    assert per_example > 0
+    monkeypatch.setattr(network, "CPU_CHUNK_BYTES", 5 * per_example + 1)
+    p = small("cnn", chunk_size=None)
+    assert p.chunk_size == 4 == p.curvature_loss.chunk_size  # 5 fit, the power of two below is 4
+    np.testing.assert_allclose(p.value_and_grad(p.theta0)[1], small("cnn").value_and_grad(p.theta0)[1], rtol=1e-12)

@@ -122,6 +122,38 @@ def _scan_sum(term: Callable, chunks, weights):
     return jax.lax.scan(body, zeros, (chunks, weights))[0]
 
 
+def example_bytes(example_loss: Callable, theta, example) -> int:
+    """Bytes one more example adds to a chunk's values: b(2) - b(1), with b(n) the sum of the
+    outputs of the top-level operations of the loss vmapped over n copies of ``example``
+    (traced, not run; what depends on theta alone, e.g. reshaping it, cancels).
+
+    A proxy for an example's activations; see :func:`fitting_chunk`.
+    """
+
+    def total(n):
+        batch = jax.tree.map(lambda a: jnp.broadcast_to(jnp.asarray(a), (n,) + jnp.shape(a)), example)
+        jaxpr = jax.make_jaxpr(jax.vmap(example_loss, in_axes=(None, 0)))(theta, batch).jaxpr
+        return sum(math.prod(v.aval.shape) * v.aval.dtype.itemsize for eqn in jaxpr.eqns for v in eqn.outvars)
+
+    return max(0, total(2) - total(1))
+
+
+def fitting_chunk(per_example: int, limit_bytes: int, most: int) -> int:
+    """The largest power of two c <= ``most`` with c * ``per_example`` <= ``limit_bytes`` (at least 1).
+
+    Why a limit: on a CPU a chunk whose intermediates outgrow the caches makes
+    every pass memory-bound (a VGG Hessian-vector product on 1,000 images:
+    4.2 s in chunks of 256, 3.2 s in chunks of 32).
+    """
+    if not (is_integer_in(per_example, 0) and is_integer_in(limit_bytes, 1) and is_integer_in(most, 1)):
+        raise GDFlowsError(
+            f"per_example >= 0, limit_bytes >= 1 and most >= 1 must be integers, got {per_example!r}, "
+            f"{limit_bytes!r}, {most!r}"
+        )
+    fits = most if per_example == 0 else max(1, min(most, limit_bytes // per_example))
+    return 1 << (fits.bit_length() - 1)
+
+
 def chunked_loss(
     example_loss: Callable, data, chunk_size: int, mesh: Mesh | None = None, axis: str = "batch"
 ) -> ChunkedLoss:

@@ -167,7 +167,7 @@ class NetworkSetup:
     seed: int = 0  # parameter initialisation
     dtype: DType = "float64"
     curvature_size: int | None = 1000  # training images the diagnoses use (a class-balanced subset; None: all)
-    chunk_size: int | None = None  # images per chunk of every full-data pass (None: 256); bounds the memory
+    chunk_size: int | None = None  # images per chunk of every full-data pass (None: 256, on CPUs fewer for big nets)
 
     def validate(self, prefix: str = "--net.") -> None:
         check_choices(self, prefix)

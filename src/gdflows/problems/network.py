@@ -41,7 +41,7 @@ import optax
 from jax.sharding import Mesh
 
 from gdflows import parallel
-from gdflows.curvature.chunked import ChunkedLoss, chunked_loss, hvp_of, value_and_grad_of
+from gdflows.curvature.chunked import ChunkedLoss, chunked_loss, example_bytes, fitting_chunk, hvp_of, value_and_grad_of
 from gdflows.data import Dataset
 from gdflows.data.dataset import stratified_order
 from gdflows.diagnosis import Diagnosis, diagnose
@@ -50,7 +50,8 @@ from gdflows.models import Model, get_loss, get_model
 from gdflows.params import ravel
 from gdflows.validation import check_tol, default_tol, is_integer_in
 
-CHUNK_SIZE = 256  # examples per chunk (all devices together) unless chunk_size is given
+CHUNK_SIZE = 256  # most examples per chunk (all devices together) unless chunk_size is given
+CPU_CHUNK_BYTES = 32 * 2**20  # on CPUs, one device's share of a chunk computes at most this (example_bytes)
 CURVATURE_SIZE = 1000  # examples in the curvature subset unless curvature_size is given
 
 
@@ -186,9 +187,19 @@ def curvature_subset(y: np.ndarray, size: int | None) -> np.ndarray:
     return np.sort(stratified_order(y)[: int(size)])
 
 
-def _chunk(requested, n: int, devices: int) -> int:
-    """Examples per chunk: ``requested`` (default CHUNK_SIZE) capped at n, rounded up to a multiple of ``devices``."""
-    size = CHUNK_SIZE if requested is None else requested
+def _chunk(requested, n: int, devices: int, per_example: int | None = None) -> int:
+    """Examples per chunk: ``requested``, capped at n, rounded up to a multiple of ``devices``.
+
+    Default: :data:`CHUNK_SIZE`; given ``per_example`` (bytes, on CPUs), the
+    largest power of two per device whose share stays under
+    :data:`CPU_CHUNK_BYTES` (:func:`gdflows.curvature.chunked.fitting_chunk`),
+    at most CHUNK_SIZE in all.
+    """
+    size = requested
+    if requested is None:
+        size = CHUNK_SIZE
+        if per_example is not None:
+            size = devices * fitting_chunk(per_example, CPU_CHUNK_BYTES, max(1, CHUNK_SIZE // devices))
     if not is_integer_in(size, 1):
         raise GDFlowsError(f"chunk_size must be an integer >= 1, got {requested!r}")
     return devices * math.ceil(min(int(size), n) / devices)
@@ -212,8 +223,9 @@ def network_problem(
 
     ``model_kwargs`` go to the model builder (e.g. ``depth``, ``width``,
     ``activation``). ``chunk_size``: examples per chunk over all devices
-    (default :data:`CHUNK_SIZE`, at most N; rounded up to a multiple of the
-    device count). ``curvature_size``: examples in the curvature subset
+    (default :data:`CHUNK_SIZE`, on CPUs fewer where an example's
+    intermediates are large, see ``_chunk``; at most N; rounded up to a
+    multiple of the device count). ``curvature_size``: examples in the curvature subset
     (default :data:`CURVATURE_SIZE`; None: the whole training set).
     ``curvature_dtype``: dtype of the diagnostics (default ``dtype``).
     ``tol``: their tolerance (default: :func:`gdflows.validation.default_tol`
@@ -223,7 +235,6 @@ def network_problem(
     tol = default_tol(curvature_dtype) if tol is None else check_tol(tol, curvature_dtype)
     index = curvature_subset(data.y_train, curvature_size)
     mesh = parallel.batch_mesh(devices)
-    n_dev = mesh.devices.size
     model = get_model(model_name, data.input_shape, data.num_classes, dtype=dtype, **model_kwargs)
     loss_fn = get_loss(loss)
     params = model.init(jax.random.PRNGKey(seed))
@@ -240,8 +251,12 @@ def network_problem(
         logits = model.apply(unravel(theta), xy[0][None])
         return loss_fn(logits, xy[1][None]), (jnp.argmax(logits[0].real) == xy[1]).astype(logits.real.dtype)
 
+    per_example = None
+    if chunk_size is None and mesh.devices.flat[0].platform == "cpu":
+        per_example = example_bytes(example, theta0, (data.x_train[0], data.y_train[0]))
+
     def chunked(x, y, example_loss, x_dtype=dtype):
-        size = _chunk(chunk_size, len(y), n_dev)
+        size = _chunk(chunk_size, len(y), mesh.devices.size, per_example)
         return chunked_loss(example_loss, (jnp.asarray(x, x_dtype), jnp.asarray(y)), size).sharded(mesh)
 
     x_c = data.x_train[index]
