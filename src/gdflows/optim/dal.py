@@ -61,6 +61,7 @@ import optax
 
 from gdflows.errors import GDFlowsError
 from gdflows.optim.curvature import fd_hvp, sq, tree_hvp
+from gdflows.optim.states import states_of
 from gdflows.validation import check_lr
 
 HG_MODES = ("hvp", "fd", "secant")
@@ -87,10 +88,6 @@ def _rate_rule(v, p: float, max_lr: float, scale: float = 1.0):
     return jnp.where(positive, jnp.minimum(scale * 2.0 / jnp.where(positive, v, 1.0) ** p, max_lr), max_lr)
 
 
-def _is_dal_state(node) -> bool:
-    return isinstance(node, DALState)
-
-
 def dal_rate(opt_state):
     """The rate h DAL took at its last step, read from the state of any optax chain that contains DAL.
 
@@ -100,7 +97,7 @@ def dal_rate(opt_state):
     A scalar, or a pytree of rates like the params with ``per_layer=True``; 0
     before the first step. Traceable (use it inside a jitted step).
     """
-    found = [s for s in jax.tree_util.tree_leaves(opt_state, is_leaf=_is_dal_state) if _is_dal_state(s)]
+    found = states_of(opt_state, DALState)
     if not found:
         raise GDFlowsError(
             "this optimizer state holds no DAL state; pass the state of an optimizer built with "

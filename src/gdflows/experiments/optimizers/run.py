@@ -27,6 +27,7 @@ from gdflows.experiments.divergence import first_divergent
 from gdflows.experiments.optimizers.zoo import Method
 from gdflows.experiments.report.flops import flops
 from gdflows.optim import CDATState, DALState
+from gdflows.optim.states import states_of
 
 
 @dataclasses.dataclass
@@ -50,11 +51,7 @@ def batch_schedule(n: int, batch_size: int | None, steps: int, seed: int) -> np.
 
 def step_rate(state, method: Method):
     """The rate of the step just taken: DAL's or CDAT's from its state, else the fixed rate (NaN without one)."""
-
-    def has_rate(s):
-        return isinstance(s, (DALState, CDATState))
-
-    found = [s for s in jax.tree_util.tree_leaves(state, is_leaf=has_rate) if has_rate(s)]
+    found = states_of(state, (DALState, CDATState))
     if found:
         return found[0].h
     return jnp.asarray(method.lr if method.lr is not None else jnp.nan)
