@@ -28,10 +28,11 @@ machine the CPU seconds are the cost. Needs Debian's dataset-fashion-mnist
 
     PYTHONPATH=src .venv/bin/python benchmarks/train_throughput.py [--model vgg --width 16 --batch 128]
 
-Measured with the defaults on 2 shared CPU cores (load 9-16 from other work, so wall times are
-inflated): (a) gdflows 0.5 steps/s (35.9 s CPU for 100 steps), hand-written 0.6 steps/s (28.3 s CPU):
-0.88x wall, 0.79x CPU, below the 0.9x goal; (b) diagnostics add 11% wall, 15% CPU (35 HVPs per
-warm-started row), within the goal. Whole script: 755 s wall, 157 s CPU, 2.0 GiB peak RSS.
+Measured with the defaults on an otherwise idle 2-core machine: (a) gdflows 5.2 steps/s, hand-written
+5.7 steps/s: median of the rounds 0.936x (rounds 0.70-1.06), 0.910x wall and 0.931x CPU over all rounds,
+goal met; (b) diagnostics add 16% wall, 14% CPU (35-36 HVPs per warm-started row), within the goal.
+Whole script: 149 s wall, 248 s CPU. (Earlier figures of 0.70-0.88x came from a version in which
+gdflows always went first and paid the first call's warm-up.)
 """
 
 from __future__ import annotations
