@@ -39,8 +39,9 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 import gdflows
+from gdflows.central_solver import solve_central
 from gdflows.experiments.central import centred_average, eos_onset, loss_tracking
-from gdflows.flows.central import central, solve_central
+from gdflows.flows.central import central
 from gdflows.models.activations import swish
 
 jax.config.update("jax_enable_x64", True)  # the benchmarks compare float64 accuracy

@@ -6,7 +6,7 @@ Measured side by side in one run (float64, tanh MLP, MSE, bundled MNIST subset,
 1. D ~ 5k (one hidden layer of 6): the PF field through the library's one
    entry point, ``gdflows.flows.principal(..., method="dense")`` (Hessian by
    D HVPs, then ``eigh`` at a real state or ``eig`` at a complex one) vs
-   ``method="krylov"`` (:mod:`gdflows.flows._krylov`), both on the
+   ``method="lanczos"`` (:mod:`gdflows.flows._krylov`), both on the
    complex dtype an ODE solve carries, at two states: theta_0 (imaginary
    part 0) and theta_0 + (h/10) * field(theta_0), the PF state at t = h/10 to
    first order (complex: with h*lambda > 1 every state after t = 0 is). At
@@ -86,7 +86,7 @@ def field_pair(loss, lr, theta):
     each AOT-compiled first, dense timed once and Krylov over 5 calls (median):
     ((dense, seconds), ((krylov, info), seconds))."""
     dense = principal(loss, lr, method="dense")
-    krylov = principal(loss, lr, method="krylov", tol=FIELD_TOL).scalable()
+    krylov = principal(loss, lr, method="lanczos", tol=FIELD_TOL).scalable()
     theta = theta.astype(jnp.complex128)
     return (
         timed_compiled(eqx.filter_jit(lambda f, th: f(th)), dense, theta)[:2],
@@ -133,7 +133,7 @@ def part_large():
     loss, theta = mnist_mlp(width=128)
     top = hessian_eigenpairs(loss, theta, 1, tol=1e-6)
     lr = H_LAMBDA_0 / float(top.values[0])
-    field, info = principal(loss, lr, method="krylov", tol=1e-6).evaluate(theta)
+    field, info = principal(loss, lr, method="lanczos", tol=1e-6).evaluate(theta)
     jax.block_until_ready(field)
     peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     print(

@@ -13,8 +13,9 @@ import pytest
 import gdflows
 from gdflows.errors import GDFlowsError
 from gdflows.flows import Flow, ngf, principal
-from gdflows.integrate import Status, integrate
+from gdflows.integrate import integrate
 from gdflows.problems.quadratic import reference_quadratic, reference_theta0
+from gdflows.status import Status
 
 PACKAGE = Path(gdflows.__file__).parent
 
@@ -49,6 +50,8 @@ def test_package_root_holds_library_modules_only():
         "parallel",
         "gd",
         "integrate",
+        "central_solver",
+        "status",
         "holomorphic",
         "diagnosis",
         "curvature",
@@ -105,7 +108,15 @@ def test_a_flow_without_a_step_needs_lr_and_a_plain_function_is_a_flow():
 
 
 def test_status_is_an_enumeration_with_messages():
-    assert {s.value for s in Status} == {"ok", "nonfinite", "max_steps", "solver_failed", "field_not_converged"}
+    assert {s.value for s in Status} == {
+        "ok",
+        "nonfinite",
+        "max_steps",
+        "solver_failed",
+        "field_not_converged",
+        "not_converged",
+        "subspace_too_small",
+    }
     assert all(len(s.message) > 20 for s in Status)
     loss, theta0 = reference_quadratic(), reference_theta0()
     stalled = integrate(ngf(loss), theta0, 0.5, 20, max_steps=3)

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 import gdflows
+from gdflows.central_solver import solve_central
 from gdflows.errors import GDFlowsError
 from gdflows.flows import central, ngf
-from gdflows.flows.central import CentralStatus, solve_central
+from gdflows.status import Status
 
 H = 1.0
 
@@ -43,7 +44,7 @@ def test_sharpness_is_held_at_2_over_h_where_gradient_flow_sharpens_past_it():
     theta0 = jnp.array([0.5, 1.0])
     sol = solve_central(central(sharpening([0.05]), H, k=2), theta0, 80)
     gf_end = np.asarray(gdflows.gd(sharpening([0.05]), theta0, H / 20, 80 * 20))[-1]  # ~ gradient flow at t = 80 h
-    assert sol.status is CentralStatus.OK
+    assert sol.status is Status.OK
     y = sol.thetas[:, 1]
     reached = np.nonzero(y >= 0.99 * 2 / H)[0][0]
     assert np.max(np.abs(sol.eigenvalues[reached:, 0] - 2 / H)) <= 1e-3 * 2 / H
@@ -65,7 +66,7 @@ def test_two_directions_reach_2_over_h_in_turn_and_are_both_held():
     c = [0.05, 0.02]
     theta0 = jnp.array([0.3, 0.3, 1.2, 1.0])
     sol = solve_central(central(sharpening(c), H, k=4), theta0, 150)
-    assert sol.status is CentralStatus.OK
+    assert sol.status is Status.OK
     lam = sol.eigenvalues[:, :2]
     assert np.all(lam <= 2 / H * (1 + 1e-6))
     np.testing.assert_allclose(lam[-1], 2 / H, rtol=1e-4)
@@ -79,7 +80,7 @@ def test_a_double_eigenvalue_at_2_over_h_does_not_stall_the_flow():
     """Any S with tr S = 2c holds y: S is not unique there, but the field is."""
     c = 0.05
     sol = solve_central(central(double, H, k=3), jnp.array([0.4, -0.3, 1.0]), 120)
-    assert sol.status is CentralStatus.OK
+    assert sol.status is Status.OK
     y, x = sol.thetas[:, 2], sol.thetas[:, :2]
     reached = np.nonzero(y >= 0.999 * 2 / H)[0][0]
     np.testing.assert_allclose(y[reached:], 2 / H, rtol=1e-4)

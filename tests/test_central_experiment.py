@@ -7,11 +7,12 @@ import numpy as np
 import pytest
 
 import gdflows
+from gdflows.central_solver import solve_central
 from gdflows.errors import GDFlowsError
 from gdflows.experiments import central as exp
 from gdflows.experiments.network_setup import NetworkSetup
 from gdflows.flows import central
-from gdflows.flows.central import CentralStatus, solve_central
+from gdflows.status import Status
 
 
 def test_centred_average_is_exact_on_lines_and_damps_a_period_two_oscillation_by_one_over_the_window():
@@ -115,7 +116,7 @@ def test_scaled_down_central_flow_tracks_time_averaged_gd():
     gd_losses = np.asarray(jax.vmap(prob.loss)(gd_thetas))
     gf = np.asarray(gdflows.gd(prob.loss, prob.theta0, lr / 20, 20 * steps))[::20]  # gradient flow to O(h/20)
     sol = solve_central(central(prob.loss, lr, k=3), prob.theta0, steps, chunk=steps + 1)
-    assert sol.status is CentralStatus.OK
+    assert sol.status is Status.OK
     onset = exp.eos_onset(gd_losses)
     assert 50 < onset < 150
     tracking = exp.loss_tracking(exp.centred_average(gd_losses, window), sol.prediction, onset)

@@ -45,6 +45,6 @@ def test_krylov_and_dense_pf_solves_agree():
     lr = 1.5 / lam_max
     kw = dict(rtol=1e-9, atol=1e-11, max_steps=4000)
     dense = gdflows.integrate(principal(mlp_loss, lr, method="dense"), theta0, lr, 2, **kw)
-    krylov = gdflows.integrate(principal(mlp_loss, lr, method="krylov", tol=1e-11), theta0, lr, 2, **kw)
+    krylov = gdflows.integrate(principal(mlp_loss, lr, method="lanczos", tol=1e-11), theta0, lr, 2, **kw)
     assert dense.status == krylov.status == "ok"
     assert np.max(np.abs(krylov.thetas - dense.thetas)) < 1e-7

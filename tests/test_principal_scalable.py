@@ -1,4 +1,4 @@
-"""The Krylov PF field (principal(method="krylov")) against the dense formula U diag(sc) U^{-1} g."""
+"""The Krylov PF field (principal(method="lanczos")) against the dense formula U diag(sc) U^{-1} g."""
 
 import jax.numpy as jnp
 import numpy as np
@@ -12,7 +12,7 @@ from gdflows.stability import stability_coefficients
 
 
 def principal_scalable(loss, lr, **kw):
-    return principal(loss, lr, method="krylov", **kw)
+    return principal(loss, lr, method="lanczos", **kw)
 
 
 def dense_pf(loss, theta, lr):

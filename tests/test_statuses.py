@@ -9,8 +9,8 @@ import gdflows
 from gdflows.experiments.commands import NetworkSetup, TrainConfig
 from gdflows.experiments.report.runs import read_csv
 from gdflows.flows import principal
-from gdflows.integrate import Status
 from gdflows.problems.quadratic import Quadratic
+from gdflows.status import Status
 from gdflows.validation import default_tol
 
 
@@ -22,13 +22,13 @@ def _quadratic(dim):
 
 def test_an_unconverged_krylov_field_reaches_the_solution_status():
     loss, theta0, _ = _quadratic(12)
-    starved = principal(loss, 0.5, method="krylov", max_size=3, tol=1e-10)
+    starved = principal(loss, 0.5, method="lanczos", max_size=3, tol=1e-10)
     _, info = starved.evaluate(theta0)
     assert not bool(info.converged) and float(info.error) > 1e-10 * float(jnp.linalg.norm(theta0))
     sol = gdflows.integrate(starved, theta0, steps=1, rtol=1e-6, atol=1e-9)
     assert sol.status is Status.FIELD_NOT_CONVERGED and "max_size" in sol.status.message
     assert sol.unconverged_time == pytest.approx(0.5)  # every evaluation over t in [0, h] missed its tolerance
-    _, enough = principal(loss, 0.5, method="krylov", max_size=12, tol=1e-10).evaluate(theta0)
+    _, enough = principal(loss, 0.5, method="lanczos", max_size=12, tol=1e-10).evaluate(theta0)
     assert bool(enough.converged) and float(enough.error) == 0.0  # at max_size = D the field is exact
 
 

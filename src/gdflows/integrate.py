@@ -20,7 +20,6 @@ size: u(T) > 0 means some evaluation along the solve missed its tolerance.
 from __future__ import annotations
 
 import dataclasses
-import enum
 from typing import Any
 
 import diffrax
@@ -34,35 +33,10 @@ from gdflows.errors import GDFlowsError
 from gdflows.flows.base import Flow, VectorField
 from gdflows.holomorphic import check_holomorphic
 from gdflows.params import FlatLoss, is_flat, ravel
+from gdflows.status import Status
 from gdflows.validation import check_loss_at, check_lr, check_steps, is_integer_in
 
 DEFAULT_TOLERANCES = {"float64": (1e-12, 1e-14), "float32": (1e-5, 1e-6)}  # (rtol, atol) by real dtype
-
-
-class Status(enum.StrEnum):
-    """Why a solve ended; ``message`` says what it means and what to do."""
-
-    OK = "ok"
-    NONFINITE = "nonfinite"
-    MAX_STEPS = "max_steps"
-    SOLVER_FAILED = "solver_failed"
-    FIELD_NOT_CONVERGED = "field_not_converged"
-
-    @property
-    def message(self) -> str:
-        return _MESSAGES[self]
-
-
-_MESSAGES = {
-    Status.OK: "solved to the requested tolerances",
-    Status.NONFINITE: "the state became non-finite (the flow diverged or its field blew up); "
-    "rows from there on are NaN",
-    Status.MAX_STEPS: "the solver reached max_steps before the last GD step (a stiff or fast-changing field); "
-    "raise max_steps or loosen rtol; rows after the stop are NaN",
-    Status.SOLVER_FAILED: "the solver failed; rows after the failure are NaN",
-    Status.FIELD_NOT_CONVERGED: "some field evaluations missed their own tolerance (the Krylov PF hit max_size); "
-    "raise the flow's max_size or tol",
-}
 
 
 @dataclasses.dataclass(frozen=True)

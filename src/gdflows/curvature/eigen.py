@@ -49,6 +49,9 @@ METHODS = ("auto", "dense", "lanczos")
 DENSE_MAX_D = 256  # "auto": a dense Hessian and eigh up to this D, Lanczos above
 
 
+METHODS = ("auto", "dense", "lanczos")  # how eigenpairs (and the PF field) are computed: one name per method
+
+
 def use_dense(dim: int, method: str = "auto") -> bool:
     """Whether eigenpairs of a D = ``dim`` Hessian are computed densely (see the module docstring)."""
     return method == "dense" or (method == "auto" and dim <= DENSE_MAX_D)

@@ -37,6 +37,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from gdflows.central_solver import CentralSolution, solve_central
 from gdflows.curvature.eigen import hessian_eigenpairs
 from gdflows.experiments.commands import CentralConfig
 from gdflows.experiments.network_setup import network_run
@@ -44,7 +45,6 @@ from gdflows.experiments.report.markdown import markdown_table
 from gdflows.experiments.report.plots import plt, save
 from gdflows.experiments.report.progress import track
 from gdflows.flows import central, ngf
-from gdflows.flows.central import CentralSolution, solve_central
 from gdflows.gd import first_nonfinite, gd
 from gdflows.integrate import integrate
 

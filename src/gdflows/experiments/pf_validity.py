@@ -76,7 +76,7 @@ def sharp_dip() -> Problem:
 
 def tanh_mlp(width: int = 2) -> Problem:
     problem = NetworkSetup(n_train=64, n_test=16, downsample=7, depth=1, width=width).build()
-    return Problem(f"tanh MLP (D = {problem.theta0.size})", problem.loss, problem.theta0, method="krylov")
+    return Problem(f"tanh MLP (D = {problem.theta0.size})", problem.loss, problem.theta0, method="lanczos")
 
 
 BUILD = {"sharp_dip": lambda cfg: sharp_dip(), "tanh_mlp": lambda cfg: tanh_mlp(cfg.mlp_width)}

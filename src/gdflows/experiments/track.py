@@ -4,7 +4,7 @@ From GD iterates theta_s of a full-batch run (a small tanh MLP on the bundled
 MNIST subset), each flow F is solved from theta_s for m steps and compared with
 GD: ``d_F(n) = |theta_F(n h; theta_s) - theta_{s+n}|`` (the central-flow
 paper's metric), n = 0..m; d_F(1) is the one-step error. The central flow is
-solved by its own fixed-step solver (:func:`gdflows.flows.central.solve_central`).
+solved by its own fixed-step solver (:func:`gdflows.central_solver.solve_central`).
 
 Starts are labelled by what GD does there, not by h*lambda_0 alone: "at EoS"
 when GD's loss rises within m steps either side of the start (it oscillates;
@@ -21,6 +21,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from gdflows.central_solver import solve_central
 from gdflows.curvature.eigen import hessian_eigenpairs
 from gdflows.experiments.central import rises
 from gdflows.experiments.commands import TrackConfig
@@ -29,7 +30,7 @@ from gdflows.experiments.network_setup import network_run
 from gdflows.experiments.report import plots
 from gdflows.experiments.report.markdown import markdown_table
 from gdflows.experiments.report.progress import track as progress
-from gdflows.flows.central import central, solve_central
+from gdflows.flows.central import central
 from gdflows.gd import gd
 
 CENTRAL_K = 3  # tracked directions of the central flow

@@ -1,7 +1,7 @@
 """Continuous-time models of GD: each a :class:`Flow` with a field ``(theta, t) -> dtheta/dt``."""
 
 from gdflows.flows.base import FieldInfo, Flow, VectorField
-from gdflows.flows.central import Central, CentralSolution, CentralStatus, central, solve_central
+from gdflows.flows.central import Central, central
 from gdflows.flows.igr import IGR, igr
 from gdflows.flows.ngf import NGF, ngf
 from gdflows.flows.principal import PFInfo, Principal, principal
@@ -16,13 +16,10 @@ __all__ = [
     "third_order",
     "principal",
     "central",
-    "solve_central",
     "NGF",
     "IGR",
     "ThirdOrder",
     "Principal",
     "PFInfo",
     "Central",
-    "CentralSolution",
-    "CentralStatus",
 ]

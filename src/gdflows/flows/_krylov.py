@@ -1,5 +1,5 @@
 r"""The Principal Flow field at network scale: Krylov, never a dense Hessian (private;
-use ``gdflows.flows.principal(..., method="krylov")``).
+use ``gdflows.flows.principal(..., method="lanczos")``).
 
 .. math::
 

@@ -48,7 +48,7 @@ import jax
 import jax.numpy as jnp
 
 from gdflows.curvature.dense import spectral_coordinates
-from gdflows.curvature.eigen import use_dense
+from gdflows.curvature.eigen import METHODS, use_dense
 from gdflows.curvature.hvp import d3, gradient, hessian
 from gdflows.errors import GDFlowsError
 from gdflows.flows._krylov import krylov_field
@@ -56,7 +56,6 @@ from gdflows.flows.base import FieldInfo, Flow
 from gdflows.stability.coefficients import pf_components, stability_coefficients
 from gdflows.validation import check_flat, check_lr, default_tol, is_integer_in
 
-METHODS = ("auto", "dense", "krylov")
 KRYLOV_THRESHOLD = 0.9  # Krylov: h*lambda above which directions are exact eigenpairs
 
 
@@ -93,7 +92,7 @@ class Principal(Flow):
     complex_state: ClassVar[bool] = True
 
     def is_dense(self, dim: int) -> bool:
-        return use_dense(dim, {"krylov": "lanczos"}.get(self.method, self.method))
+        return use_dense(dim, self.method)
 
     @eqx.filter_jit
     def evaluate(self, theta) -> tuple[jax.Array, PFInfo]:
@@ -156,7 +155,7 @@ def principal(
 ) -> Principal:
     """The Principal Flow of ``loss`` at learning rate ``lr``.
 
-    ``method``: "dense", "krylov", or "auto" (dense for D <= DENSE_MAX_D).
+    ``method``: "dense", "lanczos" (the Krylov field), or "auto" (dense for D <= DENSE_MAX_D).
     Krylov only: ``tol`` is the relative accuracy of the field (a-posteriori
     estimate) and of the outlier eigenpairs (relative residual), by default what
     the state's dtype resolves (:func:`gdflows.validation.default_tol`); ``max_size``
