@@ -22,7 +22,6 @@ nothing forms a dense Hessian. The theory: docs/theory.md, section 7.
 from __future__ import annotations
 
 import dataclasses
-import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -30,12 +29,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from gdflows.curvature.chunked import grad_of, hvp_of
-from gdflows.curvature.eigen import hessian_eigenpairs
+from gdflows.curvature.eigen import solve_eigenpairs
 from gdflows.errors import GDFlowsError
-from gdflows.flows.principal import principal
+from gdflows.flows.principal import Principal
 from gdflows.params import flatten_loss, is_flat, unravel_rows
-from gdflows.stability.coefficients import pf_components, regime, stability_coefficients
-from gdflows.validation import check_lr, default_tol, is_integer_in
+from gdflows.stability.coefficients import pf_components, regime_of, sc_of_x
+from gdflows.validation import check_lr, check_tol, default_tol, is_integer_in
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,32 +101,27 @@ def diagnose(
     """
     h = check_lr(lr)
     flat_loss, theta, unravel = flatten_loss(loss, params)
-    tol = default_tol(theta.real.dtype) if tol is None else tol
+    dim = theta.shape[0]
+    tol = default_tol(theta.real.dtype) if tol is None else check_tol(tol, theta.real.dtype)
+    if not is_integer_in(k, 1, dim):
+        raise GDFlowsError(f"k must be an integer in [1, D = {dim}], got {k!r}")
     if not is_integer_in(max_size, 2):
         raise GDFlowsError(f"max_size must be an integer >= 2, got {max_size!r}")
-    with warnings.catch_warnings():  # reported in eig_converged instead
-        warnings.filterwarnings("ignore", message="Lanczos stopped")
-        pairs = hessian_eigenpairs(
-            flat_loss,
-            theta,
-            k,
-            which="LA",
-            tol=tol,
-            max_size=max(k, min(max_size, theta.shape[0])),
-            warm_start=warm_start,
-        )
+    eig_budget = max(k, min(max_size, dim))
+    pairs = solve_eigenpairs(flat_loss, theta, k, "LA", tol, eig_budget, warm_start)
     g = grad_of(flat_loss)(theta)
     g2 = g @ g
     c = pairs.vectors @ g
-    sc = stability_coefficients(pairs.values, h)
-    _, info = principal(flat_loss, h, tol=tol, max_size=max_size).evaluate(theta)
+    sc = sc_of_x(h * pairs.values)
+    pf = Principal(flat_loss, jnp.asarray(h), tol=float(tol), max_size=int(max_size))
+    _, info = pf.evaluate(theta)
     return Diagnosis(
         lr=h,
         eigenvalues=np.asarray(pairs.values),
         sc=np.asarray(sc),
         c=np.asarray(c),
         c2_fraction=np.asarray(c**2 / g2),
-        regimes=regime(np.asarray(pairs.values), h),
+        regimes=regime_of(np.asarray(pairs.values), h),
         energy_rate=complex(info.energy_rate),
         energy_rate_topk=complex(jnp.sum(pf_components(sc, c**2))),
         hg_over_g=float(jnp.linalg.norm(hvp_of(flat_loss)(theta, g)) / jnp.linalg.norm(g)),

@@ -45,11 +45,8 @@ from gdflows.params import flatten_loss, is_flat, ravel_rows, unravel_rows
 from gdflows.validation import default_tol, is_integer_in
 
 WHICH = ("LA", "SA")
-METHODS = ("auto", "dense", "lanczos")
-DENSE_MAX_D = 256  # "auto": a dense Hessian and eigh up to this D, Lanczos above
-
-
 METHODS = ("auto", "dense", "lanczos")  # how eigenpairs (and the PF field) are computed: one name per method
+DENSE_MAX_D = 256  # "auto": a dense Hessian and eigh up to this D, Lanczos above
 
 
 def use_dense(dim: int, method: str = "auto") -> bool:
@@ -184,16 +181,12 @@ def hessian_eigenpairs(
         raise GDFlowsError(f"method must be one of {METHODS}, got {method!r}")
     if not is_integer_in(k, 1, dim):
         raise GDFlowsError(f"k must be an integer in [1, D = {dim}], got {k!r}")
-    key = jax.random.PRNGKey(0) if key is None else key
-    block = _start_block(warm_start, theta, key)
     max_size = min(dim, max(100, 4 * k)) if max_size is None else int(max_size)
     tol = default_tol(theta.real.dtype) if tol is None else tol
-    lanczos.check_krylov_args(dim, max_size, block.shape[0], tol, theta.dtype)
+    lanczos.check_krylov_args(dim, max_size, 1, tol, theta.dtype)  # a warm start is summed into one vector
     if max_size < k:
         raise GDFlowsError(f"max_size ({max_size}) must be >= k ({k})")
-    result = _top_eigenpairs_jit(
-        flat_loss, theta, int(k), which, jnp.asarray(tol, theta.real.dtype), max_size, method, block, key
-    )
+    result = solve_eigenpairs(flat_loss, theta, k, which, tol, max_size, warm_start, key, method)
     if not bool(result.converged):
         warnings.warn(
             f"Lanczos stopped at max_size = {max_size} HVPs before all {k} residuals reached "
@@ -204,6 +197,17 @@ def hessian_eigenpairs(
     if is_flat(params):
         return result
     return eqx.tree_at(lambda e: e.vectors, result, unravel_rows(unravel, result.vectors))
+
+
+def solve_eigenpairs(
+    flat_loss: Callable, theta, k: int, which: str, tol: float, max_size: int, warm_start=None, key=None, method="auto"
+) -> Eigenpairs:
+    """:func:`hessian_eigenpairs` on a flat theta without its checks and warning: for callers that
+    validated their arguments once at their own boundary (e.g. :func:`gdflows.diagnose`)."""
+    key = jax.random.PRNGKey(0) if key is None else key
+    block = _start_block(warm_start, theta, key)
+    tol = jnp.asarray(tol, theta.real.dtype)
+    return _top_eigenpairs_jit(flat_loss, theta, int(k), which, tol, int(max_size), method, block, key)
 
 
 def _start_block(warm_start, theta, key):

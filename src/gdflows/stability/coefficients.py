@@ -104,11 +104,11 @@ def regime(eigvals, lr) -> np.ndarray:
     Equality cases (h lambda = 0, 1, 2) are decided exactly in floating point;
     complex eigenvalues are classified by their real part.
     """
-    h = check_lr(lr)
+    return regime_of(eigvals, check_lr(lr))
+
+
+def regime_of(eigvals, h: float) -> np.ndarray:
+    """:func:`regime` without input validation (for callers that checked ``h`` at their boundary)."""
     x = h * np.real(np.asarray(eigvals, dtype=np.complex128))
-    idx = np.select(
-        [x < 0, x == 0, x < 1, x == 1, x < 2, x == 2],
-        [0, 1, 2, 3, 4, 5],
-        default=6,
-    )
+    idx = np.select([x < 0, x == 0, x < 1, x == 1, x < 2, x == 2], [0, 1, 2, 3, 4, 5], default=6)
     return np.asarray(REGIMES, dtype=object)[idx]
