@@ -49,6 +49,14 @@ def _user_errors(tmp_path):
         "relu through the PF": (["train", "--net.activation", "relu"], "not holomorphic"),
         "misspelt command": (["trian"], "did you mean train?"),
         "zero log-every": (["train", "--log-every", "0"], "--log-every must be an integer >= 1"),
+        "output in the kernel's process filesystem": (
+            ["quadratic", "--out", "/proc/self/gdflows-run"],
+            "output path /proc/self/gdflows-run: cannot create a folder in /proc/self",
+        ),
+        "output in a folder that refuses new folders": (
+            ["train", "--out", "/sys/kernel/gdflows-run"],
+            "cannot create a folder in /sys/kernel",
+        ),
     }
 
 
@@ -66,6 +74,8 @@ def _user_errors(tmp_path):
         "relu through the PF",
         "misspelt command",
         "zero log-every",
+        "output in the kernel's process filesystem",
+        "output in a folder that refuses new folders",
     ],
 )
 def test_a_user_error_is_one_line_exit_2_and_writes_nothing(case, tmp_path, capsys):

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import functools
 import hashlib
 import importlib.util
 import io
@@ -111,6 +112,14 @@ def configure_jax(env: Mapping[str, str]) -> None:
     for name, value in cache_settings(env).items():
         config.update(name, value)
     load("gdflows.parallel:initialize")()
+
+
+def prepare_jax(command: str, env: MutableMapping[str, str]) -> None:
+    """What the command line sets up once a command is validated and not yet finished (so a bad value
+    or a finished run answers before JAX loads)."""
+    if command == "reproduce":
+        pin_cpu_isa(env)
+    configure_jax(env)
 
 
 def one_line(text: str) -> str:
@@ -206,13 +215,7 @@ def main(argv: list[str] | None = None) -> None:
     cfg = parse(argv)
     command = argv[0]
     try:
-        cfg.validate()  # before JAX loads: a bad value is refused at once,
-        if cfg.finished():  # and a finished run is found at once
-            return
-        if command == "reproduce":
-            pin_cpu_isa(os.environ)
-        configure_jax(os.environ)
-        cfg.run()
+        cfg.run(before_work=functools.partial(prepare_jax, command, os.environ))
     except USER_ERRORS as err:
         if debug:
             traceback.print_exc()

@@ -19,6 +19,7 @@ import dataclasses
 import importlib
 import math
 import typing
+from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar, Literal
 
@@ -121,8 +122,8 @@ def refuse_non_holomorphic(net: NetworkSetup, why: str) -> None:
 class Command:
     """A command's config; ``run()`` hands it to ``runner`` ("module:function") and returns the run folder.
 
-    ``validate()`` checks the values (no JAX, nothing written); the runner calls it
-    before anything else, and the command line right after parsing.
+    ``validate()`` checks the values (no JAX, nothing written); :meth:`run` calls it once, before
+    anything else, and the runner takes the config as validated.
     """
 
     runner: ClassVar[str]
@@ -141,10 +142,14 @@ class Command:
         run = load("gdflows.experiments.report.runs:Run")
         return run.prepare(self.out, self.identity(), self.extendable).done()
 
-    def run(self) -> Path:
+    def run(self, before_work: Callable[[], None] | None = None) -> Path:
+        """Validate (the one validation of a command), return at once when ``out`` holds the finished run,
+        else call ``before_work()`` (the command line sets JAX up there) and the runner."""
         self.validate()
         if self.finished():
             return Path(self.out)
+        if before_work is not None:
+            before_work()
         return load(self.runner)(self)
 
 
@@ -183,6 +188,7 @@ class NetworkSetup:
     def build(self, devices: int | None = None, tol: float | None = None):
         """Load and subset the data, initialise the model, lay the data out on ``devices`` local devices
         (None: all) (a :class:`gdflows.problems.network.NetworkProblem`, diagnosing at ``tol``)."""
+        self.validate()
         return load("gdflows.experiments.network_setup:build_network")(self, devices=devices, tol=tol)
 
 

@@ -33,7 +33,7 @@ def network_run(
     folder = Run.pending(cfg)
     if folder is None:
         return None, None
-    problem = cfg.net.build(devices=cfg.devices, tol=tol)
+    problem = build_network(cfg.net, devices=cfg.devices, tol=tol)
     if check is not None:
         check(problem)
     return folder.create(), problem
@@ -54,11 +54,11 @@ def build_network(
 ) -> NetworkProblem:
     """Load and subset the data, initialise the model, lay the data out on ``devices`` local devices (None: all).
 
+    ``setup`` is taken as validated (:meth:`NetworkSetup.build` validates, then calls this);
     ``--devices`` and ``--tol`` (``tol``, checked against ``setup.dtype``; None: its
     default) are checked before the data is loaded. A missing dataset is reported
     with the flag that sets its folder (``prefix`` + ``data-dir``).
     """
-    setup.validate(prefix)
     check_devices(devices)
     if tol is not None:
         check_tol(tol, setup.dtype, flag="--tol")

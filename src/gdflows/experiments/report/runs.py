@@ -32,6 +32,7 @@ import io
 import json
 import math
 import os
+import tempfile
 import uuid
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -136,14 +137,23 @@ def config_conflicts(stored: Mapping, given: Mapping, extendable=()) -> list[str
 
 
 def check_out(path: Path) -> None:
-    """Refuse an output path that is (or lies under) a file, or that cannot be written."""
+    """Refuse an output path that is (or lies under) a file, or where no folder can be created and written.
+
+    The nearest existing folder on the path is tried for real (a temporary folder made there and removed):
+    permission bits do not tell, e.g. for root, or under a kernel's process filesystem.
+    """
     path = Path(path)
     for p in (path, *path.parents):
         if p.exists():
             if not p.is_dir():
                 raise GDFlowsError(f"output path {path}: {p} is a file, not a folder; pass a folder (--out DIR)")
-            if not os.access(p, os.W_OK | os.X_OK):
-                raise GDFlowsError(f"output path {path}: {p} is not writable; pass a folder you can write (--out DIR)")
+            try:
+                os.rmdir(tempfile.mkdtemp(dir=p, prefix=".gdflows-check-"))
+            except OSError as err:
+                raise GDFlowsError(
+                    f"output path {path}: cannot create a folder in {p} ({err.strerror}); "
+                    "pass a folder you can write (--out DIR)"
+                ) from None
             return
 
 
@@ -182,11 +192,10 @@ class Run:
         """The folder of a command's run still to do, checked but not created; None (after printing
         ``complete: <report>``) when ``command.out`` already holds it finished.
 
-        ``command``: a :class:`gdflows.experiments.commands.Command`; its ``validate()`` runs
-        first, so a bad value is refused before any folder exists; the folder holds its
-        ``identity()``, extendable by ``command.extendable``.
+        ``command``: a validated :class:`gdflows.experiments.commands.Command` (its ``run()``
+        validates before the runner calls this, so a bad value is refused before any folder
+        exists); the folder holds its ``identity()``, extendable by ``command.extendable``.
         """
-        command.validate()
         run = cls.prepare(command.out, command.identity(), command.extendable)
         return None if run.done() else run
 
