@@ -24,18 +24,20 @@ import tempfile
 import time
 from pathlib import Path
 
-from gdflows.cli import COMMANDS  # light: no JAX
+from gdflows.experiments.cli import COMMANDS  # light: no JAX
 
 
 def timed(args: list[str], env: dict) -> tuple[float, float]:
-    """(wall-clock, CPU) seconds of ``python -m gdflows.cli <args>`` in a fresh process (it must succeed).
+    """(wall-clock, CPU) seconds of ``python -m gdflows.experiments.cli <args>`` in a fresh process (it must succeed).
 
     CPU time (user + system of the child) is what the command costs; on a shared machine the wall
     time also holds the time spent waiting for a core.
     """
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    run = subprocess.run([sys.executable, "-m", "gdflows.cli", *args], env=env, capture_output=True, text=True)
+    run = subprocess.run(
+        [sys.executable, "-m", "gdflows.experiments.cli", *args], env=env, capture_output=True, text=True
+    )
     elapsed = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if run.returncode != 0:

@@ -53,7 +53,7 @@ $PY -c "import jax; print('jax', jax.__version__, jax.devices())" 2>&1 | tee -a 
 limited() {  # limited SECONDS ARGS...: gdflows ARGS under a time limit (SIGINT, then SIGKILL 20 s later)
   local limit=$1
   shift
-  timeout --signal=INT --kill-after=20 "$limit" "$PY" -m gdflows.cli "$@"
+  timeout --signal=INT --kill-after=20 "$limit" "$PY" -m gdflows.experiments.cli "$@"
 }
 
 say "eos-conv: ${EOS[*]} (limit ${EOS_LIMIT} s)"

@@ -1,6 +1,6 @@
 """The CLI runs an experiment end to end into a run folder."""
 
-from gdflows.cli import main
+from gdflows.experiments.cli import main
 from gdflows.experiments.report.runs import read_csv
 
 

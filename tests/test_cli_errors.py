@@ -8,7 +8,9 @@ import typing
 
 import pytest
 
-from gdflows.cli import (
+from gdflows.experiments import commands
+from gdflows.experiments import train as train_module
+from gdflows.experiments.cli import (
     COMMANDS,
     REPRODUCE_ISA,
     cache_settings,
@@ -18,8 +20,6 @@ from gdflows.cli import (
     one_line,
     pin_cpu_isa,
 )
-from gdflows.experiments import commands
-from gdflows.experiments import train as train_module
 
 
 def _run(argv, capsys) -> tuple[int, str]:
@@ -98,13 +98,13 @@ def test_debug_shows_the_traceback(tmp_path, capsys):
 
 def test_help_loads_no_jax_and_no_experiment():
     script = (
-        "import sys\nfrom gdflows.cli import COMMANDS, main\n"
+        "import sys\nfrom gdflows.experiments.cli import COMMANDS, main\n"
         "for name in ['', *COMMANDS]:\n"
         "    try:\n        main([name, '--help'] if name else ['--help'])\n"
         "    except SystemExit:\n        pass\n"
         "heavy = [m for m in sys.modules if m.split('.')[0] in ('jax', 'numpy', 'matplotlib', 'optax')]\n"
         "heavy += [m for m in sys.modules if m.startswith('gdflows.') and m not in "
-        "('gdflows.cli', 'gdflows.errors', 'gdflows.experiments', 'gdflows.experiments.commands')]\n"
+        "('gdflows.errors', 'gdflows.experiments', 'gdflows.experiments.cli', 'gdflows.experiments.commands')]\n"
         "print('HEAVY', heavy)\n"
     )
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)

@@ -8,8 +8,8 @@ import jax
 import numpy as np
 import pytest
 
-from gdflows.cli import main
 from gdflows.experiments import commands
+from gdflows.experiments.cli import main
 from gdflows.experiments.optimizers import field, field_report, tables
 from gdflows.experiments.optimizers.run import batch_schedule
 from gdflows.experiments.optimizers.spread import LOSS, TIE, WIN, tally, versus

@@ -11,9 +11,9 @@ import os
 import jax
 import pytest
 
-from gdflows.cli import main
 from gdflows.errors import GDFlowsError
 from gdflows.experiments import train as train_module
+from gdflows.experiments.cli import main
 from gdflows.experiments.commands import NetworkSetup, TrainConfig
 from gdflows.experiments.report.runs import Run, config_conflicts
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import gdflows
-from gdflows.cli import main
+from gdflows.experiments.cli import main
 from gdflows.experiments.divergence import DIVERGENCE_FACTOR
 from gdflows.experiments.eos import eos_verdicts
 from gdflows.experiments.network_setup import NetworkSetup
@@ -130,7 +130,7 @@ SMALL = [
 
 def _cli(out, env):
     return subprocess.Popen(
-        [sys.executable, "-m", "gdflows.cli", *SMALL, "--out", str(out)],
+        [sys.executable, "-m", "gdflows.experiments.cli", *SMALL, "--out", str(out)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

@@ -11,8 +11,8 @@ import jax
 import numpy as np
 import pytest
 
-from gdflows.cli import main
 from gdflows.experiments import network_setup
+from gdflows.experiments.cli import main
 from gdflows.experiments.commands import NetworkSetup, TrainConfig
 from gdflows.experiments.report.runs import read_csv
 from gdflows.problems.network import curvature_subset

@@ -16,7 +16,3 @@ class NotHolomorphicError(GDFlowsError):
 
 class NonFiniteLossError(GDFlowsError):
     """The loss (or its gradient) is not finite where a computation starts."""
-
-
-class RunInterrupted(KeyboardInterrupt):
-    """Ctrl-C during a run that checkpoints; the message says the step reached and how to resume."""

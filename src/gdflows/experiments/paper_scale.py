@@ -70,7 +70,7 @@ def compare_config(args: tuple[str, ...], folder: Path):
     parses it; (None, why) when this version of gdflows does not accept them."""
     argv = [*args, "--out", str(Path(folder) / COMPARE_FOLDER)]
     try:
-        cfg = load("gdflows.cli:parse")(argv)
+        cfg = load("gdflows.experiments.cli:parse")(argv)
         cfg.validate()
     except SystemExit:  # the parser refused the flags (and printed why)
         return None, f"this version of gdflows does not accept `gdflows {' '.join(args)}`"

@@ -45,7 +45,7 @@ config (or a larger ``steps``: the run's identity leaves ``steps`` out), a run
 drops metrics rows at or after the checkpoint's step and recomputes them with
 the same compiled operations, so its metrics equal an uninterrupted run's. A
 finished run is not recomputed. Ctrl-C raises
-:class:`~gdflows.errors.RunInterrupted`, whose message says the step reached.
+:class:`~gdflows.experiments.report.runs.RunInterrupted`, whose message says the step reached.
 
 Divergence (:mod:`gdflows.experiments.divergence`): a loss that is not finite
 or above 1e6 times the starting loss ends the run with a row whose ``outcome``
@@ -66,7 +66,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from gdflows.errors import GDFlowsError, RunInterrupted
+from gdflows.errors import GDFlowsError
 from gdflows.experiments.commands import TrainConfig
 from gdflows.experiments.divergence import divergence_bound, first_divergent, outcome_diverged
 from gdflows.experiments.eos import report_markdown
@@ -74,7 +74,7 @@ from gdflows.experiments.network_setup import network_run
 from gdflows.experiments.optimizers.run import batch_schedule, step_rate
 from gdflows.experiments.optimizers.zoo import Method
 from gdflows.experiments.report.progress import track_stages
-from gdflows.experiments.report.runs import Run, read_csv
+from gdflows.experiments.report.runs import Run, RunInterrupted, read_csv
 from gdflows.optim import dal
 from gdflows.problems.network import NetworkProblem
 from gdflows.validation import check_tol

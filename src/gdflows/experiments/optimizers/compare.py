@@ -29,7 +29,7 @@ import numpy as np
 
 from gdflows.data import load_dataset
 from gdflows.data.dataset import downsample
-from gdflows.errors import GDFlowsError, RunInterrupted
+from gdflows.errors import GDFlowsError
 from gdflows.experiments.commands import QUICK_METHODS, CompareOptimizersConfig
 from gdflows.experiments.optimizers import field, field_report
 from gdflows.experiments.optimizers import report as optimizer_report
@@ -37,7 +37,7 @@ from gdflows.experiments.optimizers.metrics import count_spikes, steps_to_target
 from gdflows.experiments.optimizers.run import batch_schedule, make_chunk, make_sharpness, step_flops, train
 from gdflows.experiments.optimizers.zoo import methods
 from gdflows.experiments.report.progress import track
-from gdflows.experiments.report.runs import Run, read_csv
+from gdflows.experiments.report.runs import Run, RunInterrupted, read_csv
 from gdflows.problems.network import network_problem
 
 MODEL_KWARGS = {"mlp": {"depth": 2, "width": 32, "activation": "tanh"}, "cnn": {"width": 4, "activation": "tanh"}}

@@ -45,6 +45,10 @@ from gdflows.errors import GDFlowsError
 COMPLETE = ".complete"
 
 
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a run that checkpoints; the message says the step reached and how to resume."""
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> Path:
     """Write ``data`` to ``path`` through a temp file in the same folder (mode 0666 less the umask)."""
     path = Path(path)

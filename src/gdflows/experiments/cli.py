@@ -158,7 +158,7 @@ def help_cache_file(name: str, env: Mapping[str, str]) -> Path | None:
     if env.get("GDFLOWS_NO_CACHE") == "1":
         return None
     digest = hashlib.sha256(f"{name} {shutil.get_terminal_size().columns} {sys.version}".encode())
-    sources = [Path(__file__), Path(__file__).parent / "experiments" / "commands.py"]
+    sources = [Path(__file__), Path(__file__).parent / "commands.py"]
     tyro_origin = importlib.util.find_spec("tyro").origin
     for path in sources:
         digest.update(path.read_bytes())
