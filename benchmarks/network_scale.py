@@ -31,6 +31,8 @@ import numpy as np
 import optax
 
 from gdflows.data import load_dataset
+from gdflows.experiments.network_setup import diagnose_network
+from gdflows.experiments.steps import network_steps
 from gdflows.problems.network import network_problem
 
 
@@ -82,7 +84,7 @@ def main() -> None:
     )
 
     opt = optax.sgd(0.05)
-    run = problem.train_steps(opt)
+    run = network_steps(problem, opt)
     state = opt.init(problem.theta0)
     idx = np.random.default_rng(0).integers(0, len(data.y_train), (1, args.batch))
     (theta, state, _, _), first = seconds(run, problem.theta0, state, idx)
@@ -108,7 +110,7 @@ def main() -> None:
     _, again = seconds(problem.diagnose, theta, args.lr, args.k)
     print(f"diagnosis, same theta again (compiled): {again}", flush=True)
     (theta, state, _, _), _ = seconds(run, theta, state, idx)
-    d, warm = seconds(lambda th: problem.diagnose(th, args.lr, args.k, warm_start=d.vectors), theta)
+    d, warm = seconds(lambda th: diagnose_network(problem, th, args.lr, args.k, warm_start=d.vectors), theta)
     print(f"diagnosis after one more step, warm-started: {warm}, {d.hvps} HVPs", flush=True)
     total = Took(time.perf_counter() - start, time.process_time() - cpu0)
     print(f"peak RSS {peak_rss_gib():.2f} GiB; total {total:.0f} on {os.cpu_count()} cores")

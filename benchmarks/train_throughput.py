@@ -5,7 +5,7 @@ load of a shared machine hits both sides alike; every program is compiled
 before the timed rounds.
 
 (a) Throughput (goal: gdflows >= 0.9x). The same model, data, batch schedule
-    and optimizer (SGD): gdflows' ``NetworkProblem.train_steps`` (the scan behind
+    and optimizer (SGD): gdflows' ``experiments.steps.network_steps`` (the scan behind
     ``gdflows train``, data on the batch mesh) against a loop a JAX user would
     write: ``jax.jit`` of a ``lax.scan`` over steps, on the parameter pytree, with
     ``jax.value_and_grad`` of the batch loss and ``optax.sgd``. After compiling,
@@ -47,7 +47,7 @@ import optax
 
 from gdflows.data import downsample, load_dataset
 from gdflows.experiments.commands import NetworkSetup, TrainConfig
-from gdflows.experiments.optimizers.run import batch_schedule
+from gdflows.experiments.steps import batch_schedule, network_steps
 from gdflows.experiments.train import TrainState, diagnostics_row
 from gdflows.models import get_loss
 from gdflows.problems.network import network_problem
@@ -96,7 +96,7 @@ def throughput(args, data) -> float:
     opt = optax.sgd(args.lr)
     idx = batch_schedule(len(data.y_train), args.batch, args.steps * (args.rounds + 2), seed=0)
     chunks = idx.reshape(args.rounds + 2, args.steps, args.batch)
-    ours = problem.train_steps(opt)
+    ours = network_steps(problem, opt)
     x, y = jnp.asarray(data.x_train, args.dtype), jnp.asarray(data.y_train)
     theirs = hand_written(problem, opt, x, y, get_loss(args.loss))
     params = problem.unravel(problem.theta0)
@@ -156,7 +156,7 @@ def diagnostics(args, data) -> float:
     net = NetworkSetup(n_train=len(data.y_train), model=args.eos_model, width=args.eos_width, dtype="float64")
     cfg = TrainConfig(net=net, lr=args.eos_lr, k=args.k, log_every=args.every)  # what a row reads; nothing written
     opt = optax.sgd(cfg.lr)
-    run = problem.train_steps(opt)
+    run = network_steps(problem, opt)
     full = np.zeros((args.every, 0), np.int32)
     st = TrainState(0, problem.theta0, problem.replicate(opt.init(problem.theta0)), cfg.lr, None)
     steps, rows = Clock(), Clock()

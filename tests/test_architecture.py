@@ -140,3 +140,53 @@ def test_float32_defaults_and_a_tolerance_below_its_resolution_is_refused():
     np.testing.assert_allclose(sol.thetas, exact, rtol=1e-4)
     with pytest.raises(GDFlowsError, match="float64"):
         integrate(ngf(loss), theta32, 0.5, 3, rtol=1e-10)
+
+
+def _imported_modules(path: Path) -> set[str]:
+    """The modules a file imports (``from a.b import c`` gives a.b and a.b.c)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found |= {node.module} | {f"{node.module}.{alias.name}" for alias in node.names}
+    return found
+
+
+def test_problems_sit_below_the_flows_the_diagnosis_and_the_optimizers():
+    """A problem is data and a loss: the tools that use it (flows, diagnose, optax) sit above it."""
+    forbidden = ("gdflows.flows", "gdflows.diagnosis", "gdflows.integrate", "gdflows.experiments", "optax")
+    imports = {str(p.relative_to(PACKAGE)): _imported_modules(p) for p in (PACKAGE / "problems").rglob("*.py")}
+    bad = {
+        f: sorted(m for m in mods if m.split(".")[0] == "optax" or m.startswith(forbidden))
+        for f, mods in imports.items()
+    }
+    assert {f: m for f, m in bad.items() if m} == {}
+    assert "optax" in _imported_modules(PACKAGE / "experiments" / "steps.py")  # the check sees optax imports
+
+
+def _scans_over_steps(source: str) -> list[str]:
+    """The functions in ``source`` that call ``jax.lax.scan`` and an optimizer's ``update`` (a step scan)."""
+    found = []
+    for fn in ast.walk(ast.parse(source)):
+        if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            names = {ast.unparse(n.func) for n in ast.walk(fn) if isinstance(n, ast.Call)}
+            if "jax.lax.scan" in names and any(n.endswith(".update") for n in names):
+                found.append(fn.name)
+    return found
+
+
+def test_there_is_exactly_one_step_scan_and_every_training_command_takes_its_steps_there():
+    scans = sorted(
+        f"{p.relative_to(PACKAGE)}:{name}" for p in PACKAGE.rglob("*.py") for name in _scans_over_steps(p.read_text())
+    )
+    assert scans == ["experiments/steps.py:step_scan"]
+    # train, both compare-optimizers scales, and (through gdflows.experiments.train) demo; eos-conv runs train configs
+    trainers = {t: _imported_modules(PACKAGE / "experiments" / t) for t in ("train.py", "demo.py")}
+    trainers |= {
+        t: _imported_modules(PACKAGE / "experiments" / t) for t in ("optimizers/compare.py", "optimizers/field.py")
+    }
+    assert all("gdflows.experiments.steps" in m or "gdflows.experiments.train" in m for m in trainers.values())
+    # the check can fail: a second scan over an optimizer's update is found
+    other = "import jax\ndef other(opt, s, g):\n    return jax.lax.scan(lambda c, x: opt.update(x, c), s, g)\n"
+    assert _scans_over_steps(other) == ["other"]

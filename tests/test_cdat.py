@@ -7,8 +7,8 @@ import optax
 import pytest
 
 from gdflows.errors import GDFlowsError
-from gdflows.experiments.optimizers.run import make_chunk
 from gdflows.experiments.optimizers.zoo import methods
+from gdflows.experiments.steps import step_rate, step_scan
 from gdflows.optim import CDATState, cdat, dal
 
 LAMBDAS = jnp.array([4.0, 1.5, 0.25])
@@ -170,8 +170,8 @@ def test_zoo_offers_cdat_on_the_edge_and_schedule_free():
 def test_training_chunks_record_the_cdat_rate():
     method = next(m for m in methods([0.1], [1.0], ["hvp"], 5.0, 0.1, 0.01, 0.001) if m.name == "cdat")
     opt = method.make()
-    chunk = make_chunk(lambda th, x, y: quad(th), method, opt, full_batch=True)
+    run = step_scan(opt, lambda th, x, y: quad(th), record=lambda s: step_rate(s, method.lr))
     theta = jnp.array([0.3, -1.0, 2.0])
-    _, _, h, _ = chunk(theta, opt.init(theta), jnp.zeros((1, 1)), jnp.zeros(1), jnp.zeros((1, 0), jnp.int32))
+    _, _, _, h = run(theta, opt.init(theta), jnp.zeros((1, 0), jnp.int32), jnp.zeros((1, 1)), jnp.zeros(1))
     g = A @ theta
     assert float(h[0]) == pytest.approx(float(2 * (g @ g) / (g @ A @ g)), rel=1e-14)

@@ -11,9 +11,9 @@ import pytest
 from gdflows.experiments import commands
 from gdflows.experiments.cli import main
 from gdflows.experiments.optimizers import field, field_report, tables
-from gdflows.experiments.optimizers.run import batch_schedule
 from gdflows.experiments.optimizers.spread import LOSS, TIE, WIN, tally, versus
 from gdflows.experiments.report.runs import read_csv
+from gdflows.experiments.steps import batch_schedule
 from gdflows.problems.network import network_problem
 from test_data import make_idx_folder
 

@@ -5,8 +5,9 @@ import pytest
 
 from gdflows.experiments.optimizers import compare as co
 from gdflows.experiments.optimizers.metrics import count_spikes, steps_to_target
-from gdflows.experiments.optimizers.run import batch_schedule, make_sharpness, step_flops
+from gdflows.experiments.optimizers.run import make_sharpness
 from gdflows.experiments.report.runs import read_csv
+from gdflows.experiments.steps import batch_schedule, step_flops
 from gdflows.problems.network import network_problem
 
 
@@ -80,6 +81,6 @@ def test_small_comparison_matches_manual_gd_and_resumes(tmp_path, monkeypatch):
 
 
 def test_step_flops_counts_a_matrix_vector_product_as_2mn():
-    chunk = jax.jit(lambda theta, state, x, y, idx: x @ theta + state)
+    chunk = jax.jit(lambda theta, state, idx, x, y: x @ theta + state)
     x = jnp.ones((50, 40))
     assert step_flops(chunk, jnp.ones(40), 0.0, x, None, jnp.zeros((3, 0), jnp.int32)) == 2 * 50 * 40 + 50

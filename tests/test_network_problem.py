@@ -11,6 +11,8 @@ import gdflows
 from gdflows.curvature.chunked import example_bytes
 from gdflows.data import Dataset
 from gdflows.errors import GDFlowsError
+from gdflows.experiments.network_setup import diagnose_network
+from gdflows.experiments.steps import network_steps
 from gdflows.optim import dal
 from gdflows.problems import network
 from gdflows.problems.network import curvature_subset, network_problem
@@ -98,7 +100,7 @@ def test_minibatch_and_full_batch_steps_equal_hand_written_ones():
     p = small()
     d = p.data
     opt = optax.sgd(0.3)
-    run = p.train_steps(opt)
+    run = network_steps(p, opt)
     idx = np.random.default_rng(2).integers(0, len(d.y_train), (3, 4))
     theta, _, values, records = run(p.theta0, opt.init(p.theta0), idx)
     expect = p.theta0
@@ -115,7 +117,7 @@ def test_minibatch_and_full_batch_steps_equal_hand_written_ones():
 def test_dal_sees_the_full_loss_in_full_batch_steps():
     p = small()
     opt = dal(p=1.0, max_lr=50.0)
-    run = p.train_steps(opt, record=lambda s: s.h)
+    run = network_steps(p, opt, record=lambda s: s.h)
     _, _, _, rates = run(p.theta0, opt.init(p.theta0), np.zeros((1, 0), np.int32))
     full = whole(p, p.data.x_train, p.data.y_train)
     g = jax.grad(full)(p.theta0)
@@ -127,7 +129,7 @@ def test_diagnosis_on_the_curvature_subset():
     p = small("mlp", curvature_size=12)  # D = 163: the dense path, checked against an eigh of its own
     d = p.data
     sub = whole(p, d.x_train[p.curvature_index], d.y_train[p.curvature_index])
-    got = p.diagnose(p.theta0, lr=0.5, k=2)
+    got = diagnose_network(p, p.theta0, lr=0.5, k=2)
     lam, U = np.linalg.eigh(np.asarray(jax.hessian(sub)(p.theta0)))
     c = U.T @ np.asarray(jax.grad(sub)(p.theta0))
     np.testing.assert_allclose(got.eigenvalues, lam[::-1][:2], rtol=1e-9)
@@ -142,7 +144,7 @@ def test_bad_input_names_the_fix():
     with pytest.raises(GDFlowsError, match="chunk_size"):
         small(chunk_size=0)
     with pytest.raises(GDFlowsError, match=r"shape \(steps, batch\)"):
-        p.train_steps(optax.sgd(0.1))(p.theta0, (), np.zeros(3, np.int32))
+        network_steps(p, optax.sgd(0.1))(p.theta0, (), np.zeros(3, np.int32))
     assert (
         network._chunk(None, 46, 1) == 46 and network._chunk(10, 46, 4) == 12 and network._chunk(None, 9000, 3) == 258
     )

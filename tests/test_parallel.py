@@ -26,6 +26,8 @@ QUANTITIES = textwrap.dedent(
     import jax, jax.numpy as jnp, numpy as np, optax
     jax.config.update("jax_enable_x64", True)
     from test_network_problem import toy_data
+    from gdflows.experiments.network_setup import diagnose_network
+    from gdflows.experiments.steps import network_steps
     from gdflows.optim import dal
     from gdflows.problems.network import network_problem
 
@@ -40,13 +42,13 @@ QUANTITIES = textwrap.dedent(
                "eval": jnp.stack(p.evaluate(theta, "test"))}
         sgd = optax.sgd(0.2)
         idx = np.random.default_rng(0).integers(0, 40, (3, 8))
-        t, _, values, _ = p.train_steps(sgd)(theta, p.replicate(sgd.init(theta)), idx)
+        t, _, values, _ = network_steps(p, sgd)(theta, p.replicate(sgd.init(theta)), idx)
         out |= {"sgd_theta": t, "sgd_values": values}
         opt = dal(p=1.0, max_lr=20.0)
-        t, _, _, rates = p.train_steps(opt, record=lambda s: s.h)(theta, p.replicate(opt.init(theta)),
+        t, _, _, rates = network_steps(p, opt, record=lambda s: s.h)(theta, p.replicate(opt.init(theta)),
                                                                   np.zeros((2, 0), np.int32))
         out |= {"dal_theta": t, "dal_rates": rates}
-        d = p.diagnose(theta, 0.5, k=2)
+        d = diagnose_network(p, theta, 0.5, k=2)
         out |= {"lambda": d.eigenvalues, "dE_dt": np.real(d.energy_rate), "c": np.abs(d.c)}
         return {k: np.asarray(val).tolist() for k, val in out.items()}
     """

@@ -10,15 +10,17 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import jax
+import jax.numpy as jnp
 
 from gdflows.data import DatasetNotFoundError, downsample, load_dataset
+from gdflows.diagnosis import Diagnosis, diagnose
 from gdflows.errors import GDFlowsError
 from gdflows.experiments.commands import NetworkSetup, flag
 from gdflows.experiments.report.runs import Run
 from gdflows.problems.network import NetworkProblem, network_problem
 from gdflows.validation import check_tol
 
-__all__ = ["NetworkSetup", "build_network", "network_run"]
+__all__ = ["NetworkSetup", "build_network", "network_run", "diagnose_network"]
 
 
 def network_run(
@@ -90,3 +92,10 @@ def build_network(
         devices=devices,
         **kwargs,
     )
+
+
+def diagnose_network(problem: NetworkProblem, theta, lr, k: int = 2, warm_start=None, max_size: int = 100) -> Diagnosis:
+    """:func:`gdflows.diagnose` of a network on its curvature subset, in its dtype, at the problem's ``tol``
+    (``max_size``: the HVP budget of each Lanczos solve)."""
+    theta = jnp.asarray(theta).astype(problem.curvature_dtype)
+    return diagnose(problem.curvature_loss, theta, lr, k, tol=problem.tol, warm_start=warm_start, max_size=max_size)

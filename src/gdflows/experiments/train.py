@@ -10,7 +10,7 @@ one metrics row holds
 
 * ``loss``, ``train_acc``, ``test_loss``, ``test_acc``: the whole training and
   test sets (chunked);
-* the diagnosis (:meth:`NetworkProblem.diagnose`: lambda_0..lambda_{k-1}, 2/h,
+* the diagnosis (:func:`gdflows.experiments.network_setup.diagnose_network`: lambda_0..lambda_{k-1}, 2/h,
   sc_i, c_i, c_i^2/|g|^2, the PF-predicted dE/dt = sum_i sc_i c_i^2 over the
   whole spectrum, |Hg|/|g|, |g|) of E_S, the loss over the curvature subset S
   (``--net.curvature-size`` class-balanced training images; all of them when
@@ -70,11 +70,11 @@ from gdflows.errors import GDFlowsError
 from gdflows.experiments.commands import TrainConfig
 from gdflows.experiments.divergence import divergence_bound, first_divergent, outcome_diverged
 from gdflows.experiments.eos import report_markdown
-from gdflows.experiments.network_setup import network_run
-from gdflows.experiments.optimizers.run import batch_schedule, step_rate
+from gdflows.experiments.network_setup import diagnose_network, network_run
 from gdflows.experiments.optimizers.zoo import Method
 from gdflows.experiments.report.progress import track_stages
 from gdflows.experiments.report.runs import Run, RunInterrupted, read_csv
+from gdflows.experiments.steps import batch_schedule, network_steps, step_rate
 from gdflows.optim import dal
 from gdflows.problems.network import NetworkProblem
 from gdflows.validation import check_tol
@@ -177,7 +177,7 @@ def diagnostics_row(problem: NetworkProblem, cfg, st: TrainState, train_eval) ->
     """
     test_loss, test_acc = problem.evaluate(st.theta, "test")
     loss_s, g, loss_next, g_next = probe(problem, st.theta, cfg.lr)
-    d = problem.diagnose(st.theta, cfg.lr, cfg.k, warm_start=st.vectors, max_size=cfg.max_hvps)
+    d = diagnose_network(problem, st.theta, cfg.lr, cfg.k, warm_start=st.vectors, max_size=cfg.max_hvps)
     signs = orient(d.vectors, st.vectors, np.asarray(g))
     vectors = d.vectors * signs[:, None].astype(d.vectors.dtype)  # the warm start stays in the diagnosis dtype
     row = {
@@ -221,14 +221,14 @@ def train(problem: NetworkProblem, cfg: TrainConfig, run: Run) -> list[dict]:
     """Train (or resume, or extend) into ``run``; return the metrics rows.
 
     At each logged step: take the steps up to it (one compiled scan,
-    :meth:`NetworkProblem.train_steps`), checkpoint, then evaluate and diagnose.
+    :func:`gdflows.experiments.steps.network_steps`), checkpoint, then evaluate and diagnose.
     Ctrl-C raises :class:`RunInterrupted` naming the checkpointed step.
     """
     if cfg.tol is not None and cfg.tol != problem.tol:  # a problem built without the config's --tol
         problem = dataclasses.replace(problem, tol=check_tol(cfg.tol, problem.curvature_dtype, "--tol"))
     method = make_method(cfg)
     opt = method.make()
-    steps = problem.train_steps(opt, record=functools.partial(step_rate, method=method))
+    steps = network_steps(problem, opt, record=functools.partial(step_rate, lr=method.lr))
     idx = batch_schedule(len(problem.data.y_train), cfg.batch_size or None, cfg.steps, cfg.net.seed)
     st, rows = _resume(run, problem, opt, method)
     loss0 = float(rows[0]["loss"]) if rows else None  # divergence is relative to it

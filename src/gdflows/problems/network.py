@@ -5,15 +5,15 @@ r"""A neural network on a dataset as a loss over a flat parameter vector theta, 
     E(\theta) = \frac{1}{N} \sum_{n=1}^{N} \ell\big(f(\mathrm{unravel}(\theta), x_n), y_n\big)
 
 over the N training examples, with f a model from :mod:`gdflows.models` and
-l ``mse`` or ``cross_entropy``. One :class:`NetworkProblem` serves training
-and diagnostics:
+l ``mse`` or ``cross_entropy``. One :class:`NetworkProblem` (data and losses, no
+optimizer and no diagnosis: those sit above it) serves training and diagnostics:
 
 * Memory. ``loss`` is a :class:`gdflows.curvature.ChunkedLoss`: E, its
   gradient and its Hessian-vector products are sums over chunks of
   ``chunk_size`` examples accumulated by ``lax.scan``, so memory is bounded by
   one chunk whatever N (:meth:`NetworkProblem.evaluate` gives loss and
-  accuracy the same way). Minibatch steps (:meth:`NetworkProblem.train_steps`)
-  gather their examples from the training set held on the devices.
+  accuracy the same way). The training set stays on the devices (``train_xy``),
+  where the harness's minibatch steps gather their examples.
 * Curvature subset. Diagnostics use ``curvature_loss``, E over a fixed
   subset of ``curvature_size`` training examples, class-balanced and
   deterministic (the first in round-robin class order), computed in
@@ -37,14 +37,12 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 from jax.sharding import Mesh
 
 from gdflows import parallel
 from gdflows.curvature.chunked import ChunkedLoss, chunked_loss, example_bytes, fitting_chunk, hvp_of, value_and_grad_of
 from gdflows.data import Dataset
 from gdflows.data.dataset import stratified_order
-from gdflows.diagnosis import Diagnosis, diagnose
 from gdflows.errors import GDFlowsError
 from gdflows.models import Model, get_loss, get_model
 from gdflows.params import ravel
@@ -107,40 +105,6 @@ class NetworkProblem:
         """H(theta) v over the training set (or the curvature subset), chunked, jit-compiled."""
         return _hvp(self.curvature_loss if subset else self.loss, theta, v)
 
-    def diagnose(self, theta, lr, k: int = 2, warm_start=None, max_size: int = 100) -> Diagnosis:
-        """:func:`gdflows.diagnose` on the curvature subset, in its dtype, at tolerance ``tol``
-        (``max_size``: the HVP budget of each Lanczos solve)."""
-        theta = jnp.asarray(theta).astype(self.curvature_dtype)
-        return diagnose(self.curvature_loss, theta, lr, k, tol=self.tol, warm_start=warm_start, max_size=max_size)
-
-    def train_steps(self, opt: optax.GradientTransformation, record: Callable | None = None) -> Callable:
-        """``run(theta, opt_state, idx) -> (theta, opt_state, values, records)``, jit-compiled.
-
-        ``idx`` (steps, b) holds each step's example indices: b > 0 takes the
-        minibatch ``train_xy[idx[t]]`` (split across the mesh; b a multiple of
-        its size), b = 0 the full training set (chunked). Step t computes the
-        loss E_t of its batch and its gradient at theta_t, then
-        ``opt.update(g, state, theta, value=E_t, value_fn=batch loss)`` (so DAL
-        and CDAT see their batch's loss) and applies the update. ``values``:
-        E_t per step; ``records``: ``record(opt_state)`` after each step (e.g.
-        the rate), () without ``record``.
-        """
-        run = _steps(optax.with_extra_args_support(opt), self.batch_loss, self.mesh, record)
-        devices = self.mesh.devices.size
-
-        def call(theta, opt_state, idx):
-            idx = np.asarray(idx, dtype=np.int32)
-            if idx.ndim != 2:
-                raise GDFlowsError(f"idx must have shape (steps, batch), got {idx.shape}")
-            if idx.shape[1] % devices:
-                raise GDFlowsError(
-                    f"batch size {idx.shape[1]} is not a multiple of the {devices} devices; "
-                    f"pass a batch size divisible by {devices} or fewer devices"
-                )
-            return run(theta, opt_state, idx, self.loss, *self.train_xy)
-
-        return call
-
     def replicate(self, tree):
         """``tree`` replicated on the mesh (e.g. an optimizer state built on the host)."""
         return parallel.put(tree, parallel.replicated(self.mesh))
@@ -149,33 +113,6 @@ class NetworkProblem:
 _mean = jax.jit(lambda loss, theta, example_fn: loss.mean(theta, example_fn), static_argnums=2)
 _value_and_grad = jax.jit(lambda loss, theta: value_and_grad_of(loss)(theta))
 _hvp = jax.jit(lambda loss, theta, v: hvp_of(loss)(theta, v))
-
-
-def _steps(opt, batch_loss: Callable, mesh: Mesh, record: Callable | None):
-    """The jitted scan over steps behind :meth:`NetworkProblem.train_steps`."""
-    spread = parallel.split(mesh)
-
-    def step(carry, idx, loss, x, y):
-        theta, state = carry
-        if idx.shape[0]:
-            xb, yb = jax.lax.with_sharding_constraint((x[idx], y[idx]), spread)
-            value_fn = lambda t: batch_loss(t, xb, yb)  # noqa: E731
-            value, g = jax.value_and_grad(value_fn)(theta)
-        else:
-            value_fn = loss
-            value, g = value_and_grad_of(loss)(theta)
-        update, state = opt.update(g, state, theta, value=value, value_fn=value_fn)
-        theta = optax.apply_updates(theta, update)
-        return (theta, state), (value, record(state) if record else ())
-
-    @jax.jit
-    def run(theta, state, idx, loss, x, y):
-        (theta, state), (values, records) = jax.lax.scan(
-            lambda c, i: step(c, i, loss, x, y), (theta, state), jnp.asarray(idx)
-        )
-        return theta, state, values, records
-
-    return run
 
 
 def curvature_subset(y: np.ndarray, size: int | None) -> np.ndarray:

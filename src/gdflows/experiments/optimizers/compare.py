@@ -21,6 +21,7 @@ Rerunning with the same config skips the runs already in ``results.csv``.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import jax
@@ -34,10 +35,11 @@ from gdflows.experiments.commands import QUICK_METHODS, CompareOptimizersConfig
 from gdflows.experiments.optimizers import field, field_report
 from gdflows.experiments.optimizers import report as optimizer_report
 from gdflows.experiments.optimizers.metrics import count_spikes, steps_to_target
-from gdflows.experiments.optimizers.run import batch_schedule, make_chunk, make_sharpness, step_flops, train
+from gdflows.experiments.optimizers.run import make_sharpness, train
 from gdflows.experiments.optimizers.zoo import methods
 from gdflows.experiments.report.progress import track
 from gdflows.experiments.report.runs import Run, RunInterrupted, read_csv
+from gdflows.experiments.steps import batch_schedule, step_flops, step_rate, step_scan
 from gdflows.problems.network import network_problem
 
 MODEL_KWARGS = {"mlp": {"depth": 2, "width": 32, "activation": "tanh"}, "cnn": {"width": 4, "activation": "tanh"}}
@@ -138,7 +140,7 @@ def compare(cfg, run: Run) -> None:
         xy = (jnp.asarray(data.x_train), jnp.asarray(data.y_train))
         if ck not in compiled:
             opt = method.make()
-            chunk = make_chunk(problem.batch_loss, method, opt, regime == "full")
+            chunk = step_scan(opt, problem.batch_loss, record=functools.partial(step_rate, lr=method.lr))
             one = jnp.asarray(batch_schedule(len(data.y_train), batch_size, 1, seed))
             compiled[ck] = (opt, chunk, step_flops(chunk, problem.theta0, opt.init(problem.theta0), *xy, one))
         opt, chunk, flops = compiled[ck]

@@ -2,7 +2,7 @@
 
 Per model (VGG- and ResNet-style, :mod:`gdflows.models`), method and seed,
 training runs ``epochs`` epochs of minibatch steps through
-:meth:`gdflows.problems.network.NetworkProblem.train_steps` (a jitted scan, the
+:func:`gdflows.experiments.steps.network_steps` (the one step scan, the
 data on the device mesh) from the seed's initialisation; every method of a seed
 starts from the same parameters and sees the same batches. Each step hands the
 optimizer its batch's loss and the batch loss function (``value``,
@@ -25,6 +25,7 @@ figures and REPORT.md. A rerun skips the runs already in ``results.csv``.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 
 import jax
@@ -34,11 +35,10 @@ from gdflows.data import load_dataset
 from gdflows.data.dataset import downsample
 from gdflows.errors import GDFlowsError
 from gdflows.experiments.divergence import first_divergent
-from gdflows.experiments.optimizers.run import batch_schedule, make_chunk, step_rate
 from gdflows.experiments.optimizers.zoo import Method, methods
-from gdflows.experiments.report.flops import flops
 from gdflows.experiments.report.progress import track
 from gdflows.experiments.report.runs import Run, read_csv
+from gdflows.experiments.steps import batch_schedule, network_steps, step_flops, step_rate, step_scan
 from gdflows.params import ravel
 from gdflows.problems.network import network_problem
 
@@ -215,12 +215,12 @@ def train_run(problem, method: Method, opt, steps_fn, theta, idx, log_every: int
 def _prepare(problem, method: Method, idx, log_every: int):
     """The method's optimizer, its jitted step program (compiled and run once, off the clock) and its FLOPs/step."""
     opt = method.make()
-    steps_fn = problem.train_steps(opt, record=lambda s: step_rate(s, method))
+    record = functools.partial(step_rate, lr=method.lr)
+    steps_fn = network_steps(problem, opt, record)
     theta = problem.theta0
     state = problem.replicate(opt.init(theta))
     jax.block_until_ready(steps_fn(theta, state, idx[:log_every]))
-    one_step = make_chunk(problem.batch_loss, method, opt, full_batch=False)
-    cost = flops(one_step.lower(theta, state, *problem.train_xy, jax.numpy.asarray(idx[:1])))
+    cost = step_flops(step_scan(opt, problem.batch_loss, record), theta, state, *problem.train_xy, idx)
     return opt, steps_fn, cost
 
 

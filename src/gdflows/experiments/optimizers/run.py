@@ -1,4 +1,5 @@
-"""One training run of one optimizer: jitted chunks of ``log_every`` steps (lax.scan).
+"""One training run of one optimizer on the MNIST subset: ``log_every`` steps at a time through the one step
+scan (:func:`gdflows.experiments.steps.step_scan`).
 
 Full batch: every step uses the whole training set. Minibatch: each step draws
 ``batch_size`` examples from a per-seed permutation sequence. The loss and
@@ -20,14 +21,10 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from gdflows.curvature.eigen import top_eigenpairs
 from gdflows.experiments.divergence import first_divergent
-from gdflows.experiments.optimizers.zoo import Method
-from gdflows.experiments.report.flops import flops
-from gdflows.optim import CDATState, DALState
-from gdflows.optim.states import states_of
+from gdflows.experiments.steps import batch_schedule
 
 
 @dataclasses.dataclass
@@ -37,48 +34,6 @@ class Curve:
     h: list  # rate of the last step (nan for methods without one)
     two_over_lambda0: list  # nan unless tracked
     step_loss: list  # loss of each step's batch before the step (full loss for full batch)
-
-
-def batch_schedule(n: int, batch_size: int | None, steps: int, seed: int) -> np.ndarray:
-    """(steps, batch) example indices: consecutive slices of fresh permutations."""
-    if batch_size is None:
-        return np.zeros((steps, 0), dtype=np.int32)
-    rng = np.random.default_rng(seed)
-    per_epoch = n // batch_size
-    perms = [rng.permutation(n)[: per_epoch * batch_size] for _ in range(-(-steps // per_epoch))]
-    return np.concatenate(perms).reshape(-1, batch_size)[:steps].astype(np.int32)
-
-
-def step_rate(state, method: Method):
-    """The rate of the step just taken: DAL's or CDAT's from its state, else the fixed rate (NaN without one)."""
-    found = states_of(state, (DALState, CDATState))
-    if found:
-        return found[0].h
-    return jnp.asarray(method.lr if method.lr is not None else jnp.nan)
-
-
-def make_chunk(batch_loss, method: Method, opt, full_batch: bool):
-    """jit(theta, state, x, y, idx (k, b)) -> (theta, state, h and batch loss per step)."""
-
-    def step(carry, idx, x, y):
-        theta, state = carry
-        xb, yb = (x, y) if full_batch else (x[idx], y[idx])
-        loss_fn = lambda t: batch_loss(t, xb, yb)  # noqa: E731
-        value, g = jax.value_and_grad(loss_fn)(theta)
-        update, state = opt.update(g, state, theta, value=value, value_fn=loss_fn)
-        return (optax.apply_updates(theta, update), state), (step_rate(state, method), value)
-
-    @jax.jit
-    def chunk(theta, state, x, y, idx):
-        (theta, state), (h, values) = jax.lax.scan(lambda c, i: step(c, i, x, y), (theta, state), idx)
-        return theta, state, h, values
-
-    return chunk
-
-
-def step_flops(chunk, theta, state, x, y, idx) -> float:
-    """FLOPs of one step: XLA's cost analysis of ``chunk`` compiled for a single step (``idx[:1]``)."""
-    return flops(chunk.lower(theta, state, x, y, idx[:1]).compile())
 
 
 def make_sharpness(loss, tol: float):
@@ -97,9 +52,10 @@ def make_sharpness(loss, tol: float):
 
 
 def train(
-    chunk, opt, theta0, data, steps: int, log_every: int, batch_size, seed: int, full_loss, top_eig=None
+    steps_fn, opt, theta0, data, steps: int, log_every: int, batch_size, seed: int, full_loss, top_eig=None
 ) -> tuple[Curve, np.ndarray, dict]:
-    """Run ``steps`` steps; return the curve, the final theta and run facts."""
+    """Run ``steps`` steps of ``steps_fn`` (a :func:`gdflows.experiments.steps.step_scan` recording the rate);
+    return the curve, the final theta and run facts."""
     x, y = data
     idx = jnp.asarray(batch_schedule(x.shape[0], batch_size, steps, seed))
     theta, state = theta0, opt.init(theta0)
@@ -108,7 +64,7 @@ def train(
     start, diverged_at, timed_steps, elapsed = time.perf_counter(), None, 0, 0.0
     for first in range(0, steps, log_every):
         tic = time.perf_counter()
-        theta, state, h, values = chunk(theta, state, x, y, idx[first : first + log_every])
+        theta, state, values, h = steps_fn(theta, state, idx[first : first + log_every], x, y)
         h.block_until_ready()
         if first:  # the first chunk includes compilation
             timed_steps, elapsed = timed_steps + len(h), elapsed + time.perf_counter() - tic
