@@ -34,7 +34,7 @@ from gdflows.data import load_dataset  # noqa: E402
 from gdflows.experiments.commands import EosConvConfig, NetworkSetup, TrainConfig, changed_flags  # noqa: E402
 from gdflows.experiments.eos import diagnosed, eos_verdicts, outcome, verdict_prose  # noqa: E402
 from gdflows.experiments.report.markdown import markdown_table  # noqa: E402
-from gdflows.experiments.report.plots import save  # noqa: E402
+from gdflows.experiments.report.plots import finish, save  # noqa: E402
 from gdflows.experiments.report.runs import Run, read_csv  # noqa: E402
 
 __all__ = ["EosConvConfig", "run", "train_configs", "summary_row", "summary_rows", "summary_prose", "markdown"]
@@ -182,14 +182,8 @@ def sharpness_figure(path: Path, folder: Path, rows: list[dict]) -> Path:
         steps = [float(d["step"]) for d in diag]
         ax.plot(steps, [r["lr"] * float(d["lambda_0"]) for d in diag], label=f"{NAMES[r['model']]}, h = {r['lr']:g}")
     ax.axhline(2.0, color="black", ls="--", lw=1, label="edge: h lambda_0 = 2")
-    reached = sum(r["reached_edge"] == "yes" for r in rows)
-    ax.set(
-        title=f"h lambda_0 reached the edge in {reached} of {len(rows)} runs",
-        xlabel="GD step n",
-        ylabel="h lambda_0",
-    )
-    ax.legend(fontsize=8)
-    return save(fig, path)
+    title = f"h lambda_0 reached the edge in {sum(r['reached_edge'] == 'yes' for r in rows)} of {len(rows)} runs"
+    return finish(fig, ax, path, title, "GD step n", "h lambda_0")
 
 
 def sign_figure(path: Path, rows: list[dict]) -> Path:

@@ -243,21 +243,14 @@ def drift_adjusted(
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)
 
 
-def dal(
-    p: float = 1.0,
-    max_lr: float = 5.0,
-    hg: str = "hvp",
-    window=None,
-    eps: float | None = None,
-    fixed_lr: float | None = None,
-    per_layer: bool = False,
-) -> optax.GradientTransformationExtraArgs:
+def dal(p: float = 1.0, max_lr: float = 5.0, hg: str = "hvp", **options) -> optax.GradientTransformationExtraArgs:
     r"""DAL-p on the gradient: update = -h_t g, h_t = min(2 / (|H g| / |g|)^p, max_lr).
 
     Call ``update(grads, state, params, value_fn=loss_fn)`` (``value_fn`` is not
     needed for ``hg="secant"``); params and grads may be any pytree. Read the rate
     of the last step with :func:`dal_rate`. See the module docstring for the modes
-    and their cost.
+    and their cost. ``options``: :func:`drift_adjusted`'s ``window``, ``eps``,
+    ``fixed_lr`` and ``per_layer``.
 
     Order in a chain with ``hg="fd"``: the incoming updates must be the raw
     gradient, so put DAL first (``optax.chain(dal(hg="fd"), optax.clip_by_global_norm(1.0))``).
@@ -265,7 +258,7 @@ def dal(
     clip that scales g by s < 1 the estimate becomes ``Hu + (1 - s) g / eps``, and
     the rate collapses silently. ``hg="hvp"`` and ``"secant"`` have no such constraint.
     """
-    return drift_adjusted(None, p, max_lr, hg, window, eps, fixed_lr, per_layer)
+    return drift_adjusted(None, p, max_lr, hg, **options)
 
 
 def dal_momentum(momentum: float = 0.9, nesterov: bool = False, **dal_kwargs):

@@ -16,7 +16,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from gdflows.experiments.report.plots import column, empty, note_hidden, raw_column, save  # noqa: E402
+from gdflows.experiments.report.plots import column, empty, finish, note_hidden, raw_column, save  # noqa: E402
 
 NOTHING = "no diagnosed step (the run diverged before its first diagnosis)"
 
@@ -144,10 +144,5 @@ def drift_scatter(path, rows, fits: dict) -> Path:
     if positive.size:
         lo, hi = positive.min(), positive.max()
         ax.loglog([lo, hi], [lo, hi], color="black", lw=0.8, ls="--", label="drift = (h^2/2)|Hg|")
-    ax.set(
-        title=f"Drift vs (h^2/2)|Hg| (Pearson of logs {fits['pearson_log']:.3f})",
-        xlabel="(h^2/2) |H g(theta_n)|",
-        ylabel="|theta_(n+1) - NGF(h; theta_n)|",
-    )
-    ax.legend(fontsize=8)
-    return save(fig, path)
+    title = f"Drift vs (h^2/2)|Hg| (Pearson of logs {fits['pearson_log']:.3f})"
+    return finish(fig, ax, path, title, "(h^2/2) |H g(theta_n)|", "|theta_(n+1) - NGF(h; theta_n)|")

@@ -88,9 +88,7 @@ def contour_paths(path, loss_grid, paths, title: str, xlabel="theta_0", ylabel="
     for flow, rows in _by_flow(paths).items():
         style = STYLE.get(flow, {})
         ax.plot(column(rows, "re0"), column(rows, "re1"), label=flow, **style)
-    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
-    ax.legend(fontsize=8)
-    return save(fig, path)
+    return finish(fig, ax, path, title, xlabel, ylabel)
 
 
 def distance_curves(path, rows, title: str, x="n", y="distance"):
@@ -104,9 +102,7 @@ def distance_curves(path, rows, title: str, x="n", y="distance"):
             label=flow,
             **{k: v for k, v in STYLE.get(flow, {}).items() if k != "ls" or flow != "GD"},
         )
-    ax.set(title=title, xlabel="GD step n", ylabel="|theta_flow(n h) - theta_n|")
-    ax.legend(fontsize=8)
-    return save(fig, path)
+    return finish(fig, ax, path, title, "GD step n", "|theta_flow(n h) - theta_n|")
 
 
 def trajectories(path, paths, coord: int, title: str, ylabel: str):
@@ -114,9 +110,7 @@ def trajectories(path, paths, coord: int, title: str, ylabel: str):
     fig, ax = plt.subplots(figsize=(6, 4))
     for flow, rows in _by_flow(paths).items():
         ax.plot(column(rows, "t"), column(rows, f"re{coord}"), label=flow, **STYLE.get(flow, {}))
-    ax.set(title=title, xlabel="t (= n h at GD step n)", ylabel=ylabel)
-    ax.legend(fontsize=8)
-    return save(fig, path)
+    return finish(fig, ax, path, title, "t (= n h at GD step n)", ylabel)
 
 
 def error_orders(path, rows, fits: dict):
@@ -130,7 +124,12 @@ def error_orders(path, rows, fits: dict):
             label=f"{flow} (slope {fits[flow]:.2f})",
             **{k: v for k, v in STYLE.get(flow, {}).items() if k not in ("marker", "ls")},
         )
-    ax.set(title="One-step error against GD", xlabel="learning rate h", ylabel="|theta_flow(h) - theta_1|")
+    return finish(fig, ax, path, "One-step error against GD", "learning rate h", "|theta_flow(h) - theta_1|")
+
+
+def finish(fig, ax, path, title: str, xlabel: str, ylabel: str) -> Path:
+    """The closing lines of a figure: title, axis labels and legend, then :func:`save`."""
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     ax.legend(fontsize=8)
     return save(fig, path)
 
