@@ -12,6 +12,7 @@ from gdflows.experiments.steps import step_rate, step_scan
 from gdflows.optim import CDATState, cdat, dal
 
 LAMBDAS = jnp.array([4.0, 1.5, 0.25])
+ZOO = dict(ps=[1.0], hg_modes=["hvp"], max_lr=5.0, secant_lr=0.1, rates={"momentum": 0.01, "adam": 0.001})
 A = jnp.diag(LAMBDAS)
 
 
@@ -156,7 +157,7 @@ def test_bad_input_names_the_fix():
 
 
 def test_zoo_offers_cdat_on_the_edge_and_schedule_free():
-    zoo = {m.name: m for m in methods([0.1, 0.3], [1.0], ["hvp"], 5.0, 0.1, 0.01, 0.001)}
+    zoo = {m.name: m for m in methods(sweep=[0.1, 0.3], **ZOO)}
     assert zoo["cdat"].family == "cdat" and zoo["schedule_free"].lr == 0.3
     theta = jnp.array([0.3, -1.0, 2.0])
     g = A @ theta
@@ -168,7 +169,7 @@ def test_zoo_offers_cdat_on_the_edge_and_schedule_free():
 
 
 def test_training_chunks_record_the_cdat_rate():
-    method = next(m for m in methods([0.1], [1.0], ["hvp"], 5.0, 0.1, 0.01, 0.001) if m.name == "cdat")
+    method = next(m for m in methods(sweep=[0.1], **ZOO) if m.name == "cdat")
     opt = method.make()
     run = step_scan(opt, lambda th, x, y: quad(th), record=lambda s: step_rate(s, method.lr))
     theta = jnp.array([0.3, -1.0, 2.0])

@@ -24,14 +24,16 @@ from pathlib import Path
 from typing import ClassVar, Literal
 
 from gdflows.errors import GDFlowsError
+from gdflows.flows import FLOWS
+from gdflows.optim import EVALUATE_AT, OPTIMIZERS
 
 DatasetName = Literal["mnist_subset", "mnist", "fashion_mnist", "cifar10"]  # gdflows.data.load.NAMES
 ModelName = Literal["mlp", "cnn", "vgg", "resnet"]  # gdflows.models.MODELS
 ActivationName = Literal["tanh", "gelu", "softplus", "swish", "relu"]  # gdflows.models.ACTIVATIONS
 LossName = Literal["mse", "cross_entropy"]  # gdflows.models.LOSSES
 DType = Literal["float64", "float32"]
-OptimizerName = Literal["gd", "momentum", "adam", "dal"]  # gdflows.experiments.train.make_method
-FlowName = Literal["NGF", "IGR", "third-order", "PF", "PF+NP", "central"]  # flow_comparison.FLOWS
+OptimizerName = Literal[tuple(f for f in OPTIMIZERS if f not in EVALUATE_AT)]  # gdflows.optim.OPTIMIZERS (light)
+FlowName = Literal[tuple(FLOWS)]  # the flows of gdflows.flows.FLOWS (light: no JAX)
 HGMode = Literal["hvp", "fd", "secant"]  # gdflows.optim.dal.HG_MODES
 CompareModel = Literal["mlp", "cnn"]  # compare.MODEL_KWARGS
 CompareScale = Literal["cpu", "full", "smoke"]  # optimizers.field.PLANS
@@ -212,10 +214,10 @@ class TrainConfig(Command):
     net: NetworkSetup = dataclasses.field(default_factory=NetworkSetup)
     lr: float = 0.12  # the rate of GD, and the h of every diagnosis
     steps: int = 2000  # GD steps (raise it on a finished run to extend it)
-    optimizer: OptimizerName = "gd"  # dal: DAL-p picks its own rate; the diagnoses still use lr
-    momentum: float = 0.9  # optimizer momentum only
-    dal_p: float = 1.0  # optimizer dal only: h = min(2 / (|Hg|/|g|)^p, max_lr)
-    max_lr: float = 5.0  # optimizer dal only
+    optimizer: OptimizerName = "gd"  # a family of gdflows.optim.OPTIMIZERS; the diagnoses always use lr
+    momentum: float = 0.9  # the families that take a momentum (momentum, dal_momentum)
+    dal_p: float = 1.0  # optimizer dal: h = min(2 / (|Hg|/|g|)^p, max_lr)
+    max_lr: float = 5.0  # the cap of the families that pick their own rate (dal*, cdat, polyak)
     batch_size: int = 0  # 0: full batch; a minibatch size must be a multiple of the device count
     devices: int | None = None  # local devices the data is split across (None: all of them)
     log_every: int = 20  # steps between diagnoses
@@ -356,7 +358,7 @@ class TrackConfig(Command):
     starts: tuple[int, ...] = (100, 1380, 3120)
     horizon: int = 10  # GD steps each flow is solved over
     net: NetworkSetup = dataclasses.field(default_factory=_track_net)
-    flows: tuple[FlowName, ...] = ("NGF", "IGR", "third-order", "PF", "PF+NP", "central")
+    flows: tuple[FlowName, ...] = tuple(FLOWS)
     rtol: float = 1e-8  # flow solve tolerances
     atol: float = 1e-10
     devices: int | None = None  # local devices the data is split across (None: all of them)

@@ -6,30 +6,21 @@ complex flow states count their imaginary part, since GD is real).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 import numpy as np
 
-from gdflows.flows import central, igr, ngf, principal, third_order
+from gdflows.flows import FLOWS, make_flow
 from gdflows.gd import gd
 from gdflows.integrate import FlowSolution, integrate
 
-FLOWS: dict[str, Callable] = {
-    "PF": lambda loss, lr: principal(loss, lr),
-    "PF+NP": lambda loss, lr: principal(loss, lr, non_principal=True),
-    "NGF": lambda loss, lr: ngf(loss),
-    "IGR": lambda loss, lr: igr(loss, lr),
-    "third-order": lambda loss, lr: third_order(loss, lr),
-    "central": lambda loss, lr: central(loss, lr),
-}
-
 
 def solve_flows(loss, theta0, lr, steps, names: Iterable[str], substeps=1, **solve_kw) -> dict[str, FlowSolution]:
-    """Solve each named flow (keys of :data:`FLOWS`) from theta0 over ``steps`` GD steps."""
+    """Solve each named flow (keys of :data:`gdflows.flows.FLOWS`) from theta0 over ``steps`` GD steps."""
     unknown = [n for n in names if n not in FLOWS]
     if unknown:
         raise ValueError(f"unknown flow(s) {unknown}; choose from {sorted(FLOWS)}")
-    return {n: integrate(FLOWS[n](loss, lr), theta0, lr, steps, substeps=substeps, **solve_kw) for n in names}
+    return {n: integrate(make_flow(n, loss, lr), theta0, lr, steps, substeps=substeps, **solve_kw) for n in names}
 
 
 def distance_rows(gd_thetas, solutions: dict[str, FlowSolution], substeps=1, **tags) -> list[dict]:

@@ -64,18 +64,17 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from gdflows.errors import GDFlowsError
 from gdflows.experiments.commands import TrainConfig
 from gdflows.experiments.divergence import divergence_bound, first_divergent, outcome_diverged
 from gdflows.experiments.eos import report_markdown
 from gdflows.experiments.network_setup import diagnose_network, network_run
-from gdflows.experiments.optimizers.zoo import Method
+from gdflows.experiments.optimizers.zoo import Method, method
 from gdflows.experiments.report.progress import track_stages
 from gdflows.experiments.report.runs import Run, RunInterrupted, read_csv
 from gdflows.experiments.steps import batch_schedule, network_steps, step_rate
-from gdflows.optim import dal
+from gdflows.optim import hyperparameters
 from gdflows.problems.network import NetworkProblem
 from gdflows.validation import check_tol
 
@@ -107,16 +106,11 @@ def _check(cfg: TrainConfig, problem: NetworkProblem) -> None:
 
 
 def make_method(cfg: TrainConfig) -> Method:
-    """The optimizer as an optax transformation accepting ``value``/``value_fn``."""
-    fixed = {
-        "gd": lambda: optax.sgd(cfg.lr),
-        "momentum": lambda: optax.sgd(cfg.lr, momentum=cfg.momentum),
-        "adam": lambda: optax.adam(cfg.lr),
-    }
-    if cfg.optimizer == "dal":
-        return Method("dal", "dal", lambda: dal(p=cfg.dal_p, max_lr=cfg.max_lr))
-    make = fixed[cfg.optimizer]
-    return Method(cfg.optimizer, cfg.optimizer, lambda: optax.with_extra_args_support(make()), cfg.lr)
+    """The optimizer family ``--optimizer`` (:data:`gdflows.optim.OPTIMIZERS`) with the flags it takes: ``--lr``,
+    ``--momentum``, ``--dal-p`` (its ``p``), ``--max-lr``."""
+    flags = {"lr": cfg.lr, "momentum": cfg.momentum, "p": cfg.dal_p, "max_lr": cfg.max_lr}
+    takes = hyperparameters(cfg.optimizer)
+    return method(cfg.optimizer, cfg.optimizer, **{k: v for k, v in flags.items() if k in takes})
 
 
 @dataclasses.dataclass

@@ -1,25 +1,46 @@
-"""Continuous-time models of GD: each a :class:`Flow` with a field ``(theta, t) -> dtheta/dt``."""
+"""Continuous-time models of GD: each a :class:`Flow` with a field ``(theta, t) -> dtheta/dt``.
 
-from gdflows.flows.base import FieldInfo, Flow, VectorField
-from gdflows.flows.central import Central, central
-from gdflows.flows.igr import IGR, igr
-from gdflows.flows.ngf import NGF, ngf
-from gdflows.flows.principal import PFInfo, Principal, principal
-from gdflows.flows.third_order import ThirdOrder, third_order
+:data:`FLOWS` is the registry of the flows that the comparison commands solve beside GD (``gdflows quadratic``,
+``toys``, ``track``): a flow added there (its module, and one entry here) is known to all of them and to their
+``--flows`` choices. It is readable without JAX: every name of this package loads on first use.
+"""
 
-__all__ = [
-    "Flow",
-    "FieldInfo",
-    "VectorField",
-    "ngf",
-    "igr",
-    "third_order",
-    "principal",
-    "central",
-    "NGF",
-    "IGR",
-    "ThirdOrder",
-    "Principal",
-    "PFInfo",
-    "Central",
-]
+from gdflows._lazy import lazy_package, load
+
+# name -> (factory "module:function" taking (loss, lr, **kwargs), its keyword arguments)
+FLOWS: dict[str, tuple[str, dict]] = {
+    "NGF": ("gdflows.flows.ngf:ngf", {}),
+    "IGR": ("gdflows.flows.igr:igr", {}),
+    "third-order": ("gdflows.flows.third_order:third_order", {}),
+    "PF": ("gdflows.flows.principal:principal", {}),
+    "PF+NP": ("gdflows.flows.principal:principal", {"non_principal": True}),
+    "central": ("gdflows.flows.central:central", {}),
+}
+
+
+def make_flow(name: str, loss, lr):
+    """The registered flow ``name`` of ``loss`` at learning rate ``lr`` (see :data:`FLOWS`)."""
+    if name not in FLOWS:
+        raise ValueError(f"unknown flow {name!r}; choose from {', '.join(FLOWS)}")
+    factory, kwargs = FLOWS[name]
+    return load(factory)(loss, lr, **kwargs)
+
+
+_API = {
+    "Flow": "gdflows.flows.base",
+    "FieldInfo": "gdflows.flows.base",
+    "VectorField": "gdflows.flows.base",
+    "ngf": "gdflows.flows.ngf",
+    "NGF": "gdflows.flows.ngf",
+    "igr": "gdflows.flows.igr",
+    "IGR": "gdflows.flows.igr",
+    "third_order": "gdflows.flows.third_order",
+    "ThirdOrder": "gdflows.flows.third_order",
+    "principal": "gdflows.flows.principal",
+    "Principal": "gdflows.flows.principal",
+    "PFInfo": "gdflows.flows.principal",
+    "central": "gdflows.flows.central",
+    "Central": "gdflows.flows.central",
+}
+__all__ = ["FLOWS", "make_flow", *_API]
+lazy_package(__name__, _API)

@@ -20,6 +20,7 @@ class NGF(Flow):
         return field, exact_info(field)
 
 
-def ngf(loss: Callable) -> NGF:
-    """The negative gradient flow of ``loss`` (a function of a flat vector)."""
+def ngf(loss: Callable, lr=None) -> NGF:
+    """The negative gradient flow of ``loss`` (a function of a flat vector). It does not depend on h: ``lr`` is
+    accepted so that every flow is built as ``factory(loss, lr)``, and ignored."""
     return NGF(loss)

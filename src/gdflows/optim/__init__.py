@@ -1,16 +1,67 @@
-"""Optimizers: DAL, the drift-adjusted learning rate, and CDAT, the edge-of-stability line search, for optax."""
+"""Optimizers: DAL, the drift-adjusted learning rate, and CDAT, the edge-of-stability line search, for optax.
 
-from gdflows.optim.cdat import CDATState, cdat, cdat_rate
-from gdflows.optim.dal import DALState, dal, dal_adam, dal_momentum, dal_rate, drift_adjusted
+:data:`OPTIMIZERS` is the one registry of optimizer families that the commands train with (``gdflows train
+--optimizer``, ``gdflows compare-optimizers``): family -> its factory in :mod:`gdflows.optim.families`, built
+from keyword arguments by :func:`make_optimizer`. A family added there (one entry, one factory) is known to
+both. The registry is readable without JAX: every name of this package loads on first use.
+"""
 
-__all__ = [
-    "dal",
-    "dal_momentum",
-    "dal_adam",
-    "drift_adjusted",
-    "dal_rate",
-    "DALState",
-    "cdat",
-    "cdat_rate",
-    "CDATState",
-]
+import inspect
+
+from gdflows._lazy import lazy_package, load
+from gdflows.errors import GDFlowsError
+
+OPTIMIZERS: dict[str, str] = {
+    family: f"gdflows.optim.families:{family}"
+    for family in (
+        "gd",
+        "dal",
+        "polyak",
+        "dog",
+        "prodigy",
+        "momentum",
+        "adam",
+        "dal_momentum",
+        "dal_adam",
+        "cdat",
+        "schedule_free",
+    )
+}
+DAL_FAMILIES = ("dal", "dal_momentum", "dal_adam")  # the families that take DAL's rate
+# families whose loss belongs at other parameters than the iterate: family -> (opt_state, params) -> params
+EVALUATE_AT: dict[str, str] = {"schedule_free": "optax.contrib:schedule_free_eval_params"}
+
+
+def hyperparameters(family: str) -> tuple[str, ...]:
+    """The keyword arguments a family's factory takes (``lr``, ``max_lr``, ``p``, ``momentum``...)."""
+    return tuple(inspect.signature(load(_factory(family))).parameters)
+
+
+def make_optimizer(family: str, **hyper):
+    """The optax transformation of ``family`` with the hyperparameters ``hyper`` (see :func:`hyperparameters`)."""
+    factory = load(_factory(family))
+    unknown = set(hyper) - set(inspect.signature(factory).parameters)
+    if unknown:
+        raise GDFlowsError(f"optimizer {family} takes {', '.join(hyperparameters(family))}, not {sorted(unknown)}")
+    return factory(**hyper)
+
+
+def _factory(family: str) -> str:
+    if family not in OPTIMIZERS:
+        raise GDFlowsError(f"unknown optimizer {family!r}; choose one of {', '.join(OPTIMIZERS)}")
+    return OPTIMIZERS[family]
+
+
+_API = {
+    "dal": "gdflows.optim.dal",
+    "dal_momentum": "gdflows.optim.dal",
+    "dal_adam": "gdflows.optim.dal",
+    "drift_adjusted": "gdflows.optim.dal",
+    "dal_rate": "gdflows.optim.dal",
+    "DALState": "gdflows.optim.dal",
+    "cdat": "gdflows.optim.cdat",
+    "cdat_rate": "gdflows.optim.cdat",
+    "CDATState": "gdflows.optim.cdat",
+}
+__all__ = ["OPTIMIZERS", "DAL_FAMILIES", "EVALUATE_AT", "hyperparameters", "make_optimizer", *_API]
+lazy_package(__name__, _API)

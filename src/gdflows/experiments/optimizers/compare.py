@@ -40,6 +40,7 @@ from gdflows.experiments.optimizers.zoo import methods
 from gdflows.experiments.report.progress import track
 from gdflows.experiments.report.runs import Run, RunInterrupted, read_csv
 from gdflows.experiments.steps import batch_schedule, step_flops, step_rate, step_scan
+from gdflows.optim import DAL_FAMILIES
 from gdflows.problems.network import network_problem
 
 MODEL_KWARGS = {"mlp": {"depth": 2, "width": 32, "activation": "tanh"}, "cnn": {"width": 4, "activation": "tanh"}}
@@ -77,7 +78,14 @@ def _data(cfg, model: str):
 
 
 def _selected(cfg):
-    all_methods = methods(cfg.lrs, cfg.ps, cfg.hg_modes, cfg.max_lr, cfg.secant_lr, cfg.momentum_lr, cfg.adam_lr)
+    all_methods = methods(
+        sweep=cfg.lrs,
+        ps=cfg.ps,
+        hg_modes=cfg.hg_modes,
+        max_lr=cfg.max_lr,
+        secant_lr=cfg.secant_lr,
+        rates={"momentum": cfg.momentum_lr, "adam": cfg.adam_lr},
+    )
     if not cfg.methods:
         return all_methods
     unknown = set(cfg.methods) - {m.name for m in all_methods}
@@ -147,7 +155,7 @@ def compare(cfg, run: Run) -> None:
         if ("eig", model) not in compiled:
             compiled[("eig", model)] = make_sharpness(problem.batch_loss, cfg.lambda_tol)
             compiled[("loss", model)] = jax.jit(problem.batch_loss)
-        track_eig = seed == 0 and method.family.startswith("dal")
+        track_eig = seed == 0 and method.family in DAL_FAMILIES
         curve, theta, facts = train(
             chunk,
             opt,

@@ -45,7 +45,6 @@ from gdflows.problems.network import network_problem
 PS = (1.0, 2.0)  # DAL-p exponents at scale
 HG_MODES = ("hvp", "fd")
 KEY = ("model", "method", "seed")
-DAL_FAMILIES = ("dal", "dal_momentum", "dal_adam")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,14 +126,12 @@ def plan_for(cfg) -> Plan:
 def plan_methods(plan: Plan) -> list[Method]:
     """Every method at this plan: the SGD sweep, DAL-p (hvp, fd; p in PS), DAL-momentum, DAL-Adam and the field."""
     return methods(
-        plan.lrs,
-        PS,
-        HG_MODES,
-        plan.max_lr,
-        plan.lrs[0],  # the secant's first rate: no secant at scale
-        plan.momentum_lr,
-        plan.adam_lr,
-        plan.schedule_free_lr,
+        sweep=plan.lrs,
+        ps=PS,
+        hg_modes=HG_MODES,
+        max_lr=plan.max_lr,
+        secant_lr=plan.lrs[0],  # no secant at scale
+        rates={"momentum": plan.momentum_lr, "adam": plan.adam_lr, "schedule_free": plan.schedule_free_lr},
     )
 
 

@@ -14,6 +14,7 @@ from gdflows.experiments.optimizers.report import sections  # noqa: E402
 from gdflows.experiments.optimizers.spread import LOSS, TIE, WIN, tally, versus  # noqa: E402
 from gdflows.experiments.report import markdown  # noqa: E402
 from gdflows.experiments.report.runs import Run, read_csv  # noqa: E402
+from gdflows.optim import DAL_FAMILIES  # noqa: E402
 
 BUDGETS = {"equal epochs": "", "equal wall-clock time": "_at_T"}
 HIGHER = {"test_acc": True, "test_loss": False}
@@ -112,7 +113,7 @@ def figures(run: Run, summary, curves) -> list[str]:
         fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
         for i, s in enumerate(_shown(summary, model)):
             points = runs.get((model, s["method"], "0"), [])
-            style = {"color": f"C{i % 10}", "ls": "-" if s["family"] in tables.DAL_FAMILIES else "--", "lw": 1.2}
+            style = {"color": f"C{i % 10}", "ls": "-" if s["family"] in DAL_FAMILIES else "--", "lw": 1.2}
             acc = [tables.num(p["test_acc"]) for p in points]
             axes[0].plot([tables.num(p["epoch"]) for p in points], acc, label=s["method"], **style)
             axes[1].plot([tables.num(p["time_s"]) for p in points], acc, **style)

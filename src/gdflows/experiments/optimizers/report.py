@@ -20,6 +20,7 @@ import numpy as np  # noqa: E402
 from gdflows.experiments.report import markdown
 from gdflows.experiments.report.runs import Run, read_csv  # noqa: E402
 from gdflows.experiments.verdicts import SeedStats, lower, sample_std  # noqa: E402
+from gdflows.optim import DAL_FAMILIES  # noqa: E402
 
 GROUP = ("model", "regime", "method")
 KEY = GROUP + ("seed",)
@@ -191,7 +192,7 @@ def figures(run: Run, summary, curves) -> list[str]:
         for i, m in enumerate(
             s["method"]
             for s in here
-            if s["family"].startswith("dal") and (s["family"] != "dal" or s["method"].endswith("_hvp"))
+            if s["family"] in DAL_FAMILIES and (s["family"] != "dal" or s["method"].endswith("_hvp"))
         ):
             c = by.get((model, regime, m, "0"))
             if c:

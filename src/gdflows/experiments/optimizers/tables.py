@@ -21,7 +21,8 @@ from collections import defaultdict
 
 import numpy as np
 
-DAL_FAMILIES = ("dal", "dal_momentum", "dal_adam")
+from gdflows.optim import DAL_FAMILIES
+
 METRICS = ("test_acc", "test_loss")
 
 

@@ -1,81 +1,76 @@
-"""The optimizers compared with DAL, each under a short stable name.
+"""The optimizers compared with DAL: one :class:`Method` per family of :data:`gdflows.optim.OPTIMIZERS`, each
+under a short stable name.
 
-* ``gd_lr<r>``: GD (full batch) / SGD (minibatch) at fixed rate r.
-* ``dal_p<p>_<hg>``: DAL-p with Hg by ``hvp``, ``fd`` or ``secant``.
-* ``polyak``: optax ``polyak_sgd`` (SPS, f_min = 0, max rate = DAL's max_lr).
-* ``dog``, ``prodigy``: optax.contrib's parameter-free methods at their defaults.
-* ``momentum_lr<r>``, ``adam_lr<r>``: heavy ball (beta 0.9) and Adam at fixed rates;
-  ``dal_momentum``, ``dal_adam``: the same directions with the DAL step length.
-* ``cdat``: CDAT on the gradient at sigma = 2, "on the edge" (Roulet et al. 2024), capped at DAL's max_lr.
-* ``schedule_free``: optax.contrib's schedule-free SGD (b1 0.9) at ``schedule_free_lr``
-  (default: the largest fixed GD rate); its loss belongs at
-  ``optax.contrib.schedule_free_eval_params(state, params)``, not at the iterate it steps.
+* ``gd_lr<r>``: GD (full batch) / SGD (minibatch) at each fixed rate r of the sweep.
+* ``dal_p<p>_<hg>``: DAL-p with Hg by ``hvp``, ``fd`` or ``secant`` (the secant's first step at ``secant_lr``).
+* ``momentum_lr<r>``, ``adam_lr<r>``: heavy ball (beta 0.9) and Adam at the rate ``rates`` gives them.
+* every other family under its own name, with ``max_lr`` where it picks its own rate (polyak, cdat,
+  dal_momentum, dal_adam), at ``rates[family]`` where it takes a fixed one (schedule_free: default the
+  largest rate of the sweep), at its defaults otherwise (dog, prodigy). A family whose factory needs a
+  rate that ``rates`` does not give is left out.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+import inspect
+from collections.abc import Callable, Mapping
 
-import optax
+from gdflows._lazy import load
+from gdflows.optim import EVALUATE_AT, OPTIMIZERS, make_optimizer
 
-from gdflows.optim import cdat, dal, dal_adam, dal_momentum
-
-MOMENTUM = 0.9
+NAMED_BY_RATE = ("gd", "momentum", "adam")  # families whose method name carries the rate (their runs' names)
 
 
 @dataclasses.dataclass(frozen=True)
 class Method:
     name: str
-    family: str  # gd, dal, polyak, dog, prodigy, momentum, adam, dal_momentum, dal_adam, cdat, schedule_free
-    make: Callable[[], optax.GradientTransformationExtraArgs]
+    family: str  # a key of gdflows.optim.OPTIMIZERS
+    make: Callable  # () -> the optax transformation
     lr: float | None = None  # fixed rate, where there is one
     evaluate_at: Callable | None = None  # (opt_state, params) -> the params to evaluate (None: params)
 
 
-def _fixed(name, family, make, lr):
-    return Method(f"{name}_lr{lr:g}", family, lambda: optax.with_extra_args_support(make(lr)), lr)
+def method(family: str, name: str | None = None, **hyper) -> Method:
+    """The method of ``family`` with hyperparameters ``hyper``, named ``name`` (default: see the module)."""
+    lr = hyper.get("lr")
+    if name is None:
+        name = f"{family}_lr{lr:g}" if family in NAMED_BY_RATE else family
+    evaluate_at = load(EVALUATE_AT[family]) if family in EVALUATE_AT else None
+    return Method(name, family, lambda: make_optimizer(family, **hyper), lr, evaluate_at)
 
 
 def methods(
-    lrs,
-    ps,
-    hg_modes,
-    max_lr: float,
-    secant_lr: float,
-    momentum_lr: float,
-    adam_lr: float,
-    schedule_free_lr: float | None = None,
+    *, sweep, ps, hg_modes, max_lr: float, secant_lr: float, rates: Mapping[str, float] | None = None
 ) -> list[Method]:
-    out = [_fixed("gd", "gd", optax.sgd, lr) for lr in lrs]
-    out += [
-        Method(
-            f"dal_p{p:g}_{hg}",
-            "dal",
-            lambda p=p, hg=hg: dal(p=p, max_lr=max_lr, hg=hg, fixed_lr=secant_lr if hg == "secant" else None),
-        )
-        for p in ps
-        for hg in hg_modes
-    ]
-    out += [
-        Method("polyak", "polyak", lambda: optax.polyak_sgd(max_learning_rate=max_lr, f_min=0.0)),
-        Method("dog", "dog", lambda: optax.with_extra_args_support(optax.contrib.dog())),
-        Method("prodigy", "prodigy", lambda: optax.with_extra_args_support(optax.contrib.prodigy())),
-        _fixed("momentum", "momentum", lambda lr: optax.sgd(lr, momentum=MOMENTUM), momentum_lr),
-        _fixed("adam", "adam", optax.adam, adam_lr),
-        Method("dal_momentum", "dal_momentum", lambda: dal_momentum(MOMENTUM, max_lr=max_lr)),
-        Method("dal_adam", "dal_adam", lambda: dal_adam(max_lr=max_lr)),
-        Method("cdat", "cdat", lambda: cdat(sigma=2.0, max_lr=max_lr)),
-    ]
-    sf_lr = schedule_free_lr if schedule_free_lr is not None else max(lrs, default=None)
-    if sf_lr is not None:
-        out.append(
-            Method(
-                "schedule_free",
-                "schedule_free",
-                lambda: optax.contrib.schedule_free_sgd(sf_lr, b1=MOMENTUM),
-                sf_lr,
-                optax.contrib.schedule_free_eval_params,
-            )
-        )
+    """Every registered family's methods (see the module docstring), in the registry's order."""
+    rates = {"schedule_free": max(sweep, default=None)} | dict(rates or {})
+    out = []
+    for family in OPTIMIZERS:
+        if family == "gd":
+            out += [method(family, lr=lr) for lr in sweep]
+        elif family == "dal":
+            out += [
+                method(family, f"dal_p{p:g}_{hg}", p=p, max_lr=max_lr, hg=hg, fixed_lr=_secant(hg, secant_lr))
+                for p in ps
+                for hg in hg_modes
+            ]
+        elif (hyper := _hyper(family, max_lr, rates.get(family))) is not None:
+            out.append(method(family, **hyper))
     return out
+
+
+def _secant(hg: str, secant_lr: float) -> float | None:
+    return secant_lr if hg == "secant" else None
+
+
+def _hyper(family: str, max_lr: float, lr: float | None) -> dict | None:
+    """The hyperparameters a family gets: ``max_lr`` if it takes one, ``lr`` if given; None when it needs a rate
+    that is not given."""
+    takes = inspect.signature(load(OPTIMIZERS[family])).parameters
+    hyper = {"max_lr": max_lr} if "max_lr" in takes else {}
+    if "lr" not in takes:
+        return hyper
+    if lr is not None:
+        return hyper | {"lr": lr}
+    return None if takes["lr"].default is inspect.Parameter.empty else hyper
