@@ -16,7 +16,8 @@ once a command runs. Then the CLI
 * reports a user error (a :class:`~gdflows.errors.GDFlowsError`, a bad flag
   value, an unusable output path) as one line, ``gdflows <command>: error:
   <what, and the fix>``, with exit status 2 and no traceback (``--debug``
-  shows it);
+  shows it); so is a full disk (the run folder still holds its last good
+  state: free space and rerun);
 * on Ctrl-C says where the run stands and exits with status 130.
 """
 
@@ -35,7 +36,7 @@ import traceback
 from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 
-from gdflows.errors import GDFlowsError
+from gdflows.errors import GDFlowsError, disk_full_reported
 from gdflows.experiments.commands import load
 
 # name -> "module:ConfigClass"; each module must stay light (no JAX at import) for --help to be fast
@@ -212,7 +213,8 @@ def main(argv: list[str] | None = None) -> None:
         if command == "reproduce":
             pin_cpu_isa(os.environ)
         configure_jax(os.environ)
-        cfg.run()
+        with disk_full_reported(cfg.out):  # e.g. a figure; run folders' own writes say so themselves
+            cfg.run()
     except USER_ERRORS as err:
         if debug:
             traceback.print_exc()
