@@ -37,7 +37,7 @@ from gdflows.experiments.optimizers.metrics import count_spikes, steps_to_target
 from gdflows.experiments.optimizers.run import batch_schedule, make_chunk, make_sharpness, step_flops, train
 from gdflows.experiments.optimizers.zoo import methods
 from gdflows.experiments.report.progress import track
-from gdflows.experiments.report.runs import Run, read_csv
+from gdflows.experiments.report.runs import Run
 from gdflows.problems.network import network_problem
 
 MODEL_KWARGS = {"mlp": {"depth": 2, "width": 32, "activation": "tanh"}, "cnn": {"width": 4, "activation": "tanh"}}
@@ -117,8 +117,7 @@ def _curve_rows(key, curve):
 
 def compare(cfg, run: Run) -> None:
     """Train every (model, regime, method, seed) not yet in ``results.csv``."""
-    rows = read_csv(run.file("results.csv")) if run.file("results.csv").exists() else []
-    curves = read_csv(run.file("curves.csv")) if run.file("curves.csv").exists() else []
+    rows, curves = run.read_keyed("results", "curves", KEY)
     done = {tuple(r[k] for k in KEY) for r in rows}
     chosen = _selected(cfg)
     todo = [
@@ -161,5 +160,4 @@ def compare(cfg, run: Run) -> None:
         key = (model, regime, method.name, seed)
         rows.append(_row(cfg, key, method, curve, theta, facts | {"flops_per_step": flops}, problem, data))
         curves += _curve_rows(key, curve)
-        run.write_table("results", rows)
-        run.write_table("curves", curves)
+        run.write_keyed("results", rows, "curves", curves)
