@@ -270,6 +270,8 @@ def test_a_checkpoint_of_another_state_gives_way_to_the_previous(tmp_path, capsy
     assert not latest.exists()  # the next checkpoint keeps the good one as the previous
     with pytest.raises(DamagedRunError, match="missing; checkpoint.prev.npz: no array 'rate'"):
         run.resume(LAYOUT | {"rate": ((), None)}, tables=("metrics",))
+    assert run.resume(LAYOUT, tables=("metrics",))[0] == 3  # as after a kill between the two renames
+    assert capsys.readouterr().err == f"warning: {latest} is missing; resuming from checkpoint.prev.npz (step 3)\n"
 
 
 @pytest.mark.parametrize(
