@@ -97,7 +97,13 @@ def test_debug_shows_the_traceback(tmp_path, capsys):
 
 
 # what --help may import: the CLI, the configs, and the lazy registries they read their choices from
-LIGHT = ("gdflows._lazy", "gdflows.errors", "gdflows.experiments", "gdflows.experiments.cli")
+LIGHT = (
+    "gdflows._lazy",
+    "gdflows.errors",
+    "gdflows.experiments",
+    "gdflows.experiments.cli",
+    "gdflows.experiments.errors",
+)
 LIGHT += ("gdflows.experiments.commands", "gdflows.flows", "gdflows.optim")
 
 

@@ -3,38 +3,17 @@ nothing created for a bad config, and one run's life through the command line: C
 the finished run that computes and compiles nothing, and an extension to more steps that equals an
 uninterrupted longer run."""
 
-import contextlib
-import io
 import json
 import os
 
 import jax
 import pytest
 
+from cli_runs import run_cli, train_argv
 from gdflows.errors import GDFlowsError
 from gdflows.experiments import train as train_module
-from gdflows.experiments.cli import main
 from gdflows.experiments.commands import NetworkSetup, TrainConfig
 from gdflows.experiments.report.runs import Run, config_conflicts
-
-# 4x4 images, one hidden layer of 8: D = 226, the dense path (a small program to compile)
-TINY = ["--net.n-train", "50", "--net.n-test", "20", "--net.downsample", "7", "--net.width", "8", "--net.depth", "1"]
-
-
-def _argv(steps, out):
-    return ["train", *TINY, "--k", "1", "--lr", "0.05", "--steps", str(steps), "--log-every", "3", "--out", str(out)]
-
-
-def _main(argv) -> tuple[int, str, str]:
-    """(exit status, stdout, stderr) of the command line run in this process."""
-    out, err = io.StringIO(), io.StringIO()
-    code = 0
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            main(argv)
-        except SystemExit as stop:
-            code = stop.code
-    return code, out.getvalue(), err.getvalue()
 
 
 class CompileCounter:
@@ -71,17 +50,17 @@ def life(tmp_path_factory):
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(train_module, "diagnostics_row", interrupt_second_diagnosis)
-        facts["interrupted"] = _main(_argv(6, a))
+        facts["interrupted"] = run_cli(train_argv(6, a))
     with CompileCounter() as first:
-        facts["resumed"] = _main(_argv(6, a))
+        facts["resumed"] = run_cli(train_argv(6, a))
     facts["first_compiles"] = first.count
     mtime = (a / "REPORT.md").stat().st_mtime_ns
     with CompileCounter() as again:
-        facts["rerun"] = _main(_argv(6, a))
+        facts["rerun"] = run_cli(train_argv(6, a))
     facts["rerun_compiles"] = again.count
     facts["report_untouched"] = (a / "REPORT.md").stat().st_mtime_ns == mtime
-    facts["extended"] = _main(_argv(12, a))
-    facts["fresh"] = _main(_argv(12, b))
+    facts["extended"] = run_cli(train_argv(12, a))
+    facts["fresh"] = run_cli(train_argv(12, b))
     return facts
 
 

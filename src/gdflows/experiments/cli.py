@@ -16,7 +16,8 @@ once a command runs. Then the CLI
 * reports a user error (a :class:`~gdflows.errors.GDFlowsError`, a bad flag
   value, an unusable output path) as one line, ``gdflows <command>: error:
   <what, and the fix>``, with exit status 2 and no traceback (``--debug``
-  shows it);
+  shows it); so is a full disk (the run folder still holds its last good
+  state: free space and rerun);
 * on Ctrl-C says where the run stands and exits with status 130.
 """
 
@@ -38,6 +39,7 @@ from pathlib import Path
 
 from gdflows.errors import GDFlowsError
 from gdflows.experiments.commands import load
+from gdflows.experiments.errors import disk_full_reported
 
 # name -> "module:ConfigClass"; each module must stay light (no JAX at import) for --help to be fast
 COMMANDS: dict[str, str] = {
@@ -215,7 +217,8 @@ def main(argv: list[str] | None = None) -> None:
     cfg = parse(argv)
     command = argv[0]
     try:
-        cfg.run(before_work=functools.partial(prepare_jax, command, os.environ))
+        with disk_full_reported(cfg.out):  # e.g. a figure; run folders' own writes say so themselves
+            cfg.run(before_work=functools.partial(prepare_jax, command, os.environ))
     except USER_ERRORS as err:
         if debug:
             traceback.print_exc()

@@ -21,7 +21,6 @@ it names the device the runs computed on.
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
 import sys
 from pathlib import Path
@@ -31,7 +30,7 @@ import jax
 from gdflows.errors import GDFlowsError
 from gdflows.experiments import eos_conv
 from gdflows.experiments.commands import EosConvConfig, load
-from gdflows.experiments.report.runs import COMPLETE, Run
+from gdflows.experiments.report.runs import COMPLETE, Run, read_json
 
 REPORT = "PAPER_SCALE.md"
 EOS_FOLDER = "eos_conv"
@@ -98,7 +97,7 @@ def device_name() -> str:
 
 def _stored_eos_config(folder: Path) -> EosConvConfig:
     """The eos-conv config a folder holds (its config.json), with ``out`` set to the folder."""
-    stored = json.loads((folder / "config.json").read_text())
+    stored = read_json(folder / "config.json")
     fields = {f.name: f for f in dataclasses.fields(EosConvConfig)}
     values = {k: tuple(v) if isinstance(v, list) else v for k, v in stored.items() if k in fields}
     if values.get("data_dir") is not None:

@@ -43,9 +43,13 @@ eigenvectors; the minibatch order is a pure function of (seed, step)
 (``batch_schedule``), so no other RNG state exists. Reopened with the same
 config (or a larger ``steps``: the run's identity leaves ``steps`` out), a run
 drops metrics rows at or after the checkpoint's step and recomputes them with
-the same compiled operations, so its metrics equal an uninterrupted run's. A
+the same compiled operations, so its metrics equal an uninterrupted run's. The
+checkpoint also holds a digest of the rows logged before its step, and the one
+before it stays beside it: a damaged checkpoint, or rows that differ from those
+it was saved with, falls back (with a warning) to the previous one
+(:meth:`~gdflows.experiments.report.runs.Run.resume`), to the same metrics. A
 finished run is not recomputed. Ctrl-C raises
-:class:`~gdflows.experiments.report.runs.RunInterrupted`, whose message says the step reached.
+:class:`~gdflows.experiments.errors.RunInterrupted`, whose message says the step reached.
 
 Divergence (:mod:`gdflows.experiments.divergence`): a loss that is not finite
 or above 1e6 times the starting loss ends the run with a row whose ``outcome``
@@ -69,10 +73,11 @@ from gdflows.errors import GDFlowsError
 from gdflows.experiments.commands import TrainConfig
 from gdflows.experiments.divergence import divergence_bound, first_divergent, outcome_diverged
 from gdflows.experiments.eos import report_markdown
+from gdflows.experiments.errors import RunInterrupted
 from gdflows.experiments.network_setup import diagnose_network, network_run
 from gdflows.experiments.optimizers.zoo import Method, method
 from gdflows.experiments.report.progress import track_stages
-from gdflows.experiments.report.runs import Run, RunInterrupted, read_csv
+from gdflows.experiments.report.runs import Run
 from gdflows.experiments.steps import batch_schedule, network_steps, step_rate
 from gdflows.optim import hyperparameters
 from gdflows.problems.network import NetworkProblem
@@ -124,27 +129,41 @@ class TrainState:
     vectors: np.ndarray | None  # the last diagnosis' oriented eigenvectors
 
 
-def save_state(run: Run, st: TrainState) -> None:
+def save_state(run: Run, st: TrainState, rows: list[dict]) -> None:
+    """Checkpoint ``st`` with a digest of the metrics ``rows`` logged before its step."""
     leaves = jax.tree_util.tree_leaves(st.opt_state)
     vectors = np.zeros((0, st.theta.shape[0])) if st.vectors is None else st.vectors
     run.save_checkpoint(
         st.step,
         {"theta": st.theta, "rate": np.asarray(st.rate), "vectors": vectors}
         | {f"opt_{i}": leaf for i, leaf in enumerate(leaves)},
+        tables={"metrics": rows},
     )
 
 
-def load_state(run: Run, opt_state0, put=jnp.asarray) -> TrainState | None:
-    """The checkpoint's state (None without one); ``put`` places theta and the optimizer state (e.g. on a mesh)."""
-    found = run.load_checkpoint()
+def checkpoint_layout(st: TrainState) -> dict[str, tuple]:
+    """Shape and dtype of each checkpoint array of a run that starts at ``st`` (None: any)."""
+    leaves = jax.tree_util.tree_leaves(st.opt_state)
+    return {
+        "theta": (st.theta.shape, st.theta.dtype),
+        "rate": ((), None),
+        "vectors": ((None, st.theta.shape[0]), None),
+    } | {f"opt_{i}": (leaf.shape, leaf.dtype) for i, leaf in enumerate(leaves)}
+
+
+def load_state(run: Run, start: TrainState, put=jnp.asarray) -> tuple[TrainState, list[dict]] | None:
+    """The checkpoint's state and the metrics rows logged before it (None without a checkpoint), checked
+    against the run's ``start`` (:meth:`Run.resume`: a damaged latest checkpoint gives way to the previous one);
+    ``put`` places theta and the optimizer state (e.g. on a mesh)."""
+    found = run.resume(checkpoint_layout(start), tables=("metrics",))
     if found is None:
         return None
-    step, arrays = found
-    treedef = jax.tree_util.tree_structure(opt_state0)
+    step, arrays, rows = found
+    treedef = jax.tree_util.tree_structure(start.opt_state)
     leaves = [arrays[f"opt_{i}"] for i in range(treedef.num_leaves)]
     vectors = arrays["vectors"] if arrays["vectors"].shape[0] else None
     theta, opt_state = put((arrays["theta"], jax.tree_util.tree_unflatten(treedef, leaves)))
-    return TrainState(step, theta, opt_state, float(arrays["rate"]), vectors)
+    return TrainState(step, theta, opt_state, float(arrays["rate"]), vectors), rows["metrics"]
 
 
 def orient(vectors: np.ndarray, previous: np.ndarray | None, g: np.ndarray) -> np.ndarray:
@@ -201,9 +220,7 @@ def _fresh_state(problem, opt, method) -> TrainState:
 def _resume(run: Run, problem, opt, method) -> tuple[TrainState, list[dict]]:
     """The last checkpoint (or the start) and the metrics rows logged before it."""
     fresh = _fresh_state(problem, opt, method)
-    st = load_state(run, fresh.opt_state, problem.replicate) or fresh
-    old = read_csv(run.file("metrics.csv")) if run.file("metrics.csv").exists() else []
-    return st, [r for r in old if int(r["step"]) < st.step]
+    return load_state(run, fresh, problem.replicate) or (fresh, [])
 
 
 def log_steps(cfg: TrainConfig, start: int) -> list[int]:
@@ -238,7 +255,7 @@ def train(problem: NetworkProblem, cfg: TrainConfig, run: Run) -> list[dict]:
                     rows.append(_diverged(st.step + bad, float(values[bad])))
                     break
                 st.step, st.rate = target, float(h[-1])
-                save_state(run, st)
+                save_state(run, st, rows)
             say(f"step {target}: loss and accuracy over {len(problem.data.y_train)} images")
             train_eval = problem.evaluate(st.theta)
             loss = float(train_eval[0])

@@ -32,13 +32,14 @@ from gdflows.data import load_dataset
 from gdflows.data.dataset import downsample
 from gdflows.errors import GDFlowsError
 from gdflows.experiments.commands import QUICK_METHODS, CompareOptimizersConfig
+from gdflows.experiments.errors import RunInterrupted
 from gdflows.experiments.optimizers import field, field_report
 from gdflows.experiments.optimizers import report as optimizer_report
 from gdflows.experiments.optimizers.metrics import count_spikes, steps_to_target
 from gdflows.experiments.optimizers.run import make_sharpness, train
 from gdflows.experiments.optimizers.zoo import methods
 from gdflows.experiments.report.progress import track
-from gdflows.experiments.report.runs import Run, RunInterrupted, read_csv
+from gdflows.experiments.report.runs import Run
 from gdflows.experiments.steps import batch_schedule, step_flops, step_rate, step_scan
 from gdflows.optim import DAL_FAMILIES
 from gdflows.problems.network import network_problem
@@ -127,8 +128,7 @@ def _curve_rows(key, curve):
 
 def compare(cfg, run: Run) -> None:
     """Train every (model, regime, method, seed) not yet in ``results.csv``."""
-    rows = read_csv(run.file("results.csv")) if run.file("results.csv").exists() else []
-    curves = read_csv(run.file("curves.csv")) if run.file("curves.csv").exists() else []
+    rows, curves = run.read_keyed("results", "curves", KEY)
     done = {tuple(r[k] for k in KEY) for r in rows}
     chosen = _selected(cfg)
     todo = [
@@ -171,5 +171,4 @@ def compare(cfg, run: Run) -> None:
         key = (model, regime, method.name, seed)
         rows.append(_row(cfg, key, method, curve, theta, facts | {"flops_per_step": flops}, problem, data))
         curves += _curve_rows(key, curve)
-        run.write_table("results", rows)
-        run.write_table("curves", curves)
+        run.write_keyed("results", rows, "curves", curves)

@@ -37,7 +37,7 @@ from gdflows.errors import GDFlowsError
 from gdflows.experiments.divergence import first_divergent
 from gdflows.experiments.optimizers.zoo import Method, methods
 from gdflows.experiments.report.progress import track
-from gdflows.experiments.report.runs import Run, read_csv
+from gdflows.experiments.report.runs import Run
 from gdflows.experiments.steps import batch_schedule, network_steps, step_flops, step_rate, step_scan
 from gdflows.params import ravel
 from gdflows.problems.network import network_problem
@@ -223,8 +223,7 @@ def _prepare(problem, method: Method, idx, log_every: int):
 
 def compare(cfg, folder: Run, plan: Plan) -> None:
     """Train every (model, method, seed) not yet in ``results.csv``."""
-    rows = read_csv(folder.file("results.csv")) if folder.file("results.csv").exists() else []
-    curves = read_csv(folder.file("curves.csv")) if folder.file("curves.csv").exists() else []
+    rows, curves = folder.read_keyed("results", "curves", KEY)
     done = {tuple(r[k] for k in KEY) for r in rows}
     chosen = selected(plan, cfg.methods)
     data = load(plan, cfg.data_dir)
@@ -253,5 +252,4 @@ def compare(cfg, folder: Run, plan: Plan) -> None:
                 | {"flops_per_step": cost}
             )
             curves += [key | p for p in points]
-            folder.write_table("results", rows)
-            folder.write_table("curves", curves)
+            folder.write_keyed("results", rows, "curves", curves)
