@@ -88,7 +88,7 @@ def test_slowdown_compares_time_per_step_with_two_and_one_eigenvalues_at_the_edg
         ({"loss_fraction": 0.5, "hold": 0.02, "distance_ratio": 0.9, "slowdown": 12.0}, ["no"] * 4),
         (
             {"loss_fraction": 0.9, "hold": float("nan"), "distance_ratio": 0.3, "slowdown": float("nan")},
-            ["yes", "not measured", "yes", "not measured"],
+            ["yes", "inconclusive: not measured", "yes", "inconclusive: not measured"],
         ),
     ],
 )

@@ -166,3 +166,13 @@ def test_central_tracks():
     assert V.central_tracks(False, True, True) == Verdict("partly", "not loss")
     assert V.central_tracks(False, True, False) == Verdict("no")  # the eigenvalue alone is not tracking
     assert V.central_tracks(False, False, False) == Verdict("no")
+
+
+def test_meets_says_yes_no_and_inconclusive_when_nothing_was_measured():
+    assert _answers(V.meets(0.04, 0.05), V.meets(0.06, 0.05), V.meets(float("nan"), 0.05)) == [
+        "yes",
+        "no",
+        "inconclusive",
+    ]
+    assert _answers(V.meets(0.99, 0.95, at_most=False), V.meets(0.9, 0.95, at_most=False)) == ["yes", "no"]
+    assert str(V.meets(float("nan"), 1.0)) == "inconclusive: not measured"

@@ -44,6 +44,7 @@ from gdflows.experiments.network_setup import network_run
 from gdflows.experiments.report.markdown import markdown_table
 from gdflows.experiments.report.plots import plt, save
 from gdflows.experiments.report.progress import track
+from gdflows.experiments.verdicts import meets
 from gdflows.flows import central, ngf
 from gdflows.gd import first_nonfinite, gd
 from gdflows.integrate import integrate
@@ -165,14 +166,6 @@ def slowdown(chunk_rows, key: str = "seconds") -> dict:
     return out
 
 
-def verdict(measured: float, threshold: float, at_most: bool = True) -> str:
-    """ "yes" if ``measured`` meets the threshold (<= when ``at_most``, else >=), "no" if not,
-    "not measured" for NaN (the condition never arose, e.g. no second eigenvalue reached 2/h)."""
-    if not np.isfinite(measured):
-        return "not measured"
-    return "yes" if (measured <= threshold if at_most else measured >= threshold) else "no"
-
-
 def claims(metrics: dict) -> list[dict]:
     """The four acceptance claims with their measured numbers and verdicts."""
     rows = [
@@ -191,7 +184,7 @@ def claims(metrics: dict) -> list[dict]:
             "measure": measure,
             "measured": metrics[key],
             "threshold": threshold,
-            "verdict": verdict(metrics[key], threshold, at_most),
+            "verdict": str(meets(metrics[key], threshold, at_most)),
         }
         for claim, measure, key, threshold, at_most in rows
     ]
@@ -385,7 +378,9 @@ def window_rows(gd_losses, prediction, onset, windows) -> list[dict]:
     rows = []
     for w in dict.fromkeys(windows):
         tracking = loss_tracking(centred_average(gd_losses, w), prediction, onset)
-        rows.append({"window": w, **tracking, "verdict": verdict(tracking["fraction"], LOSS_FRACTION, at_most=False)})
+        rows.append(
+            {"window": w, **tracking, "verdict": str(meets(tracking["fraction"], LOSS_FRACTION, at_most=False))}
+        )
     return rows
 
 

@@ -232,6 +232,15 @@ def cost_ratio(ratio: float, one_extra: float = 2.5, two_extra: float = 3.5) -> 
     return Verdict(NO)
 
 
+def meets(measured: float, threshold: float, at_most: bool = True) -> Verdict:
+    """One measured number against its threshold: ``yes`` if it meets it (<= when ``at_most``, else >=),
+    ``no`` if not, ``inconclusive: not measured`` for NaN (the condition never arose, e.g. no second
+    eigenvalue reached 2/h, so nothing could be measured)."""
+    if not math.isfinite(measured):
+        return Verdict(INCONCLUSIVE, "not measured")
+    return Verdict(YES) if (measured <= threshold if at_most else measured >= threshold) else Verdict(NO)
+
+
 def central_tracks(loss: bool, sharpness: bool, trajectory: bool) -> Verdict:
     """The central flow as GD's time average: ``yes`` if GD's averaged loss tracks its prediction, its
     lambda_0 holds at 2/h and averaged GD ends near it; ``partly`` if the loss or the trajectory holds
