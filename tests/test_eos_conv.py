@@ -2,6 +2,7 @@
 its config refuses bad input in one line; the paper plan (eos-conv at the accelerator size and compare-optimizers
 --scale full) builds its nets and names its sizes without running; PAPER_SCALE.md from a folder of sub-runs."""
 
+import dataclasses
 import json
 
 import jax
@@ -12,7 +13,7 @@ from gdflows.data import downsample, load_dataset
 from gdflows.errors import GDFlowsError
 from gdflows.experiments import paper_scale
 from gdflows.experiments.cli import main
-from gdflows.experiments.commands import EosConvConfig
+from gdflows.experiments.commands import EosConvConfig, NetworkSetup
 from gdflows.experiments.eos_conv import flags, run_name, summary_prose, summary_row, train_configs
 from gdflows.experiments.paper_scale import PaperScale
 from gdflows.experiments.report.runs import Run
@@ -92,9 +93,9 @@ def test_a_run_with_fewer_than_three_diagnoses_is_a_no_not_a_crash():
         ({"models": ()}, "--models needs at least one of: vgg, resnet"),
         ({"resnet_lrs": ()}, "--resnet-lrs needs at least one rate"),
         ({"steps": 50, "log_every": 20}, "fewer than 3 diagnoses at --log-every 20; raise --steps to at least 60"),
-        ({"activation": "relu"}, "--activation relu is not holomorphic"),
+        ({"net": NetworkSetup(activation="relu")}, "--net.activation relu is not holomorphic"),
         ({"models": ("vgg", "mlp")}, "--models 'mlp' is not one of: vgg, resnet"),
-        ({"n_train": 0}, "--n-train must be an integer >= 1"),
+        ({"net": NetworkSetup(n_train=0)}, "--net.n-train must be an integer >= 1"),
     ],
 )
 def test_bad_config_is_refused_in_one_line(changes, message):
@@ -129,7 +130,7 @@ def test_the_paper_plan_names_its_sizes_and_builds_its_nets_without_running(tmp_
     data = tmp_path / "fashion"
     make_idx_folder(data, np.random.default_rng(0), n_train=30, n_test=10)
     plan = scale_plan("paper", data)
-    assert isinstance(plan, PaperScale) and scale_plan("paper").eos.data_dir is None
+    assert isinstance(plan, PaperScale) and scale_plan("paper").eos.net.data_dir is None
     sizes = plan.sizes()
     assert sizes["eos_n_train"] == 5000 and sizes["eos_image_side"] == 14 and sizes["eos_runs"] == 4
     assert sizes["eos_models"] == ("vgg", "resnet") and sizes["compare"] == "compare-optimizers --scale full"
@@ -159,7 +160,7 @@ def test_paper_scale_md_reports_an_unfinished_eos_run_from_the_steps_it_reached(
     assert "in 1 of 2 runs" in text and "eos_conv/figures/sharpness.png" in text
     assert (sub.path / "figures" / "signs.png").is_file() and (sub.path / "summary.csv").is_file()
     assert "## DAL against the field at full size" in text and "`gdflows compare-optimizers --scale full`" in text
-    assert json.loads((sub.path / "config.json").read_text())["n_train"] == 1000
+    assert json.loads((sub.path / "config.json").read_text())["net"]["n_train"] == 1000
 
 
 def test_a_finished_sub_run_report_is_embedded_with_its_links_under_its_folder(tmp_path):
@@ -172,7 +173,8 @@ def test_a_finished_sub_run_report_is_embedded_with_its_links_under_its_folder(t
 
 def test_the_command_line_of_a_stored_config_names_only_what_differs(tmp_path):
     assert flags(EosConvConfig()) == ""
-    assert flags(EosConvConfig(size="accelerator", data_dir=tmp_path)) == " --size accelerator --data-dir DIR"
-    custom = EosConvConfig(models=("vgg",), vgg_lrs=(0.1,), n_train=40)
-    assert flags(custom) == " --models vgg --vgg-lrs 0.1 --n-train 40"
+    accelerator = EosConvConfig(size="accelerator", net=dataclasses.replace(EosConvConfig().net, data_dir=tmp_path))
+    assert flags(accelerator) == " --size accelerator --net.data-dir DIR"
+    custom = EosConvConfig(models=("vgg",), vgg_lrs=(0.1,), net=dataclasses.replace(EosConvConfig().net, n_train=40))
+    assert flags(custom) == " --models vgg --vgg-lrs 0.1 --net.n-train 40"
     assert flags(EosConvConfig(size="accelerator").resolved()) == " --size accelerator"  # as stored in a run folder

@@ -95,6 +95,26 @@ def changed_flags(cfg, default, prefix: str = "--", skip: tuple[str, ...] = ()) 
     return flags
 
 
+def config_from_dict(cls, stored: dict):
+    """The config ``cls`` that :func:`json.dumps` of ``dataclasses.asdict`` gave ``stored`` (a run folder's
+    config.json): lists back to tuples, folders back to paths, nested configs (``net``) rebuilt; keys that
+    ``cls`` does not have are left out."""
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for field in dataclasses.fields(cls):
+        if field.name not in stored:
+            continue
+        value, hint = stored[field.name], hints[field.name]
+        if dataclasses.is_dataclass(hint):
+            value = config_from_dict(hint, value)
+        elif isinstance(value, list):
+            value = tuple(value)
+        elif value is not None and Path in typing.get_args(hint) + (hint,):
+            value = Path(value)
+        values[field.name] = value
+    return cls(**values)
+
+
 def check_positive(cfg, names, prefix: str = "--") -> None:
     """Each named field (a number, or a tuple of numbers) must be finite and > 0."""
     for name in names:
@@ -426,7 +446,12 @@ class DemoConfig(Command):
 
 # --size accelerator: what it replaces in EosConvConfig (sized for one H100-class GPU, float64): 5x the images,
 # 3.3x the steps, the same nets and rates (lambda_0 at initialisation hardly depends on the subset's size)
-EOS_CONV_ACCELERATOR = dict(n_train=5000, n_test=2000, steps=1000, log_every=25)
+EOS_CONV_ACCELERATOR = {"net": dict(n_train=5000, n_test=2000), "run": dict(steps=1000, log_every=25)}
+
+
+def _eos_conv_net() -> NetworkSetup:
+    """eos-conv's data and nets (CPU size): 1,000 Fashion-MNIST images pooled to 14x14, width-4 tanh conv nets."""
+    return NetworkSetup(dataset="fashion_mnist", n_train=1000, n_test=500, model="vgg", width=4)
 
 
 @dataclasses.dataclass
@@ -443,22 +468,13 @@ class EosConvConfig(Command):
     runner: ClassVar[str] = "gdflows.experiments.eos_conv:run"
 
     out: Path = Path("runs/eos_conv")  # the run folder
-    size: EosConvSize = "cpu"  # accelerator: 5,000 images, 1,000 steps (replaces n-train, n-test, steps, log-every)
+    size: EosConvSize = "cpu"  # accelerator: 5,000 images, 1,000 steps (replaces net.n-train, net.n-test, steps...)
     models: tuple[ConvModel, ...] = ("vgg", "resnet")
     vgg_lrs: tuple[float, ...] = (0.1, 0.12)  # GD rates of the VGG-style net (lambda_0 = 16.4 at initialisation)
     resnet_lrs: tuple[float, ...] = (0.15, 0.18)  # GD rates of the ResNet-style net (lambda_0 = 10.9 at initialisation)
     steps: int = 300  # full-batch GD steps per run
     log_every: int = 25  # steps between PF diagnoses
-    dataset: DatasetName = "fashion_mnist"  # found in Debian's dataset-fashion-mnist folder unless --data-dir
-    data_dir: Path | None = None  # folder with the dataset's files
-    n_train: int = 1000  # training images, class-balanced
-    n_test: int = 500  # test images
-    downsample: int = 2  # average-pool images by this factor (2: 14x14)
-    width: int = 4  # width multiplier of the conv nets (channels width * (1, 2, 4))
-    activation: ActivationName = "tanh"  # holomorphic, so the PF applies (relu is refused)
-    loss: LossName = "mse"
-    seed: int = 0
-    dtype: DType = "float64"
+    net: NetworkSetup = dataclasses.field(default_factory=_eos_conv_net)  # data and nets; --models sets the model
     k: int = 2  # eigen-directions per diagnosis
     tol: float = 1e-7  # eigenpair residual and PF-field tolerance
     max_hvps: int = 100  # HVP budget of each Lanczos solve in a diagnosis
@@ -466,10 +482,10 @@ class EosConvConfig(Command):
     noise_rtol: float = 1e-6  # observed changes below this fraction of the loss are noise
 
     def validate(self) -> None:
+        self.net.validate()
         check_choices(self)
         check_positive(self, ("vgg_lrs", "resnet_lrs", "tol", "hover_tol", "noise_rtol"))
-        check_integers(self, ("steps", "log_every", "n_train", "n_test", "downsample", "width", "k"), 1)
-        check_integers(self, ("seed",), 0)
+        check_integers(self, ("steps", "log_every", "k"), 1)
         check_integers(self, ("max_hvps",), 2)
         if not self.models:
             raise GDFlowsError("--models needs at least one of: vgg, resnet")
@@ -481,15 +497,7 @@ class EosConvConfig(Command):
                 f"--steps {self.steps} gives fewer than 3 diagnoses at --log-every {self.log_every}; "
                 f"raise --steps to at least {3 * self.log_every} or lower --log-every"
             )
-        if self.data_dir is not None and not Path(self.data_dir).is_dir():
-            raise GDFlowsError(
-                f"--data-dir {self.data_dir} is not a folder; pass the folder that holds the {self.dataset} files"
-            )
-        if self.activation == "relu":
-            raise GDFlowsError(
-                "--activation relu is not holomorphic and every diagnosis evaluates the Principal Flow; "
-                "use tanh, gelu, softplus or swish"
-            )
+        refuse_non_holomorphic(self.net, "every diagnosis evaluates the Principal Flow")
 
     def identity(self) -> EosConvConfig:
         return self.resolved()
@@ -498,7 +506,8 @@ class EosConvConfig(Command):
         """The config actually run: ``--size accelerator`` applied."""
         if self.size == "cpu":
             return self
-        return dataclasses.replace(self, **EOS_CONV_ACCELERATOR, size="cpu")
+        net = dataclasses.replace(self.net, **EOS_CONV_ACCELERATOR["net"])
+        return dataclasses.replace(self, **EOS_CONV_ACCELERATOR["run"], net=net, size="cpu")
 
 
 QUICK_SCALE = dict(seeds=1, steps=20, mlp_n_train=128, cnn_n_train=64, batch_size=32, log_every=5)

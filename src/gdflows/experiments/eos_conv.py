@@ -31,7 +31,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from gdflows.data import load_dataset  # noqa: E402
-from gdflows.experiments.commands import EosConvConfig, NetworkSetup, TrainConfig, changed_flags  # noqa: E402
+from gdflows.experiments.commands import EosConvConfig, TrainConfig, changed_flags  # noqa: E402
 from gdflows.experiments.eos import diagnosed, eos_verdicts, outcome, verdict_prose  # noqa: E402
 from gdflows.experiments.report.markdown import markdown_table  # noqa: E402
 from gdflows.experiments.report.plots import finish, save  # noqa: E402
@@ -77,11 +77,11 @@ def _shared(cfg, cls, **given):
 
 def train_configs(cfg: EosConvConfig) -> list[TrainConfig]:
     """One full-batch ``gdflows train`` config per (model, rate), each into its sub-folder of ``cfg.out``
-    (the net and the diagnosis settings are ``cfg``'s fields of the same names)."""
+    (the net is ``cfg.net`` with that model; the diagnosis settings are ``cfg``'s fields of the same names)."""
     cfg = cfg.resolved()
     configs = []
     for model in cfg.models:
-        net = _shared(cfg, NetworkSetup, model=model)
+        net = dataclasses.replace(cfg.net, model=model)
         for lr in getattr(cfg, f"{model}_lrs"):
             configs.append(_shared(cfg, TrainConfig, out=Path(cfg.out) / run_name(model, lr), net=net, lr=lr))
     return configs
@@ -92,10 +92,13 @@ def flags(cfg: EosConvConfig) -> str:
     shows as DIR)."""
     cfg = dataclasses.replace(cfg.resolved(), out=EosConvConfig.out)
     size = "cpu"
-    if dataclasses.replace(cfg, data_dir=None) == EosConvConfig(size="accelerator").resolved():
+    without_data = dataclasses.replace(cfg, net=dataclasses.replace(cfg.net, data_dir=None))
+    if without_data == EosConvConfig(size="accelerator").resolved():
         size = "accelerator"
     base = EosConvConfig(size=size).resolved()
-    return (" --size accelerator" if size == "accelerator" else "") + changed_flags(cfg, base)
+    run_flags = changed_flags(cfg, base, skip=("net",))
+    net_flags = changed_flags(cfg.net, base.net, prefix="--net.", skip=("model",))
+    return (" --size accelerator" if size == "accelerator" else "") + run_flags + net_flags
 
 
 def _first_at_edge(rows, tol: float) -> int | None:
@@ -203,10 +206,11 @@ def sign_figure(path: Path, rows: list[dict]) -> Path:
 def markdown(cfg: EosConvConfig, rows: list[dict], prefix: str = "") -> str:
     """The summary table, the prose and the figures (image links ``prefix + figures/...``)."""
     cfg = cfg.resolved()
+    net = cfg.net
     runs = ", ".join(f"`{run_name(r['model'], r['lr'])}/`" for r in rows)
     return (
-        f"Full-batch GD, {cfg.activation} nets, {cfg.loss} loss, {cfg.n_train} {cfg.dataset} training images "
-        f"(pooled by {cfg.downsample}), width {cfg.width}, {cfg.dtype}, {cfg.steps} steps, diagnosed every "
+        f"Full-batch GD, {net.activation} nets, {net.loss} loss, {net.n_train} {net.dataset} training images "
+        f"(pooled by {net.downsample}), width {net.width}, {net.dtype}, {cfg.steps} steps, diagnosed every "
         f"{cfg.log_every} steps (the top {cfg.k} eigenpair(s), the PF field at tolerance {cfg.tol:g}).\n\n"
         + markdown_table(rows, SUMMARY_COLUMNS, SUMMARY_FORMAT)
         + "\n\n"
@@ -258,7 +262,8 @@ def run(cfg: EosConvConfig) -> Path:
     for train in configs:  # every sub-config, and missing data, refused before any work
         train.validate()
     resolved = cfg.resolved()
-    load_dataset(resolved.dataset, data_dir=resolved.data_dir, n_train=resolved.n_train, n_test=resolved.n_test)
+    net = resolved.net
+    load_dataset(net.dataset, data_dir=net.data_dir, n_train=net.n_train, n_test=net.n_test)
     run = folder.create()
     for train in configs:
         start, cpu = time.perf_counter(), time.process_time()

@@ -29,7 +29,7 @@ import jax
 
 from gdflows.errors import GDFlowsError
 from gdflows.experiments import eos_conv
-from gdflows.experiments.commands import EosConvConfig, load
+from gdflows.experiments.commands import EosConvConfig, config_from_dict, load
 from gdflows.experiments.report.runs import COMPLETE, Run, read_json
 
 REPORT = "PAPER_SCALE.md"
@@ -55,11 +55,11 @@ class PaperScale:
         return {
             "eos_models": cfg.models,
             "eos_runs": len(eos_conv.train_configs(cfg)),
-            "eos_n_train": cfg.n_train,
-            "eos_image_side": 28 // cfg.downsample,
+            "eos_n_train": cfg.net.n_train,
+            "eos_image_side": 28 // cfg.net.downsample,
             "eos_steps": cfg.steps,
             "eos_log_every": cfg.log_every,
-            "eos_width": cfg.width,
+            "eos_width": cfg.net.width,
             "compare": " ".join(self.compare_args),
         }
 
@@ -97,12 +97,7 @@ def device_name() -> str:
 
 def _stored_eos_config(folder: Path) -> EosConvConfig:
     """The eos-conv config a folder holds (its config.json), with ``out`` set to the folder."""
-    stored = read_json(folder / "config.json")
-    fields = {f.name: f for f in dataclasses.fields(EosConvConfig)}
-    values = {k: tuple(v) if isinstance(v, list) else v for k, v in stored.items() if k in fields}
-    if values.get("data_dir") is not None:
-        values["data_dir"] = Path(values["data_dir"])
-    return EosConvConfig(**values, out=folder)
+    return dataclasses.replace(config_from_dict(EosConvConfig, read_json(folder / "config.json")), out=folder)
 
 
 def _finished(folder: Path) -> bool:

@@ -159,7 +159,8 @@ def scale_plan(scale: str, data_dir: Path | None = None) -> Scale | PaperScale:
         raise GDFlowsError(f"scale must be one of {tuple(SCALES)}, got {scale!r}")
     plan = SCALES[scale]
     if isinstance(plan, PaperScale) and data_dir is not None:
-        return dataclasses.replace(plan, eos=dataclasses.replace(plan.eos, data_dir=Path(data_dir)))
+        net = dataclasses.replace(plan.eos.net, data_dir=Path(data_dir))
+        return dataclasses.replace(plan, eos=dataclasses.replace(plan.eos, net=net))
     return plan
 
 
