@@ -104,7 +104,7 @@ LIGHT = (
     "gdflows.experiments.cli",
     "gdflows.experiments.errors",
 )
-LIGHT += ("gdflows.experiments.commands", "gdflows.flows", "gdflows.optim")
+LIGHT += ("gdflows.experiments.commands", "gdflows.flows", "gdflows.optim", "gdflows.data", "gdflows.models")
 
 
 def test_help_loads_no_jax_and_no_experiment():
@@ -155,7 +155,7 @@ def test_literal_choices_are_the_registries_they_name():
     from gdflows.experiments.reproduce import SCALES
     from gdflows.flows import FLOWS
     from gdflows.models import ACTIVATIONS, LOSSES, MODELS
-    from gdflows.optim.dal import HG_MODES
+    from gdflows.optim import HG_MODES
 
     args = typing.get_args
     assert args(commands.DatasetName) == tuple(NAMES)

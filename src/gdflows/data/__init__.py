@@ -1,6 +1,18 @@
-"""Datasets: the bundled MNIST subset, MNIST/Fashion-MNIST IDX files, CIFAR-10 batches."""
+"""Datasets: the bundled MNIST subset, MNIST/Fashion-MNIST IDX files, CIFAR-10 batches.
 
-from gdflows.data.dataset import Dataset, DatasetNotFoundError, downsample
-from gdflows.data.load import NAMES, load_dataset
+:data:`NAMES` is the registry of dataset names (``load_dataset(name, ...)``); it is readable without numpy or
+JAX (the command line's ``--net.dataset`` choices): every other name of this package loads on first use.
+"""
 
-__all__ = ["Dataset", "DatasetNotFoundError", "downsample", "load_dataset", "NAMES"]
+from gdflows._lazy import lazy_package
+
+NAMES = ("mnist_subset", "mnist", "fashion_mnist", "cifar10")
+
+_API = {
+    "Dataset": "gdflows.data.dataset",
+    "DatasetNotFoundError": "gdflows.data.dataset",
+    "downsample": "gdflows.data.dataset",
+    "load_dataset": "gdflows.data.load",
+}
+__all__ = ["NAMES", *_API]
+lazy_package(__name__, _API)

@@ -5,11 +5,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from gdflows.data import cifar10, idx, mnist_subset
+from gdflows.data import NAMES, cifar10, idx, mnist_subset
 from gdflows.data.dataset import Dataset, finish
 from gdflows.errors import GDFlowsError
 
-NAMES = ("mnist_subset", "mnist", "fashion_mnist", "cifar10")
 # Where a system package puts a dataset, and the package.
 SYSTEM_DIRS = {"fashion_mnist": (Path("/usr/share/datasets/fashion-mnist"), "dataset-fashion-mnist")}
 

@@ -23,18 +23,20 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar, Literal
 
+from gdflows.data import NAMES as DATASETS
 from gdflows.errors import GDFlowsError
 from gdflows.flows import FLOWS
-from gdflows.optim import EVALUATE_AT, OPTIMIZERS
+from gdflows.models import ACTIVATIONS, LOSSES, MODELS
+from gdflows.optim import EVALUATE_AT, HG_MODES, OPTIMIZERS
 
-DatasetName = Literal["mnist_subset", "mnist", "fashion_mnist", "cifar10"]  # gdflows.data.load.NAMES
-ModelName = Literal["mlp", "cnn", "vgg", "resnet"]  # gdflows.models.MODELS
-ActivationName = Literal["tanh", "gelu", "softplus", "swish", "relu"]  # gdflows.models.ACTIVATIONS
-LossName = Literal["mse", "cross_entropy"]  # gdflows.models.LOSSES
+DatasetName = Literal[DATASETS]  # the registries of the library, read without JAX
+ModelName = Literal[tuple(MODELS)]
+ActivationName = Literal[tuple(ACTIVATIONS)]
+LossName = Literal[tuple(LOSSES)]
 DType = Literal["float64", "float32"]
-OptimizerName = Literal[tuple(f for f in OPTIMIZERS if f not in EVALUATE_AT)]  # gdflows.optim.OPTIMIZERS (light)
-FlowName = Literal[tuple(FLOWS)]  # the flows of gdflows.flows.FLOWS (light: no JAX)
-HGMode = Literal["hvp", "fd", "secant"]  # gdflows.optim.dal.HG_MODES
+OptimizerName = Literal[tuple(f for f in OPTIMIZERS if f not in EVALUATE_AT)]  # train: evaluated at the iterate
+FlowName = Literal[tuple(FLOWS)]
+HGMode = Literal[HG_MODES]
 CompareModel = Literal["mlp", "cnn"]  # compare.MODEL_KWARGS
 CompareScale = Literal["cpu", "full", "smoke"]  # optimizers.field.PLANS
 RegimeName = Literal["full", "minibatch"]

@@ -1,41 +1,55 @@
 """Models as (init, apply) pairs, and losses on their logits.
 
-``get_model(name, input_shape, num_classes, **kwargs)`` with name one of
-``mlp``, ``cnn``, ``vgg``, ``resnet``; ``width`` is the width multiplier.
+``get_model(name, input_shape, num_classes, **kwargs)`` with name a key of :data:`MODELS`; ``width`` is the
+width multiplier. :data:`MODELS`, :data:`ACTIVATIONS` and :data:`LOSSES` are the registries (name ->
+"module:object"), readable without JAX (the command line's choices): every other name of this package loads
+on first use.
 """
 
+from gdflows._lazy import lazy_package, load
 from gdflows.errors import GDFlowsError
-from gdflows.models.activations import ACTIVATIONS, get_activation
-from gdflows.models.cnn import cnn
-from gdflows.models.losses import LOSSES, cross_entropy, get_loss, mse
-from gdflows.models.mlp import mlp
-from gdflows.models.model import Model
-from gdflows.models.resnet import resnet
-from gdflows.models.vgg import vgg
 
-MODELS = {"mlp": mlp, "cnn": cnn, "vgg": vgg, "resnet": resnet}
-
-
-def get_model(name: str, input_shape, num_classes: int, **kwargs) -> Model:
-    try:
-        build = MODELS[name]
-    except KeyError:
-        raise GDFlowsError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}") from None
-    return build(tuple(input_shape), num_classes, **kwargs)
+MODELS = {name: f"gdflows.models.{name}:{name}" for name in ("mlp", "cnn", "vgg", "resnet")}
+# tanh, gelu, softplus and swish are holomorphic (the Principal Flow can run through them); relu is not
+ACTIVATIONS = {
+    "tanh": "jax.numpy:tanh",
+    "gelu": "gdflows.models.activations:gelu",
+    "softplus": "gdflows.models.activations:softplus",
+    "swish": "gdflows.models.activations:swish",
+    "relu": "gdflows.models.activations:relu",
+}
+LOSSES = {"mse": "gdflows.models.losses:mse", "cross_entropy": "gdflows.models.losses:cross_entropy"}
 
 
-__all__ = [
-    "Model",
-    "MODELS",
-    "get_model",
-    "mlp",
-    "cnn",
-    "vgg",
-    "resnet",
-    "ACTIVATIONS",
-    "get_activation",
-    "LOSSES",
-    "get_loss",
-    "mse",
-    "cross_entropy",
-]
+def get_model(name: str, input_shape, num_classes: int, **kwargs):
+    """The :class:`Model` ``name`` (a key of :data:`MODELS`) for inputs of ``input_shape``."""
+    return load(_entry(MODELS, name, "model"))(tuple(input_shape), num_classes, **kwargs)
+
+
+def get_activation(name: str):
+    """The activation function ``name`` (a key of :data:`ACTIVATIONS`)."""
+    return load(_entry(ACTIVATIONS, name, "activation"))
+
+
+def get_loss(name: str):
+    """The loss ``name`` (a key of :data:`LOSSES`) on (logits, labels)."""
+    return load(_entry(LOSSES, name, "loss"))
+
+
+def _entry(registry: dict, name: str, kind: str) -> str:
+    if name not in registry:
+        raise GDFlowsError(f"unknown {kind} {name!r}; choose one of {', '.join(registry)}")
+    return registry[name]
+
+
+_API = {
+    "Model": "gdflows.models.model",
+    "mlp": "gdflows.models.mlp",
+    "cnn": "gdflows.models.cnn",
+    "vgg": "gdflows.models.vgg",
+    "resnet": "gdflows.models.resnet",
+    "mse": "gdflows.models.losses",
+    "cross_entropy": "gdflows.models.losses",
+}
+__all__ = ["MODELS", "ACTIVATIONS", "LOSSES", "get_model", "get_activation", "get_loss", *_API]
+lazy_package(__name__, _API)

@@ -1,4 +1,4 @@
-"""Activations by name. tanh, gelu, softplus and swish are holomorphic; relu is not.
+"""Activations (by name: :data:`gdflows.models.ACTIVATIONS`). tanh, gelu, softplus, swish: holomorphic; relu: not.
 
 The Principal Flow evaluates the loss at complex parameters, so the default
 activations are entire (or analytic near the real axis) functions written with
@@ -18,7 +18,7 @@ import math
 import jax
 import jax.numpy as jnp
 
-from gdflows.errors import GDFlowsError, NotHolomorphicError
+from gdflows.errors import NotHolomorphicError
 
 
 def gelu(x):
@@ -42,13 +42,3 @@ def relu(x):
             "parameters; use activation='tanh', 'gelu', 'softplus' or 'swish'"
         )
     return jnp.maximum(x, 0)
-
-
-ACTIVATIONS = {"tanh": jnp.tanh, "gelu": gelu, "softplus": softplus, "swish": swish, "relu": relu}
-
-
-def get_activation(name: str):
-    try:
-        return ACTIVATIONS[name]
-    except KeyError:
-        raise GDFlowsError(f"unknown activation {name!r}; choose one of {', '.join(ACTIVATIONS)}") from None

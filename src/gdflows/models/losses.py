@@ -12,8 +12,6 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from gdflows.errors import GDFlowsError
-
 
 def mse(logits, y):
     onehot = jax.nn.one_hot(y, logits.shape[-1], dtype=logits.real.dtype)
@@ -28,13 +26,3 @@ def logsumexp(logits):
 def cross_entropy(logits, y):
     picked = jnp.take_along_axis(logits, y[:, None], axis=-1)[:, 0]
     return jnp.mean(logsumexp(logits) - picked)
-
-
-LOSSES = {"mse": mse, "cross_entropy": cross_entropy}
-
-
-def get_loss(name: str):
-    try:
-        return LOSSES[name]
-    except KeyError:
-        raise GDFlowsError(f"unknown loss {name!r}; choose one of {', '.join(LOSSES)}") from None

@@ -6,7 +6,7 @@ import math
 
 import jax
 
-from gdflows.models.activations import get_activation
+from gdflows.models import get_activation
 from gdflows.models.layers import dense, dense_init, flatten
 from gdflows.models.model import Model
 

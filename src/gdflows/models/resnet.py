@@ -15,7 +15,7 @@ import math
 
 import jax
 
-from gdflows.models.activations import get_activation
+from gdflows.models import get_activation
 from gdflows.models.layers import avg_pool2, conv, conv_init, dense, dense_init
 from gdflows.models.model import Model
 

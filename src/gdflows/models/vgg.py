@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import jax
 
-from gdflows.models.activations import get_activation
+from gdflows.models import get_activation
 from gdflows.models.layers import avg_pool2, conv, conv_init, dense, dense_init, flatten
 from gdflows.models.model import Model
 

@@ -28,6 +28,7 @@ OPTIMIZERS: dict[str, str] = {
     )
 }
 DAL_FAMILIES = ("dal", "dal_momentum", "dal_adam")  # the families that take DAL's rate
+HG_MODES = ("hvp", "fd", "secant")  # how DAL gets H g: an HVP, a finite difference, a secant (docs/dal.md)
 # families whose loss belongs at other parameters than the iterate: family -> (opt_state, params) -> params
 EVALUATE_AT: dict[str, str] = {"schedule_free": "optax.contrib:schedule_free_eval_params"}
 
@@ -63,5 +64,5 @@ _API = {
     "cdat_rate": "gdflows.optim.cdat",
     "CDATState": "gdflows.optim.cdat",
 }
-__all__ = ["OPTIMIZERS", "DAL_FAMILIES", "EVALUATE_AT", "hyperparameters", "make_optimizer", *_API]
+__all__ = ["OPTIMIZERS", "DAL_FAMILIES", "HG_MODES", "EVALUATE_AT", "hyperparameters", "make_optimizer", *_API]
 lazy_package(__name__, _API)

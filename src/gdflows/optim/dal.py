@@ -60,11 +60,10 @@ import jax.numpy as jnp
 import optax
 
 from gdflows.errors import GDFlowsError
+from gdflows.optim import HG_MODES
 from gdflows.optim.curvature import fd_hvp, sq, tree_hvp
 from gdflows.optim.states import states_of
 from gdflows.validation import check_lr
-
-HG_MODES = ("hvp", "fd", "secant")
 
 
 class DALState(NamedTuple):
