@@ -46,7 +46,7 @@ import numpy as np
 import optax
 
 from gdflows.data import downsample, load_dataset
-from gdflows.experiments.commands import NetworkSetup, TrainConfig
+from gdflows.experiments.configs import NetworkSetup, TrainConfig
 from gdflows.experiments.steps import batch_schedule, network_steps
 from gdflows.experiments.train import TrainState, diagnostics_row
 from gdflows.models import get_loss

@@ -8,7 +8,7 @@ import jax
 import numpy as np
 import pytest
 
-from gdflows.experiments import commands
+from gdflows.experiments import configs
 from gdflows.experiments.cli import main
 from gdflows.experiments.optimizers import field, field_report, tables
 from gdflows.experiments.optimizers.spread import LOSS, TIE, WIN, tally, versus
@@ -27,14 +27,14 @@ def test_every_method_and_both_nets_at_cpu_and_full(scale):
     rest = {"momentum_lr0.03", "adam_lr0.001", "prodigy", "dog", "polyak", "schedule_free", "cdat"}
     assert len(sweep) >= 4 and names == sweep | dal | rest
     assert [m for m, _ in plan.models] == ["vgg", "resnet"]
-    assert plan.epochs >= 3 and commands.CompareOptimizersConfig().seeds == 3
-    assert typing.get_args(commands.CompareScale) == tuple(field.PLANS)
+    assert plan.epochs >= 3 and configs.CompareOptimizersConfig().seeds == 3
+    assert typing.get_args(configs.CompareScale) == tuple(field.PLANS)
 
 
 def test_the_default_scale_is_cpu_and_unknown_scales_are_refused_in_one_line(capsys, tmp_path):
-    assert commands.CompareOptimizersConfig().scale == "cpu"
-    with pytest.raises(commands.GDFlowsError, match="--scale 'huge' is unknown; use one of cpu, full, smoke"):
-        commands.CompareOptimizersConfig(scale="huge").validate()
+    assert configs.CompareOptimizersConfig().scale == "cpu"
+    with pytest.raises(configs.GDFlowsError, match="--scale 'huge' is unknown; use one of cpu, full, smoke"):
+        configs.CompareOptimizersConfig(scale="huge").validate()
     with pytest.raises(SystemExit) as stop:
         main(["compare-optimizers", "--scale", "huge", "--out", str(tmp_path / "x")])
     err = capsys.readouterr().err
@@ -142,7 +142,7 @@ def test_seed_theta_is_network_problems_initialisation():
 
 def test_smoke_run_matches_hand_rolled_sgd_and_resumes(tmp_path, monkeypatch):
     make_idx_folder(tmp_path / "fm", np.random.default_rng(0), n_train=32, n_test=9)
-    cfg = commands.CompareOptimizersConfig(
+    cfg = configs.CompareOptimizersConfig(
         out=tmp_path / "run", scale="smoke", data_dir=tmp_path / "fm", seeds=2, methods=("gd_lr0.3",)
     )
     cfg.run()

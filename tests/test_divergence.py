@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from gdflows.experiments import eos
-from gdflows.experiments.commands import TrainConfig
+from gdflows.experiments.configs import TrainConfig
 from gdflows.experiments.divergence import DIVERGENCE_FACTOR, first_divergent
 from gdflows.experiments.report import eos_plots, plots
 from gdflows.experiments.report.runs import Run

@@ -13,7 +13,7 @@ from gdflows.data import downsample, load_dataset
 from gdflows.errors import GDFlowsError
 from gdflows.experiments import paper_scale
 from gdflows.experiments.cli import main
-from gdflows.experiments.commands import EosConvConfig, NetworkSetup
+from gdflows.experiments.configs import EosConvConfig, NetworkSetup
 from gdflows.experiments.eos_conv import flags, run_name, summary_prose, summary_row, train_configs
 from gdflows.experiments.paper_scale import PaperScale
 from gdflows.experiments.report.runs import Run

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from gdflows.errors import GDFlowsError
-from gdflows.experiments.commands import PFValidityConfig
+from gdflows.experiments.configs import PFValidityConfig
 from gdflows.experiments.pf_validity import (
     Problem,
     findings,

@@ -12,7 +12,7 @@ import pytest
 from cli_runs import run_cli, train_argv
 from gdflows.errors import GDFlowsError
 from gdflows.experiments import train as train_module
-from gdflows.experiments.commands import NetworkSetup, TrainConfig
+from gdflows.experiments.configs import NetworkSetup, TrainConfig
 from gdflows.experiments.report.runs import Run, config_conflicts
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import gdflows
-from gdflows.experiments.commands import NetworkSetup, TrainConfig
+from gdflows.experiments.configs import NetworkSetup, TrainConfig
 from gdflows.experiments.report.runs import read_csv
 from gdflows.flows import principal
 from gdflows.problems.quadratic import Quadratic

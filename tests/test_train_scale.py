@@ -13,7 +13,7 @@ import pytest
 
 from gdflows.experiments import network_setup
 from gdflows.experiments.cli import main
-from gdflows.experiments.commands import NetworkSetup, TrainConfig
+from gdflows.experiments.configs import NetworkSetup, TrainConfig
 from gdflows.experiments.report.runs import read_csv
 from gdflows.problems.network import curvature_subset
 from gdflows.validation import default_tol
@@ -93,7 +93,7 @@ FOUR_DEVICES = textwrap.dedent(
     import sys
     import jax
     jax.config.update("jax_enable_x64", True)
-    from gdflows.experiments.commands import NetworkSetup, TrainConfig
+    from gdflows.experiments.configs import NetworkSetup, TrainConfig
     from gdflows.experiments.report.runs import Run
     from gdflows.experiments.train import train
     assert len(jax.devices()) == 4, jax.devices()

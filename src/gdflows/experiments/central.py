@@ -39,7 +39,7 @@ import numpy as np
 
 from gdflows.central_solver import CentralSolution, solve_central
 from gdflows.curvature.eigen import hessian_eigenpairs
-from gdflows.experiments.commands import CentralConfig
+from gdflows.experiments.configs import CentralConfig
 from gdflows.experiments.network_setup import network_run
 from gdflows.experiments.report.markdown import markdown_table
 from gdflows.experiments.report.plots import plt, save

@@ -1,4 +1,4 @@
-"""Command line: ``gdflows <command> [flags]``, one command per config in :mod:`gdflows.experiments.commands`.
+"""Command line: ``gdflows <command> [flags]``, one command per config in :mod:`gdflows.experiments.configs`.
 
 Parsing imports nothing heavy (the configs are plain dataclasses; tyro builds
 the flags of the named command only), so ``gdflows --help`` and ``gdflows
@@ -38,22 +38,22 @@ from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 
 from gdflows.errors import GDFlowsError
-from gdflows.experiments.commands import load
+from gdflows.experiments.configs import load
 from gdflows.experiments.errors import disk_full_reported
 
 # name -> "module:ConfigClass"; each module must stay light (no JAX at import) for --help to be fast
 COMMANDS: dict[str, str] = {
-    "demo": "gdflows.experiments.commands:DemoConfig",
-    "quadratic": "gdflows.experiments.commands:QuadraticConfig",
-    "toys": "gdflows.experiments.commands:ToysConfig",
-    "train": "gdflows.experiments.commands:TrainConfig",
-    "track": "gdflows.experiments.commands:TrackConfig",
-    "central": "gdflows.experiments.commands:CentralConfig",
-    "pf-validity": "gdflows.experiments.commands:PFValidityConfig",
-    "eos-conv": "gdflows.experiments.commands:EosConvConfig",
-    "drift": "gdflows.experiments.commands:DriftConfig",
-    "compare-optimizers": "gdflows.experiments.commands:CompareOptimizersConfig",
-    "reproduce": "gdflows.experiments.commands:ReproduceConfig",
+    "demo": "gdflows.experiments.configs:DemoConfig",
+    "quadratic": "gdflows.experiments.configs:QuadraticConfig",
+    "toys": "gdflows.experiments.configs:ToysConfig",
+    "train": "gdflows.experiments.configs:TrainConfig",
+    "track": "gdflows.experiments.configs:TrackConfig",
+    "central": "gdflows.experiments.configs:CentralConfig",
+    "pf-validity": "gdflows.experiments.configs:PFValidityConfig",
+    "eos-conv": "gdflows.experiments.configs:EosConvConfig",
+    "drift": "gdflows.experiments.configs:DriftConfig",
+    "compare-optimizers": "gdflows.experiments.configs:CompareOptimizersConfig",
+    "reproduce": "gdflows.experiments.configs:ReproduceConfig",
 }
 
 DESCRIPTION = (
@@ -154,13 +154,15 @@ def overview() -> str:
 
 def help_cache_file(name: str, env: Mapping[str, str]) -> Path | None:
     """Where ``gdflows <name> --help`` keeps its text: beside the compilation cache, keyed by the
-    sources that shape it (the configs, the CLI, the parser's version) and the terminal width; None
+    sources that shape it (the configs, their registries, the CLI, the parser's version) and the terminal width; None
     with ``GDFLOWS_NO_CACHE=1``. Building the help loads the parser's type checker (~0.4 s CPU);
     reading it back costs nothing."""
     if env.get("GDFLOWS_NO_CACHE") == "1":
         return None
     digest = hashlib.sha256(f"{name} {shutil.get_terminal_size().columns} {sys.version}".encode())
-    sources = [Path(__file__), Path(__file__).parent / "commands.py"]
+    package = Path(__file__).parents[1]  # the configs, and the registries their choices come from
+    registries = [package / name / "__init__.py" for name in ("data", "models", "flows", "optim")]
+    sources = [Path(__file__), *sorted((Path(__file__).parent / "configs").glob("*.py")), *registries]
     tyro_origin = importlib.util.find_spec("tyro").origin
     for path in sources:
         digest.update(path.read_bytes())

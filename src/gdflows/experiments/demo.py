@@ -7,7 +7,7 @@ import dataclasses
 import time
 from pathlib import Path
 
-from gdflows.experiments.commands import DemoConfig
+from gdflows.experiments.configs import DemoConfig
 from gdflows.experiments.eos import report_markdown
 from gdflows.experiments.network_setup import NetworkSetup
 from gdflows.experiments.quadratic import quadratic_section, quadratic_tables

@@ -27,7 +27,7 @@ import numpy as np
 
 import gdflows
 from gdflows.curvature.hvp import hvp
-from gdflows.experiments.commands import DriftConfig
+from gdflows.experiments.configs import DriftConfig
 from gdflows.experiments.network_setup import network_run
 from gdflows.experiments.report import eos_plots
 from gdflows.experiments.report.markdown import markdown_table

@@ -31,7 +31,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from gdflows.data import load_dataset  # noqa: E402
-from gdflows.experiments.commands import EosConvConfig, TrainConfig, changed_flags  # noqa: E402
+from gdflows.experiments.configs import EosConvConfig, TrainConfig, changed_flags  # noqa: E402
 from gdflows.experiments.eos import diagnosed, eos_verdicts, outcome, verdict_prose  # noqa: E402
 from gdflows.experiments.report.markdown import markdown_table  # noqa: E402
 from gdflows.experiments.report.plots import finish, save  # noqa: E402

@@ -1,7 +1,7 @@
 """Which network on which data: the part of a config that ``train``, ``drift``, ``track`` and ``central`` share.
 
 The config itself (:class:`NetworkSetup`, its flags and choices) lives in the
-light :mod:`gdflows.experiments.commands`; this module builds the problem it
+light :mod:`gdflows.experiments.configs`; this module builds the problem it
 describes, on the devices the command's ``--devices`` names.
 """
 
@@ -15,7 +15,7 @@ import jax.numpy as jnp
 from gdflows.data import DatasetNotFoundError, downsample, load_dataset
 from gdflows.diagnosis import Diagnosis, diagnose
 from gdflows.errors import GDFlowsError
-from gdflows.experiments.commands import NetworkSetup, flag
+from gdflows.experiments.configs import NetworkSetup, flag
 from gdflows.experiments.report.runs import Run
 from gdflows.problems.network import NetworkProblem, network_problem
 from gdflows.validation import check_tol

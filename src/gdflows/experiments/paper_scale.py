@@ -29,7 +29,7 @@ import jax
 
 from gdflows.errors import GDFlowsError
 from gdflows.experiments import eos_conv
-from gdflows.experiments.commands import EosConvConfig, config_from_dict, load
+from gdflows.experiments.configs import EosConvConfig, config_from_dict, load
 from gdflows.experiments.report.runs import COMPLETE, Run, read_json
 
 REPORT = "PAPER_SCALE.md"

@@ -42,7 +42,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 import gdflows  # noqa: E402
-from gdflows.experiments.commands import PFValidityConfig  # noqa: E402
+from gdflows.experiments.configs import PFValidityConfig  # noqa: E402
 from gdflows.experiments.network_setup import NetworkSetup  # noqa: E402
 from gdflows.experiments.report.markdown import markdown_table  # noqa: E402
 from gdflows.experiments.report.progress import track  # noqa: E402

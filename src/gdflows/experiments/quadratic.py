@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gdflows.experiments.commands import QuadraticConfig
+from gdflows.experiments.configs import QuadraticConfig
 from gdflows.experiments.flow_comparison import compare_to_gd, distance_rows, path_rows
 from gdflows.experiments.report import plots
 from gdflows.experiments.report.markdown import markdown_table

@@ -50,7 +50,7 @@ from pathlib import Path
 
 from gdflows.errors import GDFlowsError
 from gdflows.experiments import paper_scale, pf_validity
-from gdflows.experiments.commands import CentralConfig, PFValidityConfig, ReproduceConfig, changed_flags
+from gdflows.experiments.configs import CentralConfig, PFValidityConfig, ReproduceConfig, changed_flags
 from gdflows.experiments.drift import DriftConfig, correlations, drift_verdict
 from gdflows.experiments.eos import eos_verdicts
 from gdflows.experiments.network_setup import NetworkSetup

@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gdflows.curvature import hessian
-from gdflows.experiments.commands import ToysConfig
+from gdflows.experiments.configs import ToysConfig
 from gdflows.experiments.flow_comparison import compare_to_gd, distance_rows, path_rows, solve_flows
 from gdflows.experiments.report import plots
 from gdflows.experiments.report.markdown import markdown_table

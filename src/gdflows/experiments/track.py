@@ -24,7 +24,7 @@ import numpy as np
 from gdflows.central_solver import solve_central
 from gdflows.curvature.eigen import hessian_eigenpairs
 from gdflows.experiments.central import rises
-from gdflows.experiments.commands import TrackConfig
+from gdflows.experiments.configs import TrackConfig
 from gdflows.experiments.flow_comparison import distance_rows, solve_flows
 from gdflows.experiments.network_setup import network_run
 from gdflows.experiments.report import plots

@@ -70,7 +70,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gdflows.errors import GDFlowsError
-from gdflows.experiments.commands import TrainConfig
+from gdflows.experiments.configs import TrainConfig
 from gdflows.experiments.divergence import divergence_bound, first_divergent, outcome_diverged
 from gdflows.experiments.eos import report_markdown
 from gdflows.experiments.errors import RunInterrupted

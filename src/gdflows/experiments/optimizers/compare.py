@@ -31,7 +31,7 @@ import numpy as np
 from gdflows.data import load_dataset
 from gdflows.data.dataset import downsample
 from gdflows.errors import GDFlowsError
-from gdflows.experiments.commands import QUICK_METHODS, CompareOptimizersConfig
+from gdflows.experiments.configs import QUICK_METHODS, CompareOptimizersConfig
 from gdflows.experiments.errors import RunInterrupted
 from gdflows.experiments.optimizers import field, field_report
 from gdflows.experiments.optimizers import report as optimizer_report

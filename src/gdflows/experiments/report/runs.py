@@ -325,7 +325,7 @@ class Run:
         """The folder of a command's run still to do, checked but not created; None (after printing
         ``complete: <report>``) when ``command.out`` already holds it finished.
 
-        ``command``: a validated :class:`gdflows.experiments.commands.Command` (its ``run()``
+        ``command``: a validated :class:`gdflows.experiments.configs.Command` (its ``run()``
         validates before the runner calls this, so a bad value is refused before any folder
         exists); the folder holds its ``identity()``, extendable by ``command.extendable``.
         """

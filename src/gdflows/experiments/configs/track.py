@@ -1,0 +1,57 @@
+"""``gdflows track``."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import ClassVar
+
+from gdflows.errors import GDFlowsError
+from gdflows.experiments.configs.base import (
+    Command,
+    FlowName,
+    check_choices,
+    check_integers,
+    check_positive,
+    refuse_non_holomorphic,
+)
+from gdflows.experiments.configs.network import NetworkSetup, track_net
+from gdflows.flows import FLOWS
+
+
+@dataclasses.dataclass
+class TrackConfig(Command):
+    """Which flow (NGF, IGR, third-order, PF, PF+NP, central) follows GD on a network, from GD iterates.
+
+    Writes <out>/track_distances.csv, track_sharpness.csv, track_summary.csv, one figure per start
+    and REPORT.md. Typical runtime: 2 to 4 minutes for the defaults on 2 CPU cores.
+    """
+
+    runner: ClassVar[str] = "gdflows.experiments.track:run"
+
+    out: Path = Path("runs/track")  # the run folder
+    lr: float = 0.25  # GD's learning rate h
+    train_steps: int = 3130  # GD steps run first
+    # GD steps the flows start from: h*lambda_0 = 1.47 (before EoS), 2.08 (above 2/h, GD not yet
+    # oscillating: it follows gradient flow until ~1550), 2.04 (GD oscillating at EoS)
+    starts: tuple[int, ...] = (100, 1380, 3120)
+    horizon: int = 10  # GD steps each flow is solved over
+    net: NetworkSetup = dataclasses.field(default_factory=track_net)
+    flows: tuple[FlowName, ...] = tuple(FLOWS)
+    rtol: float = 1e-8  # flow solve tolerances
+    atol: float = 1e-10
+    devices: int | None = None  # local devices the data is split across (None: all of them)
+
+    def validate(self) -> None:
+        self.net.validate()
+        check_choices(self)
+        check_positive(self, ("lr", "rtol", "atol"))
+        check_integers(self, ("train_steps", "horizon", "devices"), 1)
+        check_integers(self, ("starts",), 0)
+        if not self.starts or max(self.starts) + self.horizon > self.train_steps:
+            raise GDFlowsError(
+                f"every start + horizon must be <= --train-steps {self.train_steps}, got starts {self.starts} "
+                f"and horizon {self.horizon}; raise --train-steps or lower --starts"
+            )
+        if {"PF", "PF+NP"} & set(self.flows):
+            refuse_non_holomorphic(self.net, "the Principal Flow (PF, PF+NP) goes complex")
