@@ -18,8 +18,8 @@ the wanted subspace up to its drift. Convergence then starts from that drift
 instead of from a random vector; the saving is modest (Lanczos still has to
 filter the rest of the spectrum down to ``tol``; measured in
 ``benchmarks/pf_scale.py``). A block start from the k vectors themselves
-(``lanczos.run`` supports blocks) costs k HVPs per step and was slower in our
-measurements. ``hvps`` reports the HVP count either way.
+(``lanczos.run`` supports blocks) costs k HVPs per Krylov step instead of
+one. ``hvps`` reports the HVP count either way.
 
 Dense or Lanczos. Below :data:`DENSE_MAX_D` parameters forming the Hessian
 (D HVPs) and ``eigh`` is exact and cheaper than a Krylov solve; above it only

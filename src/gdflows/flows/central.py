@@ -40,10 +40,9 @@ SDCP's warm start, rotated into the new basis) and the ceiling. Within a GD
 step the basis and J (its k(k+1)/2 third-derivative products) are held,
 and U^T H U is evaluated at every substep (k HVPs), so the gap matrix is
 exact for the basis used. Holding U and J over a GD step instead of
-renewing them at every substep moved the loss prediction by at most 6.2e-5
-(relative) over 1,000 steps on the 433-parameter network of
-``benchmarks/central_flow.py``, less than the Euler error (1.9e-4 between 4
-and 8 substeps once at the edge), at about half the cost.
+renewing them at every substep changes the loss prediction by less than the
+Euler error, at about half the cost (``benchmarks/central_flow.py`` measures
+both).
 
 The ceiling c is 2/h from any start below the edge. A start with lambda_0 > 2/h
 (GD has not begun to oscillate yet) keeps its excess: c starts at lambda_0

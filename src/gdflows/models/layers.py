@@ -68,8 +68,8 @@ def patch_conv(x, w, stride: int = 1):
     copies side by side). Why: inside a loop body (``lax.scan``, ``while_loop``:
     every chunked loss, every Lanczos iteration, every scanned training chunk),
     XLA's CPU backend runs the weight gradient of its convolution through a
-    generic emitter, about 30 times slower than the same gradient outside a
-    loop (a VGG Hessian-vector product: 0.7 s alone, 21 s in a two-step loop).
+    generic emitter, far slower than the same gradient outside a loop
+    (``tests/test_patch_conv.py`` names the case).
     Here every derivative is a matmul, as fast in a loop as outside. The cost
     is memory: the patches hold k_h k_w copies of each conv input.
     """

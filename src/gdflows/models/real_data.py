@@ -10,9 +10,8 @@ last axis (a matmul, or a convolution with HWIO kernels). At a complex PF
 state the first layer multiplies real data by complex weights; left to
 itself, XLA promotes the data to complex and runs a complex product (four
 real products per entry, the data copied as complex). The split above reads
-the data once, in one real product with twice the output channels: a complex
-Hessian-vector product of the benchmark MLP (D = 4,780, N = 4,000) takes
-about half the time (``benchmarks/pf_scale.py``).
+the data once, in one real product with twice the output channels
+(``benchmarks/pf_scale.py`` measures what it saves).
 
 The split is exact and complex-linear in W, so the loss stays holomorphic
 and JAX's derivatives through ``real``/``imag`` are the holomorphic ones;
