@@ -68,8 +68,7 @@ def patch_conv(x, w, stride: int = 1):
     copies side by side). Why: inside a loop body (``lax.scan``, ``while_loop``:
     every chunked loss, every Lanczos iteration, every scanned training chunk),
     XLA's CPU backend runs the weight gradient of its convolution through a
-    generic emitter, far slower than the same gradient outside a loop
-    (``tests/test_patch_conv.py`` names the case).
+    generic emitter, many times slower than the same gradient outside a loop.
     Here every derivative is a matmul, as fast in a loop as outside. The cost
     is memory: the patches hold k_h k_w copies of each conv input.
     """
