@@ -3,6 +3,9 @@
 import contextlib
 import io
 
+import pytest
+
+from gdflows.experiments import train as train_module
 from gdflows.experiments.cli import main
 
 # 4x4 images, one hidden layer of 8: D = 226, the dense path (a small program to compile)
@@ -23,3 +26,19 @@ def run_cli(argv) -> tuple[int, str, str]:
         except SystemExit as stop:
             code = stop.code
     return code, out.getvalue(), err.getvalue()
+
+
+@contextlib.contextmanager
+def interrupted_at_diagnosis(n: int):
+    """Ctrl-C (a KeyboardInterrupt) at the n-th diagnosis of the train runs in this block."""
+    real, calls = train_module.diagnostics_row, []
+
+    def interrupt(*args):
+        calls.append(1)
+        if len(calls) == n:
+            raise KeyboardInterrupt
+        return real(*args)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(train_module, "diagnostics_row", interrupt)
+        yield

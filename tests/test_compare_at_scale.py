@@ -8,6 +8,7 @@ import jax
 import numpy as np
 import pytest
 
+from gdflows.errors import GDFlowsError
 from gdflows.experiments import configs
 from gdflows.experiments.cli import main
 from gdflows.experiments.optimizers import field, field_report, tables
@@ -28,12 +29,12 @@ def test_every_method_and_both_nets_at_cpu_and_full(scale):
     assert len(sweep) >= 4 and names == sweep | dal | rest
     assert [m for m, _ in plan.models] == ["vgg", "resnet"]
     assert plan.epochs >= 3 and configs.CompareOptimizersConfig().seeds == 3
-    assert typing.get_args(configs.CompareScale) == tuple(field.PLANS)
+    assert typing.get_args(configs.base.CompareScale) == tuple(field.PLANS)
 
 
 def test_the_default_scale_is_cpu_and_unknown_scales_are_refused_in_one_line(capsys, tmp_path):
     assert configs.CompareOptimizersConfig().scale == "cpu"
-    with pytest.raises(configs.GDFlowsError, match="--scale 'huge' is unknown; use one of cpu, full, smoke"):
+    with pytest.raises(GDFlowsError, match="--scale 'huge' is unknown; use one of cpu, full, smoke"):
         configs.CompareOptimizersConfig(scale="huge").validate()
     with pytest.raises(SystemExit) as stop:
         main(["compare-optimizers", "--scale", "huge", "--out", str(tmp_path / "x")])

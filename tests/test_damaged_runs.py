@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from jax.experimental.compilation_cache import compilation_cache
 
-from cli_runs import run_cli, train_argv
+from cli_runs import interrupted_at_diagnosis, run_cli, train_argv
 from gdflows.experiments import train as train_module
 from gdflows.experiments.errors import DamagedRunError
 from gdflows.experiments.report import runs as runs_module
@@ -43,16 +43,7 @@ def runs(tmp_path_factory, compile_cache):
     root = tmp_path_factory.mktemp("runs")
     for steps in (6, 9):
         assert run_cli(train_argv(steps, root / f"full{steps}"))[0] == 0
-    real, calls = train_module.diagnostics_row, []
-
-    def interrupt_third_diagnosis(*args):
-        calls.append(1)
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        return real(*args)
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(train_module, "diagnostics_row", interrupt_third_diagnosis)
+    with interrupted_at_diagnosis(3):
         assert run_cli(train_argv(6, root / "interrupted"))[0] == 130
     return root
 

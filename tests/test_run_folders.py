@@ -9,9 +9,8 @@ import os
 import jax
 import pytest
 
-from cli_runs import run_cli, train_argv
+from cli_runs import interrupted_at_diagnosis, run_cli, train_argv
 from gdflows.errors import GDFlowsError
-from gdflows.experiments import train as train_module
 from gdflows.experiments.configs import NetworkSetup, TrainConfig
 from gdflows.experiments.report.runs import Run, config_conflicts
 
@@ -40,16 +39,7 @@ def life(tmp_path_factory):
     root = tmp_path_factory.mktemp("life")
     a, b = root / "a", root / "b"
     facts = {"a": a, "b": b}
-    real, calls = train_module.diagnostics_row, []
-
-    def interrupt_second_diagnosis(*args):
-        calls.append(1)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return real(*args)
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(train_module, "diagnostics_row", interrupt_second_diagnosis)
+    with interrupted_at_diagnosis(2):
         facts["interrupted"] = run_cli(train_argv(6, a))
     with CompileCounter() as first:
         facts["resumed"] = run_cli(train_argv(6, a))

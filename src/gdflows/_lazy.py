@@ -8,6 +8,8 @@ import sys
 import types
 from collections.abc import Mapping
 
+from gdflows.errors import GDFlowsError
+
 
 def lazy_package(name: str, api: Mapping[str, str]) -> None:
     """Make the package ``name`` load each public name ``api[attr]`` ("module" or "module:object") on first use.
@@ -43,3 +45,10 @@ def load(spec: str):
     """The object named by ``"package.module:name"``, importing its module now."""
     module, name = spec.split(":")
     return getattr(importlib.import_module(module), name)
+
+
+def entry(registry, name: str, kind: str):
+    """``registry[name]``, or a :class:`~gdflows.errors.GDFlowsError` listing the registered ``kind`` names."""
+    if name not in registry:
+        raise GDFlowsError(f"unknown {kind} {name!r}; choose one of {', '.join(registry)}")
+    return registry[name]

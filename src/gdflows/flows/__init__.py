@@ -5,7 +5,7 @@
 ``--flows`` choices. It is readable without JAX: every name of this package loads on first use.
 """
 
-from gdflows._lazy import lazy_package, load
+from gdflows._lazy import entry, lazy_package, load
 
 # name -> (factory "module:function" taking (loss, lr, **kwargs), its keyword arguments)
 FLOWS: dict[str, tuple[str, dict]] = {
@@ -20,9 +20,7 @@ FLOWS: dict[str, tuple[str, dict]] = {
 
 def make_flow(name: str, loss, lr):
     """The registered flow ``name`` of ``loss`` at learning rate ``lr`` (see :data:`FLOWS`)."""
-    if name not in FLOWS:
-        raise ValueError(f"unknown flow {name!r}; choose from {', '.join(FLOWS)}")
-    factory, kwargs = FLOWS[name]
+    factory, kwargs = entry(FLOWS, name, "flow")
     return load(factory)(loss, lr, **kwargs)
 
 

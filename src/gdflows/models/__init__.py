@@ -6,8 +6,7 @@ width multiplier. :data:`MODELS`, :data:`ACTIVATIONS` and :data:`LOSSES` are the
 on first use.
 """
 
-from gdflows._lazy import lazy_package, load
-from gdflows.errors import GDFlowsError
+from gdflows._lazy import entry, lazy_package, load
 
 MODELS = {name: f"gdflows.models.{name}:{name}" for name in ("mlp", "cnn", "vgg", "resnet")}
 # tanh, gelu, softplus and swish are holomorphic (the Principal Flow can run through them); relu is not
@@ -23,23 +22,17 @@ LOSSES = {"mse": "gdflows.models.losses:mse", "cross_entropy": "gdflows.models.l
 
 def get_model(name: str, input_shape, num_classes: int, **kwargs):
     """The :class:`Model` ``name`` (a key of :data:`MODELS`) for inputs of ``input_shape``."""
-    return load(_entry(MODELS, name, "model"))(tuple(input_shape), num_classes, **kwargs)
+    return load(entry(MODELS, name, "model"))(tuple(input_shape), num_classes, **kwargs)
 
 
 def get_activation(name: str):
     """The activation function ``name`` (a key of :data:`ACTIVATIONS`)."""
-    return load(_entry(ACTIVATIONS, name, "activation"))
+    return load(entry(ACTIVATIONS, name, "activation"))
 
 
 def get_loss(name: str):
     """The loss ``name`` (a key of :data:`LOSSES`) on (logits, labels)."""
-    return load(_entry(LOSSES, name, "loss"))
-
-
-def _entry(registry: dict, name: str, kind: str) -> str:
-    if name not in registry:
-        raise GDFlowsError(f"unknown {kind} {name!r}; choose one of {', '.join(registry)}")
-    return registry[name]
+    return load(entry(LOSSES, name, "loss"))
 
 
 _API = {

@@ -8,7 +8,7 @@ both. The registry is readable without JAX: every name of this package loads on 
 
 import inspect
 
-from gdflows._lazy import lazy_package, load
+from gdflows._lazy import entry, lazy_package, load
 from gdflows.errors import GDFlowsError
 
 OPTIMIZERS: dict[str, str] = {
@@ -35,22 +35,16 @@ EVALUATE_AT: dict[str, str] = {"schedule_free": "optax.contrib:schedule_free_eva
 
 def hyperparameters(family: str) -> tuple[str, ...]:
     """The keyword arguments a family's factory takes (``lr``, ``max_lr``, ``p``, ``momentum``...)."""
-    return tuple(inspect.signature(load(_factory(family))).parameters)
+    return tuple(inspect.signature(load(entry(OPTIMIZERS, family, "optimizer"))).parameters)
 
 
 def make_optimizer(family: str, **hyper):
     """The optax transformation of ``family`` with the hyperparameters ``hyper`` (see :func:`hyperparameters`)."""
-    factory = load(_factory(family))
+    factory = load(entry(OPTIMIZERS, family, "optimizer"))
     unknown = set(hyper) - set(inspect.signature(factory).parameters)
     if unknown:
         raise GDFlowsError(f"optimizer {family} takes {', '.join(hyperparameters(family))}, not {sorted(unknown)}")
     return factory(**hyper)
-
-
-def _factory(family: str) -> str:
-    if family not in OPTIMIZERS:
-        raise GDFlowsError(f"unknown optimizer {family!r}; choose one of {', '.join(OPTIMIZERS)}")
-    return OPTIMIZERS[family]
 
 
 _API = {

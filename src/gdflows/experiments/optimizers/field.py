@@ -59,9 +59,7 @@ class Plan:
     epochs: int
     logs_per_epoch: int  # test evaluations per epoch
     lrs: tuple  # the SGD sweep
-    momentum_lr: float
-    adam_lr: float
-    schedule_free_lr: float
+    rates: dict  # the fixed rates of the families that take one (momentum, adam, schedule_free)
     max_lr: float  # the cap of DAL's, CDAT's and Polyak's rate
     loss: str = "cross_entropy"
     dtype: str = "float32"
@@ -83,14 +81,12 @@ _CPU = Plan(
     n_train=5000,
     n_test=2000,
     downsample=2,
-    batch_size=100,
+    lrs=(0.01, 0.03, 0.1, 0.3, 1.0),  # the rates: the SGD sweep, the fixed ones, the cap
+    rates={"momentum": 0.03, "adam": 1e-3, "schedule_free": 0.3},
+    max_lr=5.0,
+    batch_size=100,  # the schedule
     epochs=3,
     logs_per_epoch=5,
-    lrs=(0.01, 0.03, 0.1, 0.3, 1.0),
-    momentum_lr=0.03,
-    adam_lr=1e-3,
-    schedule_free_lr=0.3,
-    max_lr=5.0,
 )
 PLANS = {
     "cpu": _CPU,
@@ -131,7 +127,7 @@ def plan_methods(plan: Plan) -> list[Method]:
         hg_modes=HG_MODES,
         max_lr=plan.max_lr,
         secant_lr=plan.lrs[0],  # no secant at scale
-        rates={"momentum": plan.momentum_lr, "adam": plan.adam_lr, "schedule_free": plan.schedule_free_lr},
+        rates=plan.rates,
     )
 
 

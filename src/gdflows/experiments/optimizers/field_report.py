@@ -151,8 +151,8 @@ def write(run: Run, cfg, plan) -> None:
         f"{plan.epochs} epochs, {cfg.seeds} seeds (the same initialisation and batches for every method of a seed).",
         f"DAL-p: h = min(2 / (|Hg|/|g|)^p, {plan.max_lr:g}), by HVP or finite differences; CDAT at sigma = 2; "
         f"Polyak (f_min = 0) capped at {plan.max_lr:g}. Fixed rates: SGD sweep {', '.join(map(str, plan.lrs))}; "
-        f"momentum {plan.momentum_lr:g} (beta 0.9); Adam {plan.adam_lr:g}; "
-        f"schedule-free SGD {plan.schedule_free_lr:g}.",
+        f"momentum {plan.rates['momentum']:g} (beta 0.9); Adam {plan.rates['adam']:g}; "
+        f"schedule-free SGD {plan.rates['schedule_free']:g}.",
         "Tuned SGD: the sweep's rate with the lowest mean final training loss and no diverged seed "
         "(the test set plays no part in the choice).",
         "Entries are mean +- sample std over seeds, of the runs that did not diverge. 'at T': read off each "
