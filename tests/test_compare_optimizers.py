@@ -37,7 +37,7 @@ def test_sharpness_finds_the_top_eigenvalue_not_the_largest_magnitude():
     assert float(value) == pytest.approx(5.0, rel=1e-8)
 
 
-def test_small_comparison_matches_manual_gd_and_resumes(tmp_path, monkeypatch):
+def test_small_comparison_matches_manual_gd_and_dal_and_resumes(tmp_path, monkeypatch):
     cfg = co.CompareOptimizersConfig(
         out=tmp_path / "run",
         scale=1.0,  # the MNIST-subset comparison
