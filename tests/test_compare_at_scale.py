@@ -12,7 +12,7 @@ from gdflows.errors import GDFlowsError
 from gdflows.experiments import configs
 from gdflows.experiments.cli import main
 from gdflows.experiments.optimizers import field, field_report, tables
-from gdflows.experiments.optimizers.spread import LOSS, TIE, WIN, tally, versus
+from gdflows.experiments.optimizers.spread import tally, versus
 from gdflows.experiments.report.runs import read_csv
 from gdflows.experiments.steps import batch_schedule
 from gdflows.problems.network import network_problem
@@ -111,15 +111,15 @@ def test_budget_summary_and_tuned_sgd_by_hand():
 
 
 def test_versus_says_each_answer():
-    assert versus((0.80, 0.01, False), (0.70, 0.02, False), True) == WIN  # 0.10 > sqrt(0.0005)
-    assert versus((0.70, 0.01, False), (0.80, 0.02, False), True) == LOSS
-    assert versus((0.80, 0.03, False), (0.76, 0.03, False), True) == TIE  # 0.04 < 0.0424
-    assert versus((0.80, 0.03, False), (0.75, 0.03, False), True) == WIN  # 0.05 > 0.0424
-    assert versus((0.5, 0.0, False), (0.6, 0.0, False), False) == WIN  # lower loss wins
-    assert versus((0.9, 0.0, True), (0.1, 0.0, False), True) == LOSS  # a diverged seed loses
-    assert versus((0.1, 0.0, False), (math.nan, 0.0, False), True) == WIN
-    assert versus((0.9, 0.0, True), (0.1, 0.0, True), True) == TIE
-    assert tally([WIN, TIE, WIN, LOSS]) == {WIN: 2, TIE: 1, LOSS: 1}
+    assert versus((0.80, 0.01, False), (0.70, 0.02, False), True) == "win"  # 0.10 > sqrt(0.0005)
+    assert versus((0.70, 0.01, False), (0.80, 0.02, False), True) == "loss"
+    assert versus((0.80, 0.03, False), (0.76, 0.03, False), True) == "tie"  # 0.04 < 0.0424
+    assert versus((0.80, 0.03, False), (0.75, 0.03, False), True) == "win"  # 0.05 > 0.0424
+    assert versus((0.5, 0.0, False), (0.6, 0.0, False), False) == "win"  # lower loss wins
+    assert versus((0.9, 0.0, True), (0.1, 0.0, False), True) == "loss"  # a diverged seed loses
+    assert versus((0.1, 0.0, False), (math.nan, 0.0, False), True) == "win"
+    assert versus((0.9, 0.0, True), (0.1, 0.0, True), True) == "tie"
+    assert tally(["win", "tie", "win", "loss"]) == {"win": 2, "tie": 1, "loss": 1}
 
 
 def test_verdict_lines_follow_the_verdicts():

@@ -2,6 +2,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from scipy.sparse.linalg import LinearOperator, eigsh
 
 from gdflows.experiments.optimizers import compare as co
 from gdflows.experiments.optimizers.metrics import count_spikes, steps_to_target
@@ -37,7 +38,7 @@ def test_sharpness_finds_the_top_eigenvalue_not_the_largest_magnitude():
     assert float(value) == pytest.approx(5.0, rel=1e-8)
 
 
-def test_small_comparison_matches_manual_gd_and_resumes(tmp_path, monkeypatch):
+def test_small_comparison_matches_manual_gd_and_dal_and_resumes(tmp_path, monkeypatch):
     cfg = co.CompareOptimizersConfig(
         out=tmp_path / "run",
         scale=1.0,  # the MNIST-subset comparison
@@ -67,9 +68,22 @@ def test_small_comparison_matches_manual_gd_and_resumes(tmp_path, monkeypatch):
         theta = theta - 0.1 * jax.grad(prob.loss)(theta)
     gd_row = next(r for r in rows if r["regime"] == "full" and r["method"] == "gd_lr0.1")
     assert float(gd_row["final_train_loss"]) == pytest.approx(float(prob.loss(theta)), rel=1e-10)
+    # DAL by hand (docs/dal.md): h_t = min(2 |g| / |H g|, max_lr = 5), theta <- theta - h_t g, with H g from jax.jvp.
+    grad = jax.jit(jax.grad(prob.loss))
+    hvp = jax.jit(lambda t, v: jax.jvp(grad, (t,), (v,))[1])
+    theta, hs = prob.theta0, []
+    for _ in range(10):
+        g = grad(theta)
+        hs.append(min(2 * float(jnp.linalg.norm(g) / jnp.linalg.norm(hvp(theta, g))), 5.0))
+        theta = theta - hs[-1] * g
     dal_row = next(r for r in rows if r["regime"] == "full" and r["method"] == "dal_p1_hvp")
-    assert 0 < float(dal_row["mean_h_last_third"]) <= 5.0
-    assert float(dal_row["final_two_over_lambda0"]) > 0
+    assert float(dal_row["final_train_loss"]) == pytest.approx(float(prob.loss(theta)), rel=1e-10)
+    # logged at steps 0, 5, 10: the last third (steps >= 20/3) holds step 10 only, whose rate is the 10th step's
+    assert float(dal_row["mean_h_last_third"]) == pytest.approx(hs[-1], rel=1e-10)
+    # sharpness of the full loss at the end, by scipy's Lanczos on the HVP (the run's tolerance: residual 1e-4)
+    op = LinearOperator((theta.size,) * 2, lambda v: np.asarray(hvp(theta, jnp.asarray(v.ravel()))), dtype=np.float64)
+    lam0 = eigsh(op, k=1, which="LA", tol=1e-8, v0=np.ones(theta.size), return_eigenvectors=False)[0]
+    assert float(dal_row["final_two_over_lambda0"]) == pytest.approx(2 / lam0, rel=1e-3)
     assert (tmp_path / "run" / "REPORT.md").read_text().count("| mlp |") == 4
 
     def no_training(*args, **kwargs):

@@ -10,10 +10,10 @@ import pytest
 from curvature_problems import tanh_mlp
 from gdflows.curvature import hessian
 from gdflows.curvature.chunked import grad_of
-from gdflows.curvature.eigen import DENSE_MAX_D, eigsh, hessian_eigenpairs
+from gdflows.curvature.eigen import eigsh, hessian_eigenpairs
 from gdflows.errors import GDFlowsError
 
-lanczos_pairs = functools.partial(hessian_eigenpairs, method="lanczos")  # these problems are below DENSE_MAX_D
+lanczos_pairs = functools.partial(hessian_eigenpairs, method="lanczos")  # these problems are below the dense cut-off
 
 
 @pytest.fixture(scope="module")
@@ -115,13 +115,14 @@ def test_block_start_on_an_invariant_subspace_stops_after_one_block():
 
 
 def test_auto_is_dense_up_to_the_cut_off_and_lanczos_above(problem):
+    # the cut-off: dense up to D = 256 parameters (README, docs/theory.md)
     loss, theta, (lam, _) = problem
-    assert theta.shape[0] <= DENSE_MAX_D
+    assert theta.shape[0] <= 256
     auto = hessian_eigenpairs(loss, theta, 3)
     assert int(auto.hvps) == theta.shape[0]  # the dense Hessian: D HVPs
     np.testing.assert_allclose(auto.values, lam[::-1][:3], rtol=1e-12)
     big_loss, big_theta, _ = tanh_mlp(n=64, din=30, width=8, chunk_size=32)
-    assert big_theta.shape[0] > DENSE_MAX_D
+    assert big_theta.shape[0] > 256
     big = hessian_eigenpairs(big_loss, big_theta, 2, tol=1e-10)
     assert int(big.hvps) < big_theta.shape[0]
     ref = np.linalg.eigvalsh(np.asarray(hessian(big_loss, big_theta)))[::-1][:2]

@@ -6,7 +6,7 @@ import pytest
 
 from gdflows.experiments import eos
 from gdflows.experiments.configs import TrainConfig
-from gdflows.experiments.divergence import DIVERGENCE_FACTOR, first_divergent
+from gdflows.experiments.divergence import first_divergent
 from gdflows.experiments.report import eos_plots, plots
 from gdflows.experiments.report.runs import Run
 
@@ -19,8 +19,9 @@ from gdflows.experiments.report.runs import Run
         ([0.79, 0.5, 3.9e252], 2),
         ([0.79, np.inf], 1),
         ([0.79, np.nan, 0.1], 1),
-        ([0.79, 0.79 * DIVERGENCE_FACTOR], None),  # the bound itself has not diverged
-        ([0.79, 0.79 * DIVERGENCE_FACTOR * 1.001], 1),
+        ([0.79, 0.79 * 1e6], None),  # the bound itself has not diverged
+        ([0.79, 0.79 * 1e6 * 1.001], 1),
+        ([0.79, 0.79 * 1e5 * 9], None),  # far above the start, below the bound
     ],
 )
 def test_the_divergence_rule(losses, expected):

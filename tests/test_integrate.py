@@ -25,10 +25,20 @@ def test_field_eval_count_matches_a_counter(solver):
 
 
 def test_pf_state_goes_complex_between_steps_and_real_at_steps():
-    sol = integrate(principal(reference_quadratic(), 0.9), reference_theta0(), 0.9, 4, substeps=2)
+    h = 0.9
+    sol = integrate(principal(reference_quadratic(), h), reference_theta0(), h, 4, substeps=2)
     assert sol.is_complex
-    assert np.max(np.abs(sol.thetas[::2].imag)) < 1e-10  # (1 - h lambda)^n is real at integer n
-    assert np.max(np.abs(sol.thetas[1::2].imag)) > 1e-3  # and complex half-way
+    # Closed form (docs/theory.md, section 3.2): theta_i(t) = (1 - h lambda_i)^(t/h) theta_i(0) along each eigenvector,
+    # with log(1 - h lambda) = ln(h lambda - 1) + i pi where h lambda > 1: real at t = n h, complex half-way.
+    lam, theta0 = np.array([2.0, 0.02]), np.array([-0.35, -0.2])  # H = diag(2, 0.02): h lambda = 1.8, 0.018
+    log_factor = np.array([np.log(h * lam[0] - 1) + 1j * np.pi, np.log(1 - h * lam[1])])
+    expected = np.exp(np.outer(sol.ts / h, log_factor)) * theta0
+    np.testing.assert_allclose(sol.ts, np.arange(9) * h / 2)
+    np.testing.assert_allclose(sol.thetas[::2], expected[::2], rtol=1e-10, atol=1e-13)  # solver states
+    np.testing.assert_allclose(sol.thetas[1::2], expected[1::2], rtol=1e-8, atol=1e-10)  # the dense interpolant
+    assert np.max(np.abs(sol.thetas[::2].imag)) < 1e-10
+    # at t = h/2: theta_0 = -0.35 * sqrt(0.8) * i, the +i pi side of the branch
+    assert sol.thetas[1, 0] == pytest.approx(-0.35j * np.sqrt(0.8), rel=1e-7)
 
 
 def test_real_flows_stay_real():

@@ -7,7 +7,7 @@ import pytest
 from curvature_problems import tanh_mlp
 from gdflows.curvature import gradient, hessian
 from gdflows.errors import GDFlowsError
-from gdflows.flows.principal import KRYLOV_THRESHOLD, principal
+from gdflows.flows.principal import principal
 from gdflows.stability import stability_coefficients
 
 
@@ -39,8 +39,9 @@ def test_matches_dense_at_a_real_state_beyond_the_edge(problem):
     assert bool(info.converged)
     np.testing.assert_allclose(field, ref, rtol=1e-9, atol=1e-9 * np.linalg.norm(ref))
     assert float(info.error) <= 1e-8 * np.linalg.norm(ref)
-    outlier = x > KRYLOV_THRESHOLD
-    np.testing.assert_allclose(np.sort(info.outliers[: np.sum(outlier)].real), np.sort(lam.real[outlier]), rtol=1e-9)
+    outlier = x > 0.9  # the default outlier threshold on h lambda (docs/theory.md): exactly these, NaN after
+    found = np.asarray(info.outliers.real)
+    np.testing.assert_allclose(np.sort(found[~np.isnan(found)]), np.sort(lam.real[outlier]), rtol=1e-9)
     np.testing.assert_allclose(info.energy_rate, g @ ref, rtol=1e-9)
     as_complex, info_c = principal_scalable(loss, lr, tol=1e-10).evaluate(theta + 0j)  # real-arithmetic branch
     assert as_complex.dtype == info_c.outliers.dtype == jnp.complex128

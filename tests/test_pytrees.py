@@ -18,13 +18,19 @@ from gdflows.flows import central, igr, ngf, principal, third_order
 from gdflows.optim import dal, dal_momentum, dal_rate
 from gdflows.status import Status
 
-RNG = np.random.default_rng(0)
-X, Y = RNG.normal(size=(6, 3)), RNG.normal(size=(6, 2))
+
+def _data():
+    rng = np.random.default_rng(0)
+    return rng.normal(size=(6, 3)), rng.normal(size=(6, 2))
+
+
+X, Y = _data()  # fixed data: drawn from its own generator, whatever ran before
 RTOL = {jnp.float32: 2e-4, jnp.float64: 1e-9}
 
 
 def _dict_problem(dtype):
-    params = {"w": jnp.asarray(RNG.normal(size=(3, 2)) * 0.5, dtype), "b": jnp.asarray([0.1, -0.2], dtype)}
+    w = np.random.default_rng(1).normal(size=(3, 2)) * 0.5  # the same start at every call
+    params = {"w": jnp.asarray(w, dtype), "b": jnp.asarray([0.1, -0.2], dtype)}
     x, y = jnp.asarray(X, dtype), jnp.asarray(Y, dtype)
 
     def loss(p):

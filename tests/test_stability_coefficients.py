@@ -1,14 +1,15 @@
-"""sc_i against SPEC.md's values, the defining identity, the limits and the branch."""
+"""sc_i against docs/theory.md's reference values and its closed form, the defining identity, the limits, the branch
+and the regime names."""
 
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import gdflows
 from gdflows.errors import GDFlowsError
 from gdflows.stability import regime, stability_coefficients
 
-SPEC_VALUES = {
+# docs/theory.md, section 4.1: sc(x) = log(1 - x)/x, = ln(x - 1)/x + i pi/x for x > 1.
+REFERENCE_VALUES = {
     -1.0: -0.6931,
     0.5: -1.3863,
     0.9: -2.5584,
@@ -19,10 +20,12 @@ SPEC_VALUES = {
 }
 
 
-@pytest.mark.parametrize("x,expected", SPEC_VALUES.items())
-def test_spec_values_to_4_decimals(x, expected):
+@pytest.mark.parametrize("x,expected", REFERENCE_VALUES.items())
+def test_reference_values_to_4_decimals_and_the_closed_form_to_1e_14(x, expected):
     sc = complex(stability_coefficients(jnp.array([x]), 1.0)[0])
     assert abs(sc - expected) < 5e-5
+    closed = np.log(abs(1 - x)) / x + (1j * np.pi / x if x > 1 else 0)
+    assert abs(sc - closed) < 1e-14
 
 
 def test_exp_of_rate_is_gd_factor_in_every_regime():
@@ -69,9 +72,22 @@ def test_complex_eigenvalues_keep_the_identity():
     np.testing.assert_allclose(np.exp(sc * lam), 1 - lam, rtol=1e-12)
 
 
-def test_regimes_of_spec_table():
-    got = regime([-1.0, 0.0, 0.5, 1.0, 1.5, 2.0, 3.0], 1.0)
-    assert list(got) == list(gdflows.stability.REGIMES)
+@pytest.mark.parametrize("lr", [1.0, 0.5])
+def test_regimes_of_the_docs_table(lr):
+    # docs/theory.md, section 4.1, by x = h lambda; equalities are exact, complex eigenvalues go by their real part.
+    x = [-1.0, -1e-300, 0.0, 0.5, 1.0, 1.5, 2.0, 2.0 + 0.3j, 3.0, 1e6]
+    assert list(regime(np.asarray(x) / lr, lr)) == [
+        "saddle escape",
+        "saddle escape",
+        "as NGF",
+        "monotone convergence",
+        "one-step removal",
+        "oscillating convergence",
+        "2-cycle",
+        "2-cycle",
+        "oscillating divergence",
+        "oscillating divergence",
+    ]
 
 
 @pytest.mark.parametrize("lr", [0.0, -1.0, float("nan"), float("inf"), "fast"])

@@ -2,11 +2,9 @@
 and a run killed with SIGKILL that resumes to the uninterrupted metrics."""
 
 import os
-import random
 import signal
 import subprocess
 import sys
-import time
 
 import jax
 import numpy as np
@@ -14,7 +12,6 @@ import pytest
 
 import gdflows
 from gdflows.experiments.cli import main
-from gdflows.experiments.divergence import DIVERGENCE_FACTOR
 from gdflows.experiments.eos import eos_verdicts
 from gdflows.experiments.network_setup import NetworkSetup
 from gdflows.experiments.report.runs import Run, read_csv
@@ -66,7 +63,7 @@ def test_a_diverging_cli_run_ends_with_its_report_and_figures(tiny, tmp_path):
     main(["train", *flags, "--lr", repr(lr), "--steps", "400", "--log-every", "100", "--out", str(tmp_path)])
     thetas = gdflows.gd(problem.loss, problem.theta0, lr, 400)
     losses = np.array([problem.loss(t) for t in thetas])
-    first = int(np.flatnonzero(~(losses <= DIVERGENCE_FACTOR * losses[0]))[0])  # also before it overflows
+    first = int(np.flatnonzero(~(losses <= 1e6 * losses[0]))[0])  # diverged: above 1e6 x the start, or not finite
     assert np.isfinite(losses[first])  # the bound, not an overflow, stops it
     rows = read_csv(tmp_path / "metrics.csv")
     assert rows[-1]["outcome"] == f"diverged at step {first}" and int(rows[-1]["step"]) == first
@@ -128,9 +125,33 @@ SMALL = [
 ]
 
 
-def _cli(out, env):
+# Runs the command line and kills it with SIGKILL at a fixed point, so a failure replays from the test alone:
+# argv[1:3] = "checkpoint" N, right after the checkpoint of step N is written (one logged step ahead of metrics.csv),
+# or "metrics" N, right after metrics.csv is written with the row of step N (before the next checkpoint).
+KILLED_AT = """
+import os, signal, sys
+from gdflows.experiments.cli import main
+from gdflows.experiments.report.runs import Run
+what, at = sys.argv[1], int(sys.argv[2])
+save_checkpoint, write_table = Run.save_checkpoint, Run.write_table
+def checkpoint_then_die(self, step, *args, **kwargs):
+    path = save_checkpoint(self, step, *args, **kwargs)
+    if what == "checkpoint" and step == at:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return path
+def table_then_die(self, name, rows):
+    path = write_table(self, name, rows)
+    if what == "metrics" and name == "metrics" and int(rows[-1]["step"]) == at:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return path
+Run.save_checkpoint, Run.write_table = checkpoint_then_die, table_then_die
+main(sys.argv[3:])
+"""
+
+
+def _cli(out, env, kill=("never", -1)):
     return subprocess.Popen(
-        [sys.executable, "-m", "gdflows.experiments.cli", *SMALL, "--out", str(out)],
+        [sys.executable, "-c", KILLED_AT, kill[0], str(kill[1]), *SMALL, "--out", str(out)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -160,22 +181,20 @@ def test_small_run_reaches_the_edge_and_the_pf_predicts_the_sign(small_run):
 
 
 def _checkpoint_step(out):
-    try:
-        with np.load(out / "checkpoint.npz") as data:
-            return int(data["__step__"])
-    except (FileNotFoundError, OSError, ValueError, KeyError):
-        return -1
+    with np.load(out / "checkpoint.npz") as data:
+        return int(data["__step__"])
 
 
 def test_sigkill_then_rerun_gives_identical_metrics(small_run):
+    # Killed after the checkpoint of step 200 (its row not yet written), resumed and killed again after the row
+    # of the last step (400) is written but before the run is marked completed; the third run finishes it.
     root, env = small_run
-    out, target = root / "killed", 8 * random.randint(3, 30)
-    proc = _cli(out, env)
-    while _checkpoint_step(out) < target and proc.poll() is None:
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    assert proc.wait() == -signal.SIGKILL, "the run finished before it could be killed"
-    assert 0 < _checkpoint_step(out) < 400
+    out = root / "killed"
+    for kill, last_row in ((("checkpoint", 200), 192), (("metrics", 400), 400)):
+        proc = _cli(out, env, kill)
+        assert proc.wait(timeout=600) == -signal.SIGKILL, proc.stderr.read().decode()
+        rows = read_csv(out / "metrics.csv")
+        assert _checkpoint_step(out) == kill[1] and int(rows[-1]["step"]) == last_row and not rows[-1]["outcome"]
     rerun = _cli(out, env)
     assert rerun.wait(timeout=600) == 0, rerun.stderr.read().decode()
     assert (out / "metrics.csv").read_bytes() == (root / "full" / "metrics.csv").read_bytes()

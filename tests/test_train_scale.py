@@ -2,6 +2,7 @@
 subset, the tolerance follows the dtype and a bad one is refused before any data is loaded, and 4 host devices
 write the metrics of 1."""
 
+import functools
 import os
 import subprocess
 import sys
@@ -16,7 +17,6 @@ from gdflows.experiments.cli import main
 from gdflows.experiments.configs import NetworkSetup, TrainConfig
 from gdflows.experiments.report.runs import read_csv
 from gdflows.problems.network import curvature_subset
-from gdflows.validation import default_tol
 
 TINY = ["--net.n-train", "50", "--net.n-test", "20", "--net.downsample", "7", "--net.width", "4", "--net.depth", "1"]
 
@@ -72,8 +72,24 @@ def test_float32_tol_follows_the_dtype_and_a_bad_tol_is_refused_before_the_data(
     out = tmp_path / "r32"
     main(["train", *TINY, "--net.dtype", "float32", "--steps", "0", "--k", "1", "--out", str(out)])
     row = read_csv(out / "metrics.csv")[0]
-    assert row["eig_converged"] == "True" and float(row["lambda_0"]) > 0
-    assert NetworkSetup(n_train=50, downsample=7, width=8, dtype="float32").build().tol == default_tol("float32")
+    assert row["eig_converged"] == "True" and row["pf_converged"] == "True"
+    problem32 = NetworkSetup(n_train=50, n_test=20, downsample=7, width=4, depth=1, dtype="float32").build()
+    assert problem32.tol == pytest.approx(100 * np.finfo(np.float32).eps, rel=1e-12)  # 1.2e-5: 100 eps
+    # Reference: the same point and subset (all 50 images) in float64, with a dense Hessian.
+    assert len(problem32.curvature_index) == 50
+    problem = NetworkSetup(n_train=50, n_test=20, downsample=7, width=4, depth=1).build()
+    e = functools.partial(problem.batch_loss, x=problem.data.x_train, y=problem.data.y_train)
+    theta, h = np.asarray(problem32.theta0, np.float64), float(row["rate"])
+    loss, g, hessian = jax.jit(lambda t: (e(t), jax.grad(e)(t), jax.hessian(e)(t)))(theta)
+    lam, U = np.linalg.eigh(np.asarray(hessian))
+    lam, u0, g = lam[::-1], U[:, -1], np.asarray(g)
+    c = U[:, ::-1].T @ g
+    np.testing.assert_allclose(float(row["loss"]), loss, rtol=1e-5)
+    np.testing.assert_allclose(float(row["grad_norm"]), np.linalg.norm(g), rtol=1e-5)
+    np.testing.assert_allclose(float(row["lambda_0"]), lam[0], rtol=1e-5)
+    np.testing.assert_allclose(abs(float(row["c_0"])), abs(u0 @ g), rtol=1e-4)
+    re_sc = np.log(np.abs(1 - h * lam)) / (h * lam)  # Re sc = ln|1 - h lambda| / (h lambda), docs/theory.md 4.1
+    np.testing.assert_allclose(float(row["dE_dt"]), np.sum(re_sc * c**2), rtol=1e-4)
 
     def no_data(*args, **kwargs):
         raise AssertionError("the data was loaded before --tol was checked")
