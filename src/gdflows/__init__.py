@@ -13,9 +13,7 @@ The names below load on first use, so ``import gdflows`` (and the command
 line's ``--help``) does not import JAX until something needs it.
 """
 
-import importlib
-import sys
-import types
+from gdflows._lazy import lazy_package
 
 # public name -> module that defines it
 _API = {
@@ -49,28 +47,4 @@ __all__ = [
 ]
 __version__ = "0.1.0"
 
-
-def __getattr__(name: str):
-    if name in _SUBPACKAGES:
-        return importlib.import_module(f"{__name__}.{name}")
-    if name not in _API:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_API[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
-
-
-class _Package(types.ModuleType):
-    """``gdflows.integrate`` is the function: importing the module of that name must not rebind it."""
-
-    def __setattr__(self, name, value):
-        if name in _API and isinstance(value, types.ModuleType):
-            return
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package
+lazy_package(__name__, _API, _SUBPACKAGES)

@@ -11,8 +11,9 @@ from collections.abc import Mapping
 from gdflows.errors import GDFlowsError
 
 
-def lazy_package(name: str, api: Mapping[str, str]) -> None:
-    """Make the package ``name`` load each public name ``api[attr]`` ("module" or "module:object") on first use.
+def lazy_package(name: str, api: Mapping[str, str], subpackages: tuple[str, ...] = ()) -> None:
+    """Make the package ``name`` load each public name ``api[attr]`` ("module" or "module:object") on first use,
+    and each of its ``subpackages`` (``gdflows.flows``) when first named.
 
     A function that shares its name with its module (``gdflows.flows.principal``) stays the function when the
     module is imported later (Python would otherwise bind the module over it).
@@ -20,6 +21,8 @@ def lazy_package(name: str, api: Mapping[str, str]) -> None:
     package = sys.modules[name]
 
     def __getattr__(attr: str):
+        if attr in subpackages:
+            return importlib.import_module(f"{name}.{attr}")
         if attr not in api:
             raise AttributeError(f"module {name!r} has no attribute {attr!r}")
         module, _, obj = api[attr].partition(":")
@@ -28,7 +31,7 @@ def lazy_package(name: str, api: Mapping[str, str]) -> None:
         return value
 
     def __dir__():
-        return sorted(set(vars(package)) | set(api))
+        return sorted(set(vars(package)) | set(api) | set(subpackages))
 
     class _Lazy(types.ModuleType):
         def __setattr__(self, attr, value):

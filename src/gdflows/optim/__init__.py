@@ -33,18 +33,23 @@ HG_MODES = ("hvp", "fd", "secant")  # how DAL gets H g: an HVP, a finite differe
 EVALUATE_AT: dict[str, str] = {"schedule_free": "optax.contrib:schedule_free_eval_params"}
 
 
-def hyperparameters(family: str) -> tuple[str, ...]:
-    """The keyword arguments a family's factory takes (``lr``, ``max_lr``, ``p``, ``momentum``...)."""
-    return tuple(inspect.signature(load(entry(OPTIMIZERS, family, "optimizer"))).parameters)
+REQUIRED = inspect.Parameter.empty  # a hyperparameter without a default
+
+
+def hyperparameters(family: str) -> dict[str, object]:
+    """The keyword arguments a family's factory takes (``lr``, ``max_lr``, ``p``, ``momentum``...), each with its
+    default (:data:`REQUIRED` where it has none)."""
+    parameters = inspect.signature(load(entry(OPTIMIZERS, family, "optimizer"))).parameters
+    return {name: p.default for name, p in parameters.items()}
 
 
 def make_optimizer(family: str, **hyper):
     """The optax transformation of ``family`` with the hyperparameters ``hyper`` (see :func:`hyperparameters`)."""
-    factory = load(entry(OPTIMIZERS, family, "optimizer"))
-    unknown = set(hyper) - set(inspect.signature(factory).parameters)
+    takes = hyperparameters(family)
+    unknown = set(hyper) - set(takes)
     if unknown:
-        raise GDFlowsError(f"optimizer {family} takes {', '.join(hyperparameters(family))}, not {sorted(unknown)}")
-    return factory(**hyper)
+        raise GDFlowsError(f"optimizer {family} takes {', '.join(takes)}, not {sorted(unknown)}")
+    return load(OPTIMIZERS[family])(**hyper)
 
 
 _API = {
@@ -58,5 +63,14 @@ _API = {
     "cdat_rate": "gdflows.optim.cdat",
     "CDATState": "gdflows.optim.cdat",
 }
-__all__ = ["OPTIMIZERS", "DAL_FAMILIES", "HG_MODES", "EVALUATE_AT", "hyperparameters", "make_optimizer", *_API]
+__all__ = [
+    "OPTIMIZERS",
+    "DAL_FAMILIES",
+    "HG_MODES",
+    "EVALUATE_AT",
+    "REQUIRED",
+    "hyperparameters",
+    "make_optimizer",
+    *_API,
+]
 lazy_package(__name__, _API)

@@ -13,11 +13,10 @@ under a short stable name.
 from __future__ import annotations
 
 import dataclasses
-import inspect
 from collections.abc import Callable, Mapping
 
 from gdflows._lazy import load
-from gdflows.optim import EVALUATE_AT, OPTIMIZERS, make_optimizer
+from gdflows.optim import EVALUATE_AT, OPTIMIZERS, REQUIRED, hyperparameters, make_optimizer
 
 NAMED_BY_RATE = ("gd", "momentum", "adam")  # families whose method name carries the rate (their runs' names)
 
@@ -67,10 +66,10 @@ def _secant(hg: str, secant_lr: float) -> float | None:
 def _hyper(family: str, max_lr: float, lr: float | None) -> dict | None:
     """The hyperparameters a family gets: ``max_lr`` if it takes one, ``lr`` if given; None when it needs a rate
     that is not given."""
-    takes = inspect.signature(load(OPTIMIZERS[family])).parameters
+    takes = hyperparameters(family)
     hyper = {"max_lr": max_lr} if "max_lr" in takes else {}
     if "lr" not in takes:
         return hyper
     if lr is not None:
         return hyper | {"lr": lr}
-    return None if takes["lr"].default is inspect.Parameter.empty else hyper
+    return None if takes["lr"] is REQUIRED else hyper

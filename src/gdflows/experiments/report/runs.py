@@ -14,14 +14,14 @@ folder. A finished run (:meth:`Run.finish`) is recognised on a rerun
 (:meth:`Run.done`) and not recomputed.
 
 Every file read back is checked as it is read: a damaged one (cut short,
-garbled, or not of this run) raises :class:`~gdflows.errors.DamagedRunError`,
+garbled, or not of this run) raises :class:`~gdflows.experiments.errors.DamagedRunError`,
 one line naming the file and the fix (delete the folder and rerun the command
 to start over), except where the folder holds what replaces it: a damaged
 latest checkpoint gives way, with a warning, to the previous one (the metrics
 rows from its step on are then recomputed), and a damaged ``.complete``, or a
 table changed after the run finished, makes the run count as unfinished (a
 warning; it resumes from what the folder holds). A write that finds the disk
-full raises :class:`~gdflows.errors.DiskFullError`, which says that the folder
+full raises :class:`~gdflows.experiments.errors.DiskFullError`, which says that the folder
 still holds its last good state.
 
 Layout::
@@ -84,7 +84,7 @@ def atomic_write_bytes(path: Path, data: bytes, previous: Path | None = None) ->
     """Write ``data`` to ``path`` through a temp file in the same folder (mode 0666 less the umask).
 
     ``previous``: where the file ``path`` held goes, once ``data`` is safely on disk. A full
-    disk raises :class:`~gdflows.errors.DiskFullError` and leaves both files as they were.
+    disk raises :class:`~gdflows.experiments.errors.DiskFullError` and leaves both files as they were.
     """
     path = Path(path)
     with disk_full_reported(path.parent, path):
