@@ -184,10 +184,10 @@ def test_there_is_exactly_one_step_scan_and_every_training_command_takes_its_ste
     assert scans == ["experiments/steps.py:step_scan"]
     # train, both compare-optimizers scales, and (through gdflows.experiments.train) demo; eos-conv runs train configs
     trainers = {t: _imported_modules(PACKAGE / "experiments" / t) for t in ("train.py", "demo.py")}
-    trainers |= {
-        t: _imported_modules(PACKAGE / "experiments" / t) for t in ("optimizers/compare.py", "optimizers/field.py")
-    }
+    trainers["optimizers/compare.py"] = _imported_modules(PACKAGE / "experiments" / "optimizers" / "compare.py")
     assert all("gdflows.experiments.steps" in m or "gdflows.experiments.train" in m for m in trainers.values())
+    # and one driver: every command that trains runs its logged intervals through gdflows.experiments.driver
+    assert all("gdflows.experiments.driver" in trainers[t] for t in ("train.py", "optimizers/compare.py"))
     # the check can fail: a second scan over an optimizer's update is found
     other = "import jax\ndef other(opt, s, g):\n    return jax.lax.scan(lambda c, x: opt.update(x, c), s, g)\n"
     assert _scans_over_steps(other) == ["other"]

@@ -165,7 +165,7 @@ def test_every_command_says_what_it_writes_and_how_long_it_takes(capsys):
 
 def test_literal_choices_are_the_registries_they_name():
     from gdflows.data import NAMES
-    from gdflows.experiments.optimizers.compare import MODEL_KWARGS
+    from gdflows.experiments.optimizers.plans import SUBSET_NETS as MODEL_KWARGS
     from gdflows.experiments.reproduce import SCALES
     from gdflows.flows import FLOWS
     from gdflows.models import ACTIVATIONS, LOSSES, MODELS

@@ -11,7 +11,7 @@ import pytest
 from gdflows.errors import GDFlowsError
 from gdflows.experiments import configs
 from gdflows.experiments.cli import main
-from gdflows.experiments.optimizers import field, field_report, tables
+from gdflows.experiments.optimizers import compare, field_report, plans, tables
 from gdflows.experiments.optimizers.spread import tally, versus
 from gdflows.experiments.report.runs import read_csv
 from gdflows.experiments.steps import batch_schedule
@@ -21,15 +21,15 @@ from test_data import make_idx_folder
 
 @pytest.mark.parametrize("scale", ["cpu", "full"])
 def test_every_method_and_both_nets_at_cpu_and_full(scale):
-    plan = field.PLANS[scale]
-    names = {m.name for m in field.plan_methods(plan)}
+    plan = plans.PLANS[scale]
+    names = {m.name for m in plan.methods()}
     sweep = {f"gd_lr{lr:g}" for lr in plan.lrs}
     dal = {f"dal_p{p}_{hg}" for p in (1, 2) for hg in ("hvp", "fd")} | {"dal_momentum", "dal_adam"}
     rest = {"momentum_lr0.03", "adam_lr0.001", "prodigy", "dog", "polyak", "schedule_free", "cdat"}
     assert len(sweep) >= 4 and names == sweep | dal | rest
-    assert [m for m, _ in plan.models] == ["vgg", "resnet"]
+    assert [n.model for n in plan.nets] == ["vgg", "resnet"]
     assert plan.epochs >= 3 and configs.CompareOptimizersConfig().seeds == 3
-    assert typing.get_args(configs.base.CompareScale) == tuple(field.PLANS)
+    assert typing.get_args(configs.base.CompareScale) == tuple(plans.PLANS)
 
 
 def test_the_default_scale_is_cpu_and_unknown_scales_are_refused_in_one_line(capsys, tmp_path):
@@ -134,10 +134,10 @@ def test_verdict_lines_follow_the_verdicts():
 
 
 def test_seed_theta_is_network_problems_initialisation():
-    data = field.load_dataset("mnist_subset", n_train=20, n_test=10, dtype="float32")
+    data = compare.load_dataset("mnist_subset", n_train=20, n_test=10, dtype="float32")
     problem = network_problem("mlp", data, seed=0, dtype="float32", width=4)
     np.testing.assert_array_equal(
-        field.seed_theta(problem, 3), network_problem("mlp", data, seed=3, dtype="float32", width=4).theta0
+        compare.seed_theta(problem, 3), network_problem("mlp", data, seed=3, dtype="float32", width=4).theta0
     )
 
 
@@ -149,14 +149,14 @@ def test_smoke_run_matches_hand_rolled_sgd_and_resumes(tmp_path, monkeypatch):
     cfg.run()
     rows = read_csv(tmp_path / "run" / "results.csv")
     assert len(rows) == 2 and {(r["model"], r["seed"]) for r in rows} == {("vgg", "0"), ("vgg", "1")}
-    plan = field.PLANS["smoke"]
-    data = field.load(plan, tmp_path / "fm")
-    steps, log_every = plan.schedule(32)
+    plan = plans.PLANS["smoke"]
+    data = compare.load(plan, plan.nets[0], tmp_path / "fm")
+    steps, log_every = plan.schedule(32, 8)
     assert (steps, log_every) == (8, 2)  # 4 batches of 8 per epoch, 2 evaluations per epoch, 2 epochs
-    kwargs = dict(plan.models)["vgg"]
+    kwargs = plan.nets[0].kwargs
     problem = network_problem("vgg", data, loss=plan.loss, seed=1, dtype=plan.dtype, **kwargs)
     theta, grad = problem.theta0, jax.jit(jax.grad(problem.batch_loss))
-    for idx in batch_schedule(32, plan.batch_size, steps, 1):
+    for idx in batch_schedule(32, plan.regimes["minibatch"], steps, 1):
         theta = theta - 0.3 * grad(theta, data.x_train[idx], data.y_train[idx])
     row = next(r for r in rows if (r["model"], r["method"], r["seed"]) == ("vgg", "gd_lr0.3", "1"))
     expected = float(problem.batch_loss(theta, data.x_test, data.y_test))
@@ -167,7 +167,7 @@ def test_smoke_run_matches_hand_rolled_sgd_and_resumes(tmp_path, monkeypatch):
     report = (tmp_path / "run" / "REPORT.md").read_text()
     assert "## Where DAL wins and loses" in report and "DAL variants against the field" in report
 
-    monkeypatch.setattr(field, "train_run", lambda *a, **k: pytest.fail("a finished run was trained again"))
+    monkeypatch.setattr(compare, "train_run", lambda *a, **k: pytest.fail("a finished run was trained again"))
     (tmp_path / "run" / ".complete").unlink()
     cfg.run()
     assert read_csv(tmp_path / "run" / "results.csv") == rows

@@ -6,7 +6,7 @@ from scipy.sparse.linalg import LinearOperator, eigsh
 
 from gdflows.experiments.optimizers import compare as co
 from gdflows.experiments.optimizers.metrics import count_spikes, steps_to_target
-from gdflows.experiments.optimizers.run import make_sharpness
+from gdflows.experiments.optimizers.plans import SUBSET_NETS, plan_for
 from gdflows.experiments.report.runs import read_csv
 from gdflows.experiments.steps import batch_schedule, step_flops
 from gdflows.problems.network import network_problem
@@ -33,7 +33,7 @@ def test_batch_schedule_is_a_permutation_per_epoch():
 
 def test_sharpness_finds_the_top_eigenvalue_not_the_largest_magnitude():
     lam = jnp.array([5.0, 2.0, -7.0, 0.5])
-    top = make_sharpness(lambda t, x, y: 0.5 * jnp.sum(lam * t**2), tol=1e-10)
+    top = co.make_sharpness(lambda t, x, y: 0.5 * jnp.sum(lam * t**2), tol=1e-10)
     value, _ = top(jnp.zeros(4), jnp.ones(4), None, None)
     assert float(value) == pytest.approx(5.0, rel=1e-8)
 
@@ -61,13 +61,14 @@ def test_small_comparison_matches_manual_gd_and_dal_and_resumes(tmp_path, monkey
         ("minibatch", "dal_p1_hvp"),
     }
 
-    data = co._data(cfg, "mlp")
-    prob = network_problem("mlp", data, seed=0, dtype="float64", **co.MODEL_KWARGS["mlp"])
+    plan = plan_for(cfg.resolved())
+    data = co.load(plan, plan.nets[0])
+    prob = network_problem("mlp", data, seed=0, dtype="float64", **SUBSET_NETS["mlp"])
     theta = prob.theta0
     for _ in range(10):
         theta = theta - 0.1 * jax.grad(prob.loss)(theta)
     gd_row = next(r for r in rows if r["regime"] == "full" and r["method"] == "gd_lr0.1")
-    assert float(gd_row["final_train_loss"]) == pytest.approx(float(prob.loss(theta)), rel=1e-10)
+    assert float(gd_row["train_loss"]) == pytest.approx(float(prob.loss(theta)), rel=1e-10)
     # DAL by hand (docs/dal.md): h_t = min(2 |g| / |H g|, max_lr = 5), theta <- theta - h_t g, with H g from jax.jvp.
     grad = jax.jit(jax.grad(prob.loss))
     hvp = jax.jit(lambda t, v: jax.jvp(grad, (t,), (v,))[1])
@@ -77,7 +78,7 @@ def test_small_comparison_matches_manual_gd_and_dal_and_resumes(tmp_path, monkey
         hs.append(min(2 * float(jnp.linalg.norm(g) / jnp.linalg.norm(hvp(theta, g))), 5.0))
         theta = theta - hs[-1] * g
     dal_row = next(r for r in rows if r["regime"] == "full" and r["method"] == "dal_p1_hvp")
-    assert float(dal_row["final_train_loss"]) == pytest.approx(float(prob.loss(theta)), rel=1e-10)
+    assert float(dal_row["train_loss"]) == pytest.approx(float(prob.loss(theta)), rel=1e-10)
     # logged at steps 0, 5, 10: the last third (steps >= 20/3) holds step 10 only, whose rate is the 10th step's
     assert float(dal_row["mean_h_last_third"]) == pytest.approx(hs[-1], rel=1e-10)
     # sharpness of the full loss at the end, by scipy's Lanczos on the HVP (the run's tolerance: residual 1e-4)
@@ -89,7 +90,7 @@ def test_small_comparison_matches_manual_gd_and_dal_and_resumes(tmp_path, monkey
     def no_training(*args, **kwargs):
         raise AssertionError("a finished configuration was trained again")
 
-    monkeypatch.setattr(co, "train", no_training)
+    monkeypatch.setattr(co, "train_run", no_training)
     cfg.run()
     assert read_csv(tmp_path / "run" / "results.csv") == rows
 

@@ -63,7 +63,6 @@ import dataclasses
 import functools
 import time
 from pathlib import Path
-from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -71,12 +70,12 @@ import numpy as np
 
 from gdflows.errors import GDFlowsError
 from gdflows.experiments.configs import TrainConfig
-from gdflows.experiments.divergence import divergence_bound, first_divergent, outcome_diverged
+from gdflows.experiments.divergence import divergence_bound, outcome_diverged
+from gdflows.experiments.driver import TrainState, drive
 from gdflows.experiments.eos import report_markdown
 from gdflows.experiments.errors import RunInterrupted
 from gdflows.experiments.network_setup import diagnose_network, network_run
 from gdflows.experiments.optimizers.zoo import Method, method
-from gdflows.experiments.report.progress import track_stages
 from gdflows.experiments.report.runs import Run
 from gdflows.experiments.steps import batch_schedule, network_steps, step_rate
 from gdflows.optim import hyperparameters
@@ -119,17 +118,14 @@ def make_method(cfg: TrainConfig) -> Method:
 
 
 @dataclasses.dataclass
-class TrainState:
-    """Everything a checkpoint holds (rows live in metrics.csv)."""
+class DiagnosedState(TrainState):
+    """Everything a checkpoint holds (rows live in metrics.csv): the run's state and the last diagnosis'
+    oriented eigenvectors (the next diagnosis' warm start)."""
 
-    step: int
-    theta: jax.Array
-    opt_state: Any
-    rate: float  # rate of the last step taken (nan before the first step of DAL)
-    vectors: np.ndarray | None  # the last diagnosis' oriented eigenvectors
+    vectors: np.ndarray | None = None
 
 
-def save_state(run: Run, st: TrainState, rows: list[dict]) -> None:
+def save_state(run: Run, st: DiagnosedState, rows: list[dict]) -> None:
     """Checkpoint ``st`` with a digest of the metrics ``rows`` logged before its step."""
     leaves = jax.tree_util.tree_leaves(st.opt_state)
     vectors = np.zeros((0, st.theta.shape[0])) if st.vectors is None else st.vectors
@@ -141,7 +137,7 @@ def save_state(run: Run, st: TrainState, rows: list[dict]) -> None:
     )
 
 
-def checkpoint_layout(st: TrainState) -> dict[str, tuple]:
+def checkpoint_layout(st: DiagnosedState) -> dict[str, tuple]:
     """Shape and dtype of each checkpoint array of a run that starts at ``st`` (None: any)."""
     leaves = jax.tree_util.tree_leaves(st.opt_state)
     return {
@@ -151,7 +147,7 @@ def checkpoint_layout(st: TrainState) -> dict[str, tuple]:
     } | {f"opt_{i}": (leaf.shape, leaf.dtype) for i, leaf in enumerate(leaves)}
 
 
-def load_state(run: Run, start: TrainState, put=jnp.asarray) -> tuple[TrainState, list[dict]] | None:
+def load_state(run: Run, start: DiagnosedState, put=jnp.asarray) -> tuple[DiagnosedState, list[dict]] | None:
     """The checkpoint's state and the metrics rows logged before it (None without a checkpoint), checked
     against the run's ``start`` (:meth:`Run.resume`: a damaged latest checkpoint gives way to the previous one);
     ``put`` places theta and the optimizer state (e.g. on a mesh)."""
@@ -163,7 +159,7 @@ def load_state(run: Run, start: TrainState, put=jnp.asarray) -> tuple[TrainState
     leaves = [arrays[f"opt_{i}"] for i in range(treedef.num_leaves)]
     vectors = arrays["vectors"] if arrays["vectors"].shape[0] else None
     theta, opt_state = put((arrays["theta"], jax.tree_util.tree_unflatten(treedef, leaves)))
-    return TrainState(step, theta, opt_state, float(arrays["rate"]), vectors), rows["metrics"]
+    return DiagnosedState(step, theta, opt_state, float(arrays["rate"]), vectors=vectors), rows["metrics"]
 
 
 def orient(vectors: np.ndarray, previous: np.ndarray | None, g: np.ndarray) -> np.ndarray:
@@ -183,7 +179,7 @@ def probe(problem: NetworkProblem, theta, h: float):
     return loss, g, loss_next, g_next
 
 
-def diagnostics_row(problem: NetworkProblem, cfg, st: TrainState, train_eval) -> tuple[dict, np.ndarray]:
+def diagnostics_row(problem: NetworkProblem, cfg, st: DiagnosedState, train_eval) -> tuple[dict, np.ndarray]:
     """The metrics row at ``st`` and the oriented eigenvectors (see the module docstring).
 
     ``train_eval``: (loss, accuracy) over the training set at ``st.theta``, already computed.
@@ -212,12 +208,12 @@ def diagnostics_row(problem: NetworkProblem, cfg, st: TrainState, train_eval) ->
     }, vectors
 
 
-def _fresh_state(problem, opt, method) -> TrainState:
+def _fresh_state(problem, opt, method) -> DiagnosedState:
     rate = method.lr if method.lr is not None else float("nan")
-    return TrainState(0, problem.theta0, problem.replicate(opt.init(problem.theta0)), rate, None)
+    return DiagnosedState(0, problem.theta0, problem.replicate(opt.init(problem.theta0)), rate)
 
 
-def _resume(run: Run, problem, opt, method) -> tuple[TrainState, list[dict]]:
+def _resume(run: Run, problem, opt, method) -> tuple[DiagnosedState, list[dict]]:
     """The last checkpoint (or the start) and the metrics rows logged before it."""
     fresh = _fresh_state(problem, opt, method)
     return load_state(run, fresh, problem.replicate) or (fresh, [])
@@ -231,9 +227,9 @@ def log_steps(cfg: TrainConfig, start: int) -> list[int]:
 def train(problem: NetworkProblem, cfg: TrainConfig, run: Run) -> list[dict]:
     """Train (or resume, or extend) into ``run``; return the metrics rows.
 
-    At each logged step: take the steps up to it (one compiled scan,
-    :func:`gdflows.experiments.steps.network_steps`), checkpoint, then evaluate and diagnose.
-    Ctrl-C raises :class:`RunInterrupted` naming the checkpointed step.
+    The steps run through the one driver (:func:`gdflows.experiments.driver.drive`): at each logged step,
+    take the steps up to it, checkpoint, then evaluate and diagnose (:func:`log_row`). Ctrl-C raises
+    :class:`RunInterrupted` naming the checkpointed step.
     """
     if cfg.tol is not None and cfg.tol != problem.tol:  # a problem built without the config's --tol
         problem = dataclasses.replace(problem, tol=check_tol(cfg.tol, problem.curvature_dtype, "--tol"))
@@ -242,40 +238,48 @@ def train(problem: NetworkProblem, cfg: TrainConfig, run: Run) -> list[dict]:
     steps = network_steps(problem, opt, record=functools.partial(step_rate, lr=method.lr))
     idx = batch_schedule(len(problem.data.y_train), cfg.batch_size or None, cfg.steps, cfg.net.seed)
     st, rows = _resume(run, problem, opt, method)
-    loss0 = float(rows[0]["loss"]) if rows else None  # divergence is relative to it
+    # divergence is relative to the loss at step 0 (the same compiled evaluation as its metrics row)
+    loss0 = float(rows[0]["loss"]) if rows else float(problem.evaluate(problem.theta0)[0])
+    log = functools.partial(log_row, problem, cfg, run, rows, loss0)
     try:
-        for target, say in track_stages(log_steps(cfg, st.step), f"train lr={cfg.lr:g}"):
-            if target > st.step:
-                say(f"steps {st.step}-{target}")
-                if loss0 is None:  # a checkpoint without its metrics rows
-                    loss0 = float(problem.evaluate(problem.theta0)[0])
-                st.theta, st.opt_state, values, h = steps(st.theta, st.opt_state, idx[st.step : target])
-                bad = first_divergent(values, loss0)
-                if bad is not None:
-                    rows.append(_diverged(st.step + bad, float(values[bad])))
-                    break
-                st.step, st.rate = target, float(h[-1])
-                save_state(run, st, rows)
-            say(f"step {target}: loss and accuracy over {len(problem.data.y_train)} images")
-            train_eval = problem.evaluate(st.theta)
-            loss = float(train_eval[0])
-            loss0 = loss if loss0 is None else loss0
-            if not loss <= divergence_bound(loss0):  # also NaN
-                rows.append(_diverged(st.step, loss))
-                break
-            say(f"step {target}: diagnosis on {len(problem.curvature_index)} images")
-            row, st.vectors = diagnostics_row(problem, cfg, st, train_eval)
-            rows.append(row)
-            run.write_table("metrics", rows)
-        else:
-            rows[-1]["outcome"] = "completed"
+        diverged = drive(
+            steps,
+            st,
+            idx,
+            log_steps(cfg, st.step),
+            log,
+            loss0,
+            save=lambda s: save_state(run, s, rows),
+            progress=f"train lr={cfg.lr:g}",
+        )
     except KeyboardInterrupt:
         raise RunInterrupted(
             f"interrupted: {run.path} holds the run up to step {st.step} of {cfg.steps}; "
             "rerun the same command to resume"
         ) from None
+    if diverged is None:
+        rows[-1]["outcome"] = "completed"
     run.write_table("metrics", rows)
     return rows
+
+
+def log_row(problem, cfg, run: Run, rows: list[dict], loss0: float, st: DiagnosedState, chunk, say) -> int | None:
+    """The metrics row at ``st`` (or the diverged row), appended to ``rows`` and written; returns the step
+    where the run diverged, or None."""
+    if chunk is not None and chunk.diverged_at is not None:
+        rows.append(_diverged(chunk.diverged_at, chunk.diverged_loss))
+        return chunk.diverged_at
+    say(f"step {st.step}: loss and accuracy over {len(problem.data.y_train)} images")
+    train_eval = problem.evaluate(st.theta)
+    loss = float(train_eval[0])
+    if not loss <= divergence_bound(loss0):  # also NaN
+        rows.append(_diverged(st.step, loss))
+        return st.step
+    say(f"step {st.step}: diagnosis on {len(problem.curvature_index)} images")
+    row, st.vectors = diagnostics_row(problem, cfg, st, train_eval)
+    rows.append(row)
+    run.write_table("metrics", rows)
+    return None
 
 
 def _diverged(step: int, loss: float) -> dict:

@@ -131,6 +131,8 @@ def figures(run: Run, summary, curves) -> list[str]:
 
 
 def write(run: Run, cfg, plan) -> None:
+    """summary.csv, table.csv, table.md, the figures and REPORT.md of the conv-net comparison."""
+    (net, *_), (batch, *_) = plan.nets, plan.regimes.values()
     rows = read_csv(run.file("results.csv"))
     curves = read_csv(run.file("curves.csv"))
     summary = tables.summarise(rows, curves)
@@ -146,8 +148,8 @@ def write(run: Run, cfg, plan) -> None:
     text = [
         "# compare-optimizers: DAL against the field",
         "",
-        f"Fashion-MNIST, {plan.n_train or 'all'} training / {plan.n_test or 'all'} test images, pooled "
-        f"{plan.downsample}x; nets {sizes}; {plan.loss}, {plan.dtype}; batch {plan.batch_size}, "
+        f"Fashion-MNIST, {net.n_train or 'all'} training / {plan.n_test or 'all'} test images, pooled "
+        f"{net.downsample}x; nets {sizes}; {plan.loss}, {plan.dtype}; batch {batch}, "
         f"{plan.epochs} epochs, {cfg.seeds} seeds (the same initialisation and batches for every method of a seed).",
         f"DAL-p: h = min(2 / (|Hg|/|g|)^p, {plan.max_lr:g}), by HVP or finite differences; CDAT at sigma = 2; "
         f"Polyak (f_min = 0) capped at {plan.max_lr:g}. Fixed rates: SGD sweep {', '.join(map(str, plan.lrs))}; "

@@ -37,7 +37,7 @@ def _f(value) -> float:
 
 def blew_up(row, initial_loss: float, factor: float = BLOW_UP) -> bool:
     """Diverged: the loss went non-finite, or ended above ``factor`` x its initial value."""
-    final = _f(row["final_train_loss"])
+    final = _f(row["train_loss"])
     return row["diverged"] == "True" or not math.isfinite(final) or final > factor * initial_loss
 
 
@@ -53,7 +53,7 @@ def summarise(rows, initial_losses: dict) -> list[dict]:
     out = []
     for key, rs in groups.items():
         ok = [r for r in rs if not blew_up(r, initial_losses[tuple(r[k] for k in KEY)])]
-        loss = np.array([_f(r["final_train_loss"]) for r in ok])
+        loss = np.array([_f(r["train_loss"]) for r in ok])
         reached = [_f(r["steps_to_target"]) for r in ok if r["steps_to_target"] not in ("", "None")]
         out.append(
             dict(zip(GROUP, key))
@@ -159,7 +159,7 @@ def _curves_by(curves):
     out = defaultdict(lambda: defaultdict(list))
     for c in curves:
         d = out[(c["model"], c["regime"], c["method"], c["seed"])]
-        for k in ("step", "loss", "h", "two_over_lambda0"):
+        for k in ("step", "train_loss", "rate", "two_over_lambda0"):
             d[k].append(_f(c[k]))
     return out
 
@@ -180,7 +180,7 @@ def figures(run: Run, summary, curves) -> list[str]:
         for m in shown:
             c = by.get((model, regime, m, "0"))
             if c:
-                ax.semilogy(c["step"], c["loss"], label=m, lw=1.2)
+                ax.semilogy(c["step"], c["train_loss"], label=m, lw=1.2)
         ax.set(xlabel="step", ylabel="full training loss", title=f"{model}, {regime} (seed 0)")
         ax.legend(fontsize=7, ncol=2)
         name = f"loss_{model}_{regime}.png"
@@ -197,7 +197,7 @@ def figures(run: Run, summary, curves) -> list[str]:
             c = by.get((model, regime, m, "0"))
             if c:
                 color = f"C{i}"
-                ax.semilogy(c["step"], c["h"], color=color, label=f"{m}: h_t")
+                ax.semilogy(c["step"], c["rate"], color=color, label=f"{m}: h_t")
                 ax.semilogy(c["step"], c["two_over_lambda0"], color=color, ls="--", label=f"{m}: 2/lambda_0")
         ax.set(xlabel="step", ylabel="rate", title=f"DAL rate beside 2/lambda_0: {model}, {regime}")
         ax.legend(fontsize=7)
@@ -208,10 +208,11 @@ def figures(run: Run, summary, curves) -> list[str]:
     return names
 
 
-def write(run: Run, cfg) -> None:
+def write(run: Run, cfg, plan=None) -> None:
+    """summary.csv, the figures and REPORT.md of the MNIST-subset comparison."""
     rows = read_csv(run.file("results.csv"))
     curves = read_csv(run.file("curves.csv"))
-    initial = {tuple(c[k] for k in KEY): _f(c["loss"]) for c in curves if c["step"] == "0"}
+    initial = {tuple(c[k] for k in KEY): _f(c["train_loss"]) for c in curves if c["step"] == "0"}
     summary = summarise(rows, initial)
     run.write_table("summary", summary)
     names = figures(run, summary, curves)
@@ -227,7 +228,7 @@ def write(run: Run, cfg) -> None:
         "(per step in full batch, at logged full-loss points in minibatch). `mean_h_last_third`: "
         "the rate over the last third (DAL's h_t, or the fixed rate). `two_over_lambda0_end`: 2/lambda_0 "
         "of the full loss at the end, seed 0, DAL runs only. `ms_per_step`: wall time per step "
-        "after compilation (the first chunk), on a shared CPU: indicative only.",
+        "(compilation excluded), on a shared CPU: indicative only.",
         *sections(verdicts(summary), markdown_table(summary), names),
     ]
     run.write_text("REPORT.md", "\n".join(text))
