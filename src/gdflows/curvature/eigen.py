@@ -30,6 +30,7 @@ diagnosis, the optimizer experiments).
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from collections.abc import Callable
 
@@ -38,8 +39,7 @@ import jax
 import jax.numpy as jnp
 
 from gdflows.curvature import lanczos
-from gdflows.curvature.chunked import hvp_of
-from gdflows.curvature.hvp import hessian
+from gdflows.curvature.operator import hessian_operator
 from gdflows.errors import GDFlowsError
 from gdflows.params import flatten_loss, is_flat, ravel_rows, unravel_rows
 from gdflows.validation import default_tol, is_integer_in
@@ -55,13 +55,16 @@ def use_dense(dim: int, method: str = "auto") -> bool:
 
 
 class Eigenpairs(eqx.Module):
-    """k eigenpairs: values (k,), vectors (k, D) as rows, residual norms (k,)."""
+    """k eigenpairs: values (k,), vectors (k, D) as rows, residual norms (k,), HVPs used, whether the residuals
+    reached tol, and whether the HVPs applied a linearisation kept in memory
+    (:func:`gdflows.curvature.operator.hessian_operator`)."""
 
     values: jax.Array
     vectors: jax.Array
     residuals: jax.Array
     hvps: jax.Array
     converged: jax.Array
+    linearized: bool = eqx.field(static=True, default=False)
 
 
 def _order(ritz: lanczos.Ritz, which: str):
@@ -99,13 +102,15 @@ def eigsh(
     )
 
 
-def dense_eigenpairs(loss: Callable, theta, k: int, which: str = "LA") -> Eigenpairs:
-    """k extreme eigenpairs from the dense Hessian (traceable; small D).
+def dense_eigenpairs(loss: Callable, theta, k: int, which: str = "LA", budget: int | None = None) -> Eigenpairs:
+    """k extreme eigenpairs from the dense Hessian (traceable; small D), its D columns H e_j from
+    :func:`~gdflows.curvature.operator.hessian_operator` (``budget``: its memory budget).
 
     Real theta: ``eigh``. Complex theta (complex-symmetric H): ``eig``, vectors
     normalised in the bilinear form u^T u = 1, ordered by real part.
     """
-    H = hessian(loss, theta)
+    op = hessian_operator(loss, theta, budget)
+    H = jax.vmap(op.matvec)(jnp.eye(theta.shape[0], dtype=theta.dtype))
     if jnp.iscomplexobj(H):
         values, vectors = jnp.linalg.eig(H)
         vectors = vectors / jnp.sqrt(jnp.sum(vectors * vectors, axis=0))
@@ -114,7 +119,7 @@ def dense_eigenpairs(loss: Callable, theta, k: int, which: str = "LA") -> Eigenp
     order = jnp.argsort(-values.real if which == "LA" else values.real)[:k]
     values, vectors = values[order], vectors[:, order].T
     residuals = jnp.linalg.norm(vectors @ H - values[:, None] * vectors, axis=1)
-    return Eigenpairs(values, vectors, residuals, jnp.asarray(theta.shape[0]), jnp.asarray(True))
+    return Eigenpairs(values, vectors, residuals, jnp.asarray(theta.shape[0]), jnp.asarray(True), op.linearized)
 
 
 def top_eigenpairs(
@@ -127,19 +132,24 @@ def top_eigenpairs(
     method: str = "auto",
     block=None,
     key=None,
+    budget: int | None = None,
 ) -> Eigenpairs:
     """k extreme eigenpairs of H(theta), dense or by Lanczos (:func:`use_dense`); traceable.
 
     No validation and no warning: call :func:`hessian_eigenpairs` from user code.
-    ``block`` (b, D) starts Lanczos (default: one random vector from ``key``).
+    ``block`` (b, D) starts Lanczos (default: one random vector from ``key``). The HVPs apply
+    grad E linearised at theta once when its residuals fit ``budget`` bytes (default: a quarter of the
+    device's memory; 0: recompute at every product), see :mod:`gdflows.curvature.operator`.
     """
     dim = theta.shape[0]
     if use_dense(dim, method):
-        return dense_eigenpairs(loss, theta, k, which)
+        return dense_eigenpairs(loss, theta, k, which, budget)
     key = jax.random.PRNGKey(0) if key is None else key
     block = _start_block(None, theta, key) if block is None else block
     max_size = min(dim, max(100, 4 * k)) if max_size is None else max_size
-    return eigsh(lambda v: hvp_of(loss)(theta, v), block, k, which, tol, max_size, key)
+    op = hessian_operator(loss, theta, budget)
+    pairs = eigsh(op.matvec, block, k, which, tol, max_size, key)
+    return dataclasses.replace(pairs, linearized=op.linearized)
 
 
 _top_eigenpairs_jit = eqx.filter_jit(top_eigenpairs)
@@ -155,6 +165,7 @@ def hessian_eigenpairs(
     warm_start=None,
     key=None,
     method: str = "auto",
+    budget: int | None = None,
 ) -> Eigenpairs:
     """k extreme eigenpairs of H(theta) for ``loss`` (any loss; chunked if a ChunkedLoss).
 
@@ -170,6 +181,9 @@ def hessian_eigenpairs(
     ``max_size``: largest basis (HVP budget), default ``min(D, max(100, 4k))``.
     ``tol``: relative residual, by default what theta's dtype resolves
     (:func:`gdflows.validation.default_tol`: 1e-8 in float64, 1.2e-5 in float32).
+    ``budget``: bytes the HVPs may keep of grad E's linearisation at theta (default: a quarter of the
+    device's memory; 0: recompute at every product; :mod:`gdflows.curvature.operator`); ``linearized``
+    in the result says which was used.
     Warns when the residuals did not reach ``tol`` within ``max_size``
     (``converged`` is then False).
     """
@@ -186,7 +200,9 @@ def hessian_eigenpairs(
     lanczos.check_krylov_args(dim, max_size, 1, tol, theta.dtype)  # a warm start is summed into one vector
     if max_size < k:
         raise GDFlowsError(f"max_size ({max_size}) must be >= k ({k})")
-    result = solve_eigenpairs(flat_loss, theta, k, which, tol, max_size, warm_start, key, method)
+    if budget is not None and not is_integer_in(budget, 0):
+        raise GDFlowsError(f"budget must be an integer number of bytes >= 0 (or None: the default), got {budget!r}")
+    result = solve_eigenpairs(flat_loss, theta, k, which, tol, max_size, warm_start, key, method, budget)
     if not bool(result.converged):
         warnings.warn(
             f"Lanczos stopped at max_size = {max_size} HVPs before all {k} residuals reached "
@@ -200,14 +216,23 @@ def hessian_eigenpairs(
 
 
 def solve_eigenpairs(
-    flat_loss: Callable, theta, k: int, which: str, tol: float, max_size: int, warm_start=None, key=None, method="auto"
+    flat_loss: Callable,
+    theta,
+    k: int,
+    which: str,
+    tol: float,
+    max_size: int,
+    warm_start=None,
+    key=None,
+    method="auto",
+    budget: int | None = None,
 ) -> Eigenpairs:
     """:func:`hessian_eigenpairs` on a flat theta without its checks and warning: for callers that
     validated their arguments once at their own boundary (e.g. :func:`gdflows.diagnose`)."""
     key = jax.random.PRNGKey(0) if key is None else key
     block = _start_block(warm_start, theta, key)
     tol = jnp.asarray(tol, theta.real.dtype)
-    return _top_eigenpairs_jit(flat_loss, theta, int(k), which, tol, int(max_size), method, block, key)
+    return _top_eigenpairs_jit(flat_loss, theta, int(k), which, tol, int(max_size), method, block, key, budget)
 
 
 def _start_block(warm_start, theta, key):

@@ -82,19 +82,39 @@ def _orthogonalise(basis, w):
     return w - c2 @ basis, c1 + c2
 
 
+def _orthogonalise_filled(basis, w, rows):
+    """:func:`_orthogonalise` against the first ``rows`` rows of ``basis`` (the rest are zero), done on the
+    smallest leading block of :func:`_prefix_sizes` that holds them: a step's cost follows the basis built so
+    far, not the largest basis allowed. The coefficients are padded to the full basis."""
+    total = basis.shape[0]
+    sizes = _prefix_sizes(total)
+
+    def leading(w, p):
+        out, coef = _orthogonalise(basis[:p], w)
+        return out, jnp.pad(coef, (0, total - p))
+
+    branches = [functools.partial(leading, p=p) for p in sizes]
+    return jax.lax.switch(jnp.searchsorted(jnp.asarray(sizes), rows), branches, w)
+
+
+def _prefix_sizes(total: int) -> tuple[int, ...]:
+    return tuple(p for p in (2**e for e in range(3, 31)) if p < total) + (total,)
+
+
 def _bilinear_norm(w):
     """sqrt(w^T w): the 2-norm for real w, the complex-symmetric norm for complex w."""
     return jnp.sqrt(w @ w)
 
 
-def _next_vector(basis, w, key):
-    """Orthonormalise w against the rows of ``basis``: returns (q, Q w, norm).
+def _next_vector(basis, w, key, rows):
+    """Orthonormalise w against the rows of ``basis`` (only the first ``rows`` are non-zero): returns
+    (q, Q w, norm).
 
     On breakdown (w in the span already: an invariant subspace was found) q is
     a fresh random direction and norm is 0, so the coupling it records is 0.
     """
     scale = jnp.linalg.norm(w)
-    w, coef = _orthogonalise(basis, w)
+    w, coef = _orthogonalise_filled(basis, w, rows)
     norm = _bilinear_norm(w)
     broke = jnp.abs(norm) <= 1e3 * jnp.finfo(basis.real.dtype).eps * scale
     q = jax.lax.cond(broke, _fresh_direction, lambda *_: w / norm, basis, key)
@@ -113,7 +133,7 @@ def _append_block(krylov: Krylov, products, key) -> Krylov:
     """Add the columns H q_j (j in the current block) to T and the next block to Q."""
     basis, proj, n, b = krylov.basis, krylov.proj, krylov.size, krylov.block
     for i in range(b):
-        q, coef, norm = _next_vector(basis, products[i], jax.random.fold_in(key, i))
+        q, coef, norm = _next_vector(basis, products[i], jax.random.fold_in(key, i), n + b + i)
         basis = basis.at[n + b + i].set(q)
         proj = proj.at[:, n + i].set(coef.at[n + b + i].set(norm))
     cols = jax.lax.dynamic_slice_in_dim(proj, n, b, axis=1)
@@ -128,7 +148,7 @@ def start(block, max_size: int, key) -> Krylov:
     b, dim = block.shape
     basis = jnp.zeros((max_size + b, dim), block.dtype)
     for i in range(b):
-        basis = basis.at[i].set(_next_vector(basis, block[i], jax.random.fold_in(key, i))[0])
+        basis = basis.at[i].set(_next_vector(basis, block[i], jax.random.fold_in(key, i), i)[0])
     return Krylov(basis, jnp.zeros((max_size + b,) * 2, block.dtype), jnp.asarray(0), b)
 
 

@@ -61,8 +61,9 @@ import jax
 import jax.numpy as jnp
 
 from gdflows.curvature import lanczos
-from gdflows.curvature.chunked import grad_of, hvp_of
+from gdflows.curvature.chunked import grad_of
 from gdflows.curvature.matfun import MatfunResult, matfun
+from gdflows.curvature.operator import hessian_operator
 from gdflows.stability.coefficients import pf_components, stability_coefficients
 
 
@@ -111,7 +112,7 @@ def _evaluate(loss, lr, theta, tol, max_size, threshold) -> KrylovField:
         return jnp.all(jnp.where(is_outlier(ritz), ritz.residuals <= tol * scale, True))
 
     result, ritz = matfun(
-        lambda v: hvp_of(loss)(theta, v),
+        hessian_operator(loss, theta).matvec,
         lambda x: pf_components(stability_coefficients(x, lr), 1),
         g,
         tol,

@@ -50,6 +50,7 @@ from gdflows.validation import check_tol, default_tol, is_integer_in
 
 CHUNK_SIZE = 256  # most examples per chunk (all devices together) unless chunk_size is given
 CPU_CHUNK_BYTES = 32 * 2**20  # on CPUs, one device's share of a chunk computes at most this (example_bytes)
+CPU_CHUNK_MOST = 4096  # on CPUs, most examples per chunk: every chunk costs a pass (benchmarks/hvp_paths.py)
 CURVATURE_SIZE = 1000  # examples in the curvature subset unless curvature_size is given
 
 
@@ -130,13 +131,14 @@ def _chunk(requested, n: int, devices: int, per_example: int | None = None) -> i
     Default: :data:`CHUNK_SIZE`; given ``per_example`` (bytes, on CPUs), the
     largest power of two per device whose share stays under
     :data:`CPU_CHUNK_BYTES` (:func:`gdflows.curvature.chunked.fitting_chunk`),
-    at most CHUNK_SIZE in all.
+    at most :data:`CPU_CHUNK_MOST` in all: on a CPU, fewer chunks are faster until a chunk's
+    intermediates outgrow the caches (``benchmarks/hvp_paths.py``).
     """
     size = requested
     if requested is None:
         size = CHUNK_SIZE
         if per_example is not None:
-            size = devices * fitting_chunk(per_example, CPU_CHUNK_BYTES, max(1, CHUNK_SIZE // devices))
+            size = devices * fitting_chunk(per_example, CPU_CHUNK_BYTES, max(1, CPU_CHUNK_MOST // devices))
     if not is_integer_in(size, 1):
         raise GDFlowsError(f"chunk_size must be an integer >= 1, got {requested!r}")
     return devices * math.ceil(min(int(size), n) / devices)

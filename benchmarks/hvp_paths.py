@@ -1,0 +1,102 @@
+"""Where an HVP's time goes: every gdflows curvature path beside plain jitted JAX on the same function.
+
+One network problem (the MLP 784-128-128-10 tanh or the VGG of ``gdflows.models``, width 16; MSE; float32;
+``--n`` images of the bundled MNIST subset, the same shapes as Fashion-MNIST), one theta, one vector. Each
+candidate applies ``--hvps`` Hessian-vector products inside one compiled call (a ``fori_loop``, as Lanczos
+does), compilation excluded; the candidates run interleaved, ``--repeats`` rounds, and each prints the
+median time per HVP, its min-max spread and its ratio to the fastest plain-JAX candidate of the same round:
+
+* ``plain jvp(grad)``: ``jax.jvp(jax.grad(E_batch))`` on all images at once (the reference);
+* ``plain linearized``: ``jax.linearize(jax.grad(E_batch))`` once, then its linear map per product;
+* ``chunked c``: the network problem's chunked loss (chunks of c images, :func:`gdflows.curvature.hvp_of`),
+  forward-over-reverse at every product, for each c of ``--chunks``;
+* ``operator``: :func:`gdflows.curvature.operator.hessian_operator` on the problem's own chunked loss (its
+  default chunks), linearised within the memory budget (its residual bytes are printed);
+* ``lanczos``: :func:`gdflows.curvature.top_eigenpairs` for a fixed ``--hvps``-vector basis (tol 0), per HVP;
+  and with its default basis (100 vectors) stopped at tol 1e-4, per HVP it took.
+
+Run: ``PYTHONPATH=src .venv/bin/python benchmarks/hvp_paths.py --model vgg``. Nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import jax
+import numpy as np
+
+from gdflows.curvature import hvp_of, top_eigenpairs
+from gdflows.curvature.operator import hessian_operator, residual_bytes
+from gdflows.data import load_dataset
+from gdflows.problems.network import network_problem
+
+NETS = {"mlp": {"depth": 2, "width": 128, "activation": "tanh"}, "vgg": {"width": 16, "hidden": 128}}
+
+
+def products(matvec_at, n: int):
+    """jit(theta, v) -> n chained products (scaled so nothing overflows)."""
+    return jax.jit(lambda t, v: jax.lax.fori_loop(0, n, lambda i, w: matvec_at(t)(w) * 1e-3, v))
+
+
+def candidates(args) -> tuple[dict, tuple]:
+    data = load_dataset("mnist_subset", n_train=args.n, dtype="float32")
+    problem = network_problem(args.model, data, loss="mse", dtype="float32", **NETS[args.model])
+    x, y = problem.train_xy
+    grad = jax.grad(lambda s: problem.batch_loss(s, x, y))
+    out = {
+        "plain jvp(grad)": products(lambda t: lambda w: jax.jvp(grad, (t,), (w,))[1], args.hvps),
+        "plain linearized": products(lambda t: jax.linearize(grad, t)[1], args.hvps),
+    }
+    for c in args.chunks:
+        chunked = network_problem(args.model, data, loss="mse", dtype="float32", chunk_size=c, **NETS[args.model])
+        out[f"chunked {c}"] = products(lambda t, loss=chunked.loss: lambda w: hvp_of(loss)(t, w), args.hvps)
+    out[f"operator (chunks of {problem.loss.chunk_size})"] = products(
+        lambda t: hessian_operator(problem.loss, t).matvec, args.hvps
+    )
+
+    def lanczos(t, v):
+        pairs = top_eigenpairs(problem.loss, t, 1, tol=0.0, max_size=args.hvps, method="lanczos", block=v[None])
+        return pairs.values
+
+    def lanczos_default(t, v):  # the default basis (100 vectors) allocated, stopped by tol: count its HVPs
+        return top_eigenpairs(problem.loss, t, 1, tol=1e-4, method="lanczos", block=v[None]).hvps
+
+    out["lanczos (operator)"] = jax.jit(lanczos)
+    out["lanczos, default basis, tol 1e-4"] = jax.jit(lanczos_default)
+    theta = problem.theta0
+    v = jax.random.normal(jax.random.PRNGKey(1), theta.shape, theta.dtype)
+    need = residual_bytes(problem.loss, theta)
+    print(f"{args.model}: D = {theta.size}, {args.n} images, residuals of the linearisation {need / 2**20:.0f} MiB")
+    return out, (theta, v)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", choices=tuple(NETS), default="mlp")
+    parser.add_argument("--n", type=int, default=1000)
+    parser.add_argument("--hvps", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--chunks", type=int, nargs="*", default=(32, 256, 1000))
+    args = parser.parse_args()
+    cands, inputs = candidates(args)
+    # compile off the clock; a Lanczos run stopped by its tolerance is timed per HVP it took
+    counts = {k: int(f(*inputs)) if k.endswith("tol 1e-4") else args.hvps for k, f in cands.items()}
+    times = {k: [] for k in cands}
+    for _ in range(args.repeats):
+        for name, f in cands.items():
+            tic = time.perf_counter()
+            jax.block_until_ready(f(*inputs))
+            times[name].append(1e3 * (time.perf_counter() - tic) / counts[name])
+    rounds = np.array(list(times.values()))  # (candidates, repeats)
+    best_plain = rounds[:2].min(axis=0)
+    for (name, t), row in zip(times.items(), rounds):
+        ratio = np.median(row / best_plain)
+        print(
+            f"{name:34s} {np.median(t):9.2f} ms/HVP  [{min(t):.2f}, {max(t):.2f}]  {ratio:5.2f}x best plain"
+            f"  ({counts[name]} HVPs)"
+        )
+
+
+if __name__ == "__main__":
+    main()
