@@ -84,10 +84,10 @@ def _orthogonalise(basis, w):
 
 def _orthogonalise_filled(basis, w, rows):
     """:func:`_orthogonalise` against the first ``rows`` rows of ``basis`` (the rest are zero), done on the
-    smallest leading block of :func:`_prefix_sizes` that holds them: a step's cost follows the basis built so
-    far, not the largest basis allowed. The coefficients are padded to the full basis."""
+    smallest leading block of :func:`_bucket_sizes` (from 8 rows) that holds them: a step's cost follows the
+    basis built so far, not the largest basis allowed. The coefficients are padded to the full basis."""
     total = basis.shape[0]
-    sizes = _prefix_sizes(total)
+    sizes = _bucket_sizes(total, smallest=8)
 
     def leading(w, p):
         out, coef = _orthogonalise(basis[:p], w)
@@ -95,10 +95,6 @@ def _orthogonalise_filled(basis, w, rows):
 
     branches = [functools.partial(leading, p=p) for p in sizes]
     return jax.lax.switch(jnp.searchsorted(jnp.asarray(sizes), rows), branches, w)
-
-
-def _prefix_sizes(total: int) -> tuple[int, ...]:
-    return tuple(p for p in (2**e for e in range(3, 31)) if p < total) + (total,)
 
 
 def _bilinear_norm(w):
@@ -165,9 +161,9 @@ def ritz(krylov: Krylov) -> Ritz:
     return jax.lax.switch(index, branches, krylov.proj, krylov.size)
 
 
-def _bucket_sizes(m: int) -> tuple[int, ...]:
-    sizes = [p for p in (2**e for e in range(5, 31)) if p < m]
-    return tuple(sizes) + (m,)
+def _bucket_sizes(m: int, smallest: int = 32) -> tuple[int, ...]:
+    """The powers of two from ``smallest`` below m, then m: the leading sizes a step may work on."""
+    return tuple(p for p in (2**e for e in range(31)) if smallest <= p < m) + (m,)
 
 
 def _ritz_leading(proj, n, p: int, m: int, b: int) -> Ritz:

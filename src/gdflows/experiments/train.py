@@ -239,8 +239,9 @@ def train(problem: NetworkProblem, cfg: TrainConfig, run: Run) -> list[dict]:
     idx = batch_schedule(len(problem.data.y_train), cfg.batch_size or None, cfg.steps, cfg.net.seed)
     st, rows = _resume(run, problem, opt, method)
     # divergence is relative to the loss at step 0 (the same compiled evaluation as its metrics row)
-    loss0 = float(rows[0]["loss"]) if rows else float(problem.evaluate(problem.theta0)[0])
-    log = functools.partial(log_row, problem, cfg, run, rows, loss0)
+    first = {} if rows else {0: problem.evaluate(problem.theta0)}  # step 0's evaluation, reused by its row
+    loss0 = float(rows[0]["loss"]) if rows else float(first[0][0])
+    log = functools.partial(log_row, problem, cfg, run, rows, loss0, first)
     try:
         diverged = drive(
             steps,
@@ -263,14 +264,16 @@ def train(problem: NetworkProblem, cfg: TrainConfig, run: Run) -> list[dict]:
     return rows
 
 
-def log_row(problem, cfg, run: Run, rows: list[dict], loss0: float, st: DiagnosedState, chunk, say) -> int | None:
+def log_row(
+    problem, cfg, run: Run, rows: list[dict], loss0: float, first: dict, st: DiagnosedState, chunk, say
+) -> int | None:
     """The metrics row at ``st`` (or the diverged row), appended to ``rows`` and written; returns the step
-    where the run diverged, or None."""
+    where the run diverged, or None. ``first``: step -> (loss, accuracy) already evaluated there."""
     if chunk is not None and chunk.diverged_at is not None:
         rows.append(_diverged(chunk.diverged_at, chunk.diverged_loss))
         return chunk.diverged_at
     say(f"step {st.step}: loss and accuracy over {len(problem.data.y_train)} images")
-    train_eval = problem.evaluate(st.theta)
+    train_eval = first.pop(st.step) if st.step in first else problem.evaluate(st.theta)
     loss = float(train_eval[0])
     if not loss <= divergence_bound(loss0):  # also NaN
         rows.append(_diverged(st.step, loss))
