@@ -88,8 +88,8 @@ def eigsh(
     """
     key = jax.random.PRNGKey(0) if key is None else key
 
-    def monitor(krylov, ritz, _):
-        return (krylov.size >= k) & _converged(ritz, _order(ritz, which)[:k], tol), None
+    def monitor(size, ritz, _):
+        return (size >= k) & _converged(ritz, _order(ritz, which)[:k], tol), None
 
     krylov, ritz, _ = lanczos.run(matvec, block, max_size, monitor, None, key)
     wanted = _order(ritz, which)[:k]

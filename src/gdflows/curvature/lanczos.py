@@ -74,27 +74,44 @@ class Ritz(NamedTuple):
     residuals: jax.Array
 
 
+def _project_out(basis, w):
+    """w - Q^T (Q w) (one classical Gram-Schmidt pass); returns the result and the coefficients Q w."""
+    coef = basis @ w
+    return w - coef @ basis, coef
+
+
 def _orthogonalise(basis, w):
     """w - Q^T (Q w), twice; returns the result and the total coefficients Q w."""
-    c1 = basis @ w
-    w = w - c1 @ basis
-    c2 = basis @ w
-    return w - c2 @ basis, c1 + c2
+    w, c1 = _project_out(basis, w)
+    w, c2 = _project_out(basis, w)
+    return w, c1 + c2
 
 
-def _orthogonalise_filled(basis, w, rows):
-    """:func:`_orthogonalise` against the first ``rows`` rows of ``basis`` (the rest are zero), done on the
-    smallest leading block of :func:`_bucket_sizes` (from 8 rows) that holds them: a step's cost follows the
-    basis built so far, not the largest basis allowed. The coefficients are padded to the full basis."""
+def _orthogonalise_filled(basis, w, rows, window: int):
+    r""":func:`_orthogonalise` against the first ``rows`` rows of ``basis`` (the rest are zero), with the first
+    pass on the last ``window`` filled rows only.
+
+    In exact arithmetic H q_j has components only along the blocks next to q_j (the three-term recurrence),
+    so a pass over the last ``window`` = 3b rows removes every large component; what is left along the older
+    rows is rounding (loss of orthogonality), which one pass over all filled rows removes: two passes, as
+    :func:`_orthogonalise`, but the first costs 3b rows instead of n. The full pass runs on the smallest
+    leading block of :func:`_bucket_sizes` (from 8 rows) that holds the filled rows, so a step's cost follows
+    the basis built so far. The coefficients are returned over the full basis.
+    """
     total = basis.shape[0]
+    start = jnp.maximum(rows - window, 0)
+    recent = jax.lax.dynamic_slice_in_dim(basis, start, min(window, total), axis=0)
+    w, local = _project_out(recent, w)
+    coef = jax.lax.dynamic_update_slice_in_dim(jnp.zeros(total, w.dtype), local, start, axis=0)
     sizes = _bucket_sizes(total, smallest=8)
 
     def leading(w, p):
-        out, coef = _orthogonalise(basis[:p], w)
-        return out, jnp.pad(coef, (0, total - p))
+        out, c = _project_out(basis[:p], w)
+        return out, jnp.pad(c, (0, total - p))
 
     branches = [functools.partial(leading, p=p) for p in sizes]
-    return jax.lax.switch(jnp.searchsorted(jnp.asarray(sizes), rows), branches, w)
+    w, full = jax.lax.switch(jnp.searchsorted(jnp.asarray(sizes), rows), branches, w)
+    return w, coef + full
 
 
 def _bilinear_norm(w):
@@ -102,15 +119,15 @@ def _bilinear_norm(w):
     return jnp.sqrt(w @ w)
 
 
-def _next_vector(basis, w, key, rows):
-    """Orthonormalise w against the rows of ``basis`` (only the first ``rows`` are non-zero): returns
-    (q, Q w, norm).
+def _next_vector(basis, w, key, rows, window):
+    """Orthonormalise w against the rows of ``basis`` (only the first ``rows`` are non-zero; see
+    :func:`_orthogonalise_filled` for ``window``): returns (q, Q w, norm).
 
     On breakdown (w in the span already: an invariant subspace was found) q is
     a fresh random direction and norm is 0, so the coupling it records is 0.
     """
     scale = jnp.linalg.norm(w)
-    w, coef = _orthogonalise_filled(basis, w, rows)
+    w, coef = _orthogonalise_filled(basis, w, rows, window)
     norm = _bilinear_norm(w)
     broke = jnp.abs(norm) <= 1e3 * jnp.finfo(basis.real.dtype).eps * scale
     q = jax.lax.cond(broke, _fresh_direction, lambda *_: w / norm, basis, key)
@@ -129,7 +146,7 @@ def _append_block(krylov: Krylov, products, key) -> Krylov:
     """Add the columns H q_j (j in the current block) to T and the next block to Q."""
     basis, proj, n, b = krylov.basis, krylov.proj, krylov.size, krylov.block
     for i in range(b):
-        q, coef, norm = _next_vector(basis, products[i], jax.random.fold_in(key, i), n + b + i)
+        q, coef, norm = _next_vector(basis, products[i], jax.random.fold_in(key, i), n + b + i, 3 * b)
         basis = basis.at[n + b + i].set(q)
         proj = proj.at[:, n + i].set(coef.at[n + b + i].set(norm))
     cols = jax.lax.dynamic_slice_in_dim(proj, n, b, axis=1)
@@ -144,21 +161,23 @@ def start(block, max_size: int, key) -> Krylov:
     b, dim = block.shape
     basis = jnp.zeros((max_size + b, dim), block.dtype)
     for i in range(b):
-        basis = basis.at[i].set(_next_vector(basis, block[i], jax.random.fold_in(key, i), i)[0])
+        basis = basis.at[i].set(_next_vector(basis, block[i], jax.random.fold_in(key, i), i, b)[0])
     return Krylov(basis, jnp.zeros((max_size + b,) * 2, block.dtype), jnp.asarray(0), b)
 
 
-def ritz(krylov: Krylov) -> Ritz:
-    """Ritz pairs of T_n (n = krylov.size) with their residual norms |R_n s|.
+def ritz(proj, size, block: int) -> Ritz:
+    """Ritz pairs of T_n (n = ``size``, T and the coupling R_n in ``proj``) with their residual norms |R_n s|.
 
     The eigenproblem is solved on the smallest of a few leading sizes
     (32, 64, 128, ..., max_size) that holds T_n, so early steps stay cheap.
+    It takes T alone, not the basis: a branch that carried the (max_size, D)
+    basis would cost a copy of it at every check.
     """
-    m = krylov.proj.shape[0] - krylov.block
+    m = proj.shape[0] - block
     sizes = _bucket_sizes(m)
-    index = jnp.searchsorted(jnp.asarray(sizes), krylov.size)
-    branches = [functools.partial(_ritz_leading, p=p, m=m, b=krylov.block) for p in sizes]
-    return jax.lax.switch(index, branches, krylov.proj, krylov.size)
+    index = jnp.searchsorted(jnp.asarray(sizes), size)
+    branches = [functools.partial(_ritz_leading, p=p, m=m, b=block) for p in sizes]
+    return jax.lax.switch(index, branches, proj, size)
 
 
 def _bucket_sizes(m: int, smallest: int = 32) -> tuple[int, ...]:
@@ -201,19 +220,19 @@ def run(matvec: Callable, block, max_size: int, monitor: Callable, aux: Any, key
     """Grow the Krylov basis one block at a time until ``monitor`` says done.
 
     ``matvec(v) -> H v``; ``block`` (b, D) is the start block;
-    ``monitor(krylov, ritz, aux) -> (done, aux)`` sees the Ritz pairs of the
-    current basis. It is called after every block up to 32 blocks, then every
-    ``2^(floor(log2 j) - 4)`` blocks (j blocks done; about 16 checks per
-    doubling, so at most ~6% extra HVPs), and at the end. Stops at
-    ``max_size`` HVPs at the latest (a multiple of b). Returns the final
-    basis, its Ritz pairs and ``aux``.
+    ``monitor(size, ritz, aux) -> (done, aux)`` sees the number of rows n
+    and the Ritz pairs of the current basis. It is called after every block
+    up to 32 blocks, then every ``2^(floor(log2 j) - 4)`` blocks (j blocks
+    done; about 16 checks per doubling, so at most ~6% extra HVPs), and at
+    the end. Stops at ``max_size`` HVPs at the latest (a multiple of b).
+    Returns the final basis, its Ritz pairs and ``aux``.
     """
     krylov = start(block, max_size, key)
     b = krylov.block
 
-    def check(krylov, aux):
-        pairs = ritz(krylov)
-        done, aux = monitor(krylov, pairs, aux)
+    def check(proj, size, aux):
+        pairs = ritz(proj, size, b)
+        done, aux = monitor(size, pairs, aux)
         return pairs, aux, done
 
     def cond(state):
@@ -227,11 +246,16 @@ def run(matvec: Callable, block, max_size: int, monitor: Callable, aux: Any, key
         krylov = _append_block(krylov, products, jax.random.fold_in(key, krylov.size + 1))
         last = krylov.size + b > max_size
         new_pairs, aux, done = jax.lax.cond(
-            _check_now(krylov.size // b) | last, check, lambda k, a: (pairs, a, jnp.asarray(False)), krylov, aux
+            _check_now(krylov.size // b) | last,
+            check,
+            lambda proj, size, a: (pairs, a, jnp.asarray(False)),
+            krylov.proj,
+            krylov.size,
+            aux,
         )
         return krylov, new_pairs, aux, done
 
-    shapes = jax.eval_shape(ritz, krylov)
+    shapes = jax.eval_shape(functools.partial(ritz, block=b), krylov.proj, krylov.size)
     pairs0 = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
     krylov, pairs, aux, _ = jax.lax.while_loop(cond, body, (krylov, pairs0, aux, jnp.asarray(False)))
     return krylov, pairs, aux

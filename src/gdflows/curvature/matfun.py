@@ -65,7 +65,7 @@ def matfun(
     accept = (lambda ritz: True) if accept is None else accept
     dtype = jnp.result_type(v.dtype, jnp.complex64)
 
-    def monitor(krylov, ritz, aux):
+    def monitor(size, ritz, aux):
         y_prev, diff_prev, _, _ = aux
         y = ritz_apply(ritz, f(ritz.values)).astype(dtype)
         diff = jnp.linalg.norm(y - y_prev)
