@@ -3,6 +3,7 @@
 import contextlib
 import json
 import re
+from pathlib import Path
 
 import jax
 import pytest
@@ -69,7 +70,11 @@ SMOKE_CLAIMS = [
         r"lambda_0 rose and hovers: False; .*",
         "no: edge no, sign no",
     ),
-    ("|Hg| tracks the per-iteration drift", r"Pearson r \(logs\) = 0\.99\d\d over 40 pairs; .*", "yes"),
+    (
+        "|Hg| tracks the per-iteration drift",
+        r"Pearson r \(logs\) = 0\.99\d\d over 40 pairs \(per rate: h = 0\.03: [01]\.\d{4}, h = 0\.1: [01]\.\d{4}\); .*",
+        "yes",
+    ),
     (
         "DAL trades stability for performance through p",
         r"p=0\.5: diverged 3/3; p=1: diverged 0/3, loss .*; p=2: diverged 0/3, loss .*",
@@ -113,20 +118,67 @@ def test_a_folder_computed_by_other_software_is_refused_not_resumed(smoke, tmp_p
 
 def test_a_fresh_run_reproduces_the_exported_report_byte_for_byte(smoke):
     assert compare_export(smoke / "second", smoke / "docs") == []
+    for rel in ("REPRODUCTION.md", "claims.csv", "numbers.csv", "drift/drift.csv", "drift/figures/drift.png"):
+        assert (smoke / "second" / rel).read_bytes() == (smoke / "docs" / rel).read_bytes(), rel  # one machine
 
 
-def test_check_names_the_file_that_differs(smoke, tmp_path):
+def test_every_number_behind_a_claim_is_declared_with_its_tolerance(smoke):
+    numbers = read_csv(smoke / "docs" / "numbers.csv")
+    claims = {c["claim"] for c in read_csv(smoke / "docs" / "claims.csv")}
+    assert {r["claim"] for r in numbers} == claims
+    by = {(r["claim"], r["number"]): r for r in numbers}
+    pf = by[("PF follows GD exactly on quadratics, for every h", "max |PF - GD|")]
+    assert float(pf["value"]) < 1e-11 and float(pf["tolerance"]) == 1e-10 and pf["basis"] == "solver accuracy"
+    eos = by[("Edge of stability explained by lambda_0 vs 2/h and Re(sc_0) (h = 0.12)", "sign agreement")]
+    rate, n = float(eos["value"]), int(float(by[(eos["claim"], "steps above noise")]["value"]))
+    assert float(eos["tolerance"]) == pytest.approx(max(2 * (rate * (1 - rate) / n) ** 0.5, 1 / n))
+    central = by[(SMOKE_CLAIMS[-1][0], "loss fraction")]
+    metrics = read_csv(smoke / "docs" / "central" / "central_metrics.csv")[0]
+    windows, rate = max(int(metrics["steps_at_eos"]) // 41, 1), float(central["value"])  # --window 41
+    assert float(central["tolerance"]) == pytest.approx(max(2 * (rate * (1 - rate) / windows) ** 0.5, 1 / windows))
+    assert central["basis"].endswith("windows of 41 steps")
+    cost = by[("DAL's cost: about one extra gradient per step", "FLOPs ratio")]
+    assert 2 <= float(cost["value"]) < 3 and float(cost["tolerance"]) == 1e-6
+    run_tables = {p.relative_to(smoke / "first") for p in (smoke / "first").rglob("*.csv")}
+    small = {rel for rel in run_tables if (smoke / "first" / rel).stat().st_size <= 100_000}
+    assert {p.relative_to(smoke / "docs") for p in (smoke / "docs").rglob("*.csv")} == small
+    assert Path("central/central_metrics.csv") in small and Path("dal/summary.csv") in small
+
+
+def _edit(path, old, new):
+    text = path.read_text()
+    assert old in text, old
+    path.write_text(text.replace(old, new, 1))
+
+
+def test_check_holds_verdicts_exactly_and_numbers_within_their_tolerances(smoke, tmp_path):
     docs = tmp_path / "docs"
     export(smoke / "first", docs)
     check_copy(smoke / "second", docs)
-    report = docs / "REPRODUCTION.md"
-    report.write_text(report.read_text().replace("| yes |", "| no |", 1))
+    numbers = docs / "numbers.csv"
+    committed = numbers.read_text()
+    row = next(r for r in read_csv(numbers) if r["number"] == "p=1 loss mean")
+    value, tol = float(row["value"]), float(row["tolerance"])
+    _edit(numbers, row["value"], repr(value + 0.9 * tol))  # within the seeds' spread: passes
+    check_copy(smoke / "second", docs)
+    numbers.write_text(committed)
+    _edit(numbers, row["value"], repr(value + 1.1 * tol))
+    with pytest.raises(GDFlowsError, match=r"DAL trades stability for performance through p / p=1 loss mean: "):
+        check_copy(smoke / "second", docs)
+    numbers.write_text(committed)
+    _edit(docs / "claims.csv", ",yes\n", ",no\n")  # a verdict
     figure = sorted(docs.glob("*/figures/*.png"))[0]
     (figure.parent / "stray.png").write_bytes(figure.read_bytes())
-    with pytest.raises(GDFlowsError, match=r"REPRODUCTION.md, .*stray.png \(not produced\)"):
+    with pytest.raises(GDFlowsError, match=r"stray.png \(not produced\)"):
         check_copy(smoke / "second", docs)
-    export(smoke / "second", docs)  # regenerating removes the stray figure
+    export(smoke / "second", docs)  # regenerating removes the stray figure and restores the verdict
     check_copy(smoke / "second", docs)
+    _edit(docs / "claims.csv", ",yes\n", ",no\n")
+    with pytest.raises(GDFlowsError, match=r"claims.csv: a claim or its verdict"):
+        check_copy(smoke / "second", docs)
+    (docs / "drift" / "drift.csv").unlink()
+    with pytest.raises(GDFlowsError, match=r"drift/drift.csv \(missing\)"):
+        check_copy(smoke / "second", docs)
 
 
 def test_unknown_scale_and_paper_without_its_data_are_refused(tmp_path):
@@ -146,11 +198,13 @@ def test_paper_scale_exports_beside_the_reproduction_without_touching_its_figure
         (docs / rel).parent.mkdir(parents=True, exist_ok=True)
         (docs / rel).write_text("committed")
     assert compare_export(run, docs, "PAPER_SCALE.md") == [
-        "PAPER_SCALE.md",
-        "eos_conv/figures/sharpness.png",
+        "PAPER_SCALE.md (missing)",
+        "eos_conv/figures/sharpness.png (missing)",
         "eos_conv/figures/old.png (not produced)",
     ]
     export(run, docs, "PAPER_SCALE.md")
     check_copy(run, docs, "PAPER_SCALE.md")
+    (docs / "PAPER_SCALE.md").write_text("# edited")
+    assert compare_export(run, docs, "PAPER_SCALE.md") == ["PAPER_SCALE.md"]  # no declared numbers: bytes
     assert (docs / "train_lr0.12/figures/sharpness.png").read_text() == "committed"  # the reproduction's own
     assert not (docs / "eos_conv/figures/old.png").exists()

@@ -94,8 +94,8 @@ def cache_settings(env: Mapping[str, str]) -> dict[str, object]:
     return settings
 
 
-# ``gdflows reproduce`` promises the same bytes on every x86-64 CPU with AVX2: XLA's float32 rounding
-# differs between instruction sets (with and without FMA), and AVX-512 machines give AVX2's results.
+# ``gdflows reproduce`` writes the same bytes on every x86-64 CPU with AVX2 (AVX-512 machines give AVX2's
+# results; XLA's float rounding differs between instruction sets); elsewhere its check's tolerances apply.
 REPRODUCE_ISA = "--xla_cpu_max_isa=AVX2"
 
 

@@ -1,14 +1,17 @@
 """`gdflows reproduce`: each claim of the paper beside our own measured number.
 
 Every number in REPRODUCTION.md is computed by the run that writes it, and
-the report holds no wall-clock times (those go to TIMINGS.md beside it), so
-the same command on the same software writes the same report: ``--check
-docs/reproduction`` reruns it and fails on any difference from the
-committed copy. The sub-experiments run into sub-folders of the run folder
-(so an interrupted reproduction resumes the resumable parts), and a claim
-table is assembled from their tables. The run folder records a hash of
-gdflows' source and the numerical stack's versions (:func:`software`), so a
-folder written by other code is refused instead of resumed into a report.
+the report holds no wall-clock times (those go to TIMINGS.md beside it).
+``--check docs/reproduction`` reruns it and compares it with the committed
+copy: the claims and their verdicts exactly, and each number behind a claim
+(numbers.csv, written from the :class:`~gdflows.experiments.report.tolerances.Measured`
+numbers each claim declares) within the tolerance declared with it. The
+sub-experiments run into sub-folders of the run folder (so an interrupted
+reproduction resumes the resumable parts), and a claim table is assembled
+from their tables, which are exported beside the report. The run folder
+records a hash of gdflows' source and the numerical stack's versions
+(:func:`software`), so a folder written by other code is refused instead of
+resumed into a report.
 
 Claims and sections: each entry of :data:`CLAIMS` is a function of a
 :class:`Context` returning claim rows (built by ``_claim``, the verdict from
@@ -19,13 +22,10 @@ function to the list.
 Determinism. On one machine with one software stack the report and its
 figures come out byte for byte (runs are single-process, JAX's CPU results do
 not depend on the thread count or the load, no dict/set order reaches the
-output, every random key is fixed). Across machines they need not: the DAL
-runs are float32, and DAL-2 is chaotic there (a relative change of 1e-7 in
-theta_0 moves a seed's final loss by up to 0.07; 1e-15 in float64 by 0.01),
-while float32 rounding depends on the CPU (on one machine, limiting XLA to
-AVX instead of AVX-512 instructions changed results in the last bits and the
-DAL-2 mean loss from 0.113 to 0.116). Regenerate the committed report on the
-machine that checks it.
+output, every random key is fixed). Across machines they need not: float
+rounding depends on the CPU, and the chaotic runs (DAL-2 in float32, the
+edge-of-stability runs) amplify it, which is why ``--check`` compares
+verdicts exactly and numbers within tolerances, not bytes.
 
 Scales (:data:`SCALES`, a :class:`Scale` each):
 
@@ -52,14 +52,17 @@ from gdflows.errors import GDFlowsError
 from gdflows.experiments import paper_scale, pf_validity
 from gdflows.experiments.configs import CentralConfig, PFValidityConfig, ReproduceConfig, changed_flags
 from gdflows.experiments.drift import DriftConfig, correlations, drift_verdict
+from gdflows.experiments.drift import summary_rows as drift_summary
 from gdflows.experiments.eos import eos_verdicts
 from gdflows.experiments.network_setup import NetworkSetup
 from gdflows.experiments.optimizers.compare import CompareOptimizersConfig
 from gdflows.experiments.optimizers.report import seed_stats
 from gdflows.experiments.paper_scale import PaperScale
 from gdflows.experiments.quadratic import quadratic_tables, summary_rows
+from gdflows.experiments.report import tolerances
 from gdflows.experiments.report.markdown import markdown_table
 from gdflows.experiments.report.runs import Run, atomic_write_bytes, read_csv
+from gdflows.experiments.report.tolerances import Measured
 from gdflows.experiments.toys import (
     DIP_TOL,
     EXPECTED_ORDERS,
@@ -87,6 +90,15 @@ __all__ = ["ReproduceConfig", "run", "reproduce", "scale_plan", "check_copy", "c
 DAL_METHODS = ("dal_p0.5_hvp", "dal_p1_hvp", "dal_p2_hvp", "gd_lr0.1")
 EXACT = 1e-9  # "follows GD exactly": the flows are solved at rtol 1e-12
 APART = 1e-2  # a flow that ends farther than this from GD does not follow it
+DISTANCE_TOL = 1e-10  # distances of float64 solves at rtol 1e-12, and float64 GD: rounding moves them far less
+SOLVER_TOL = 1e-6  # escape times (solves at the default tolerance) and fitted slopes of one-step errors
+FLOWS = ("PF", "NGF", "IGR")  # the quadratic claims' flows
+NUMBERS = "numbers"  # the key of a claim's Measured numbers
+CLAIMS_CSV, NUMBERS_CSV = "claims.csv", "numbers.csv"
+EXPORT_MAX_BYTES = 100_000  # sub-run tables up to this size go beside the report; per-step logs stay behind
+R_TOL = 0.005  # a correlation over 20-80 points of float64 runs, some at the edge of stability
+EDGE = "a float64 GD run at the edge of stability (chaotic): within 5-10% of itself"
+STATISTIC = "a statistic over the points of float64 runs, some at the edge of stability"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -179,7 +191,8 @@ class Context:
     timings: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
-def _claim(claim, experiment, command, ours, paper, agrees) -> dict:
+def _claim(claim, experiment, command, ours, paper, agrees, numbers: dict[str, Measured]) -> dict:
+    """A claim row; ``numbers`` are the values behind ``ours`` with their tolerances (numbers.csv)."""
     return {
         "claim": claim,
         "experiment": experiment,
@@ -187,6 +200,7 @@ def _claim(claim, experiment, command, ours, paper, agrees) -> dict:
         "ours": ours,
         "paper": paper,
         "agrees": str(agrees),
+        NUMBERS: numbers,
     }
 
 
@@ -205,6 +219,7 @@ def quadratic_claims(ctx: Context) -> list[dict]:
             f"max |PF - GD| = {pf:.1e}",
             "~1e-13 (exact up to the solver)",
             each({f"h = {lr:g}": s[(lr, "PF")]["max_distance"] <= EXACT for lr in lrs}),
+            {"max |PF - GD|": tolerances.solver(pf, DISTANCE_TOL)},
         ),
         _claim(
             "Only the PF captures divergence (h lambda > 2)",
@@ -214,6 +229,7 @@ def quadratic_claims(ctx: Context) -> list[dict]:
             f"IGR {s[(1.05, 'IGR')]['final_distance']:.3f}",
             "NGF/IGR 0.564, PF ~0",
             only_one_follows("PF", s[(1.05, "PF")]["final_distance"], others(1.05, "final_distance"), EXACT, APART),
+            {f"{f} final distance": tolerances.solver(s[(1.05, f)]["final_distance"], DISTANCE_TOL) for f in FLOWS},
         ),
         _claim(
             "Only the PF captures oscillation (1 < h lambda < 2)",
@@ -222,6 +238,7 @@ def quadratic_claims(ctx: Context) -> list[dict]:
             f"PF {s[(0.9, 'PF')]['max_distance']:.1e}, NGF {s[(0.9, 'NGF')]['max_distance']:.3f} (max over n)",
             "NGF/IGR slide to the minimum",
             only_one_follows("PF", s[(0.9, "PF")]["max_distance"], others(0.9, "max_distance"), EXACT, APART),
+            {f"{f} max distance": tolerances.solver(s[(0.9, f)]["max_distance"], DISTANCE_TOL) for f in FLOWS},
         ),
     ]
 
@@ -244,6 +261,13 @@ def toy_claims(ctx: Context) -> list[dict]:
             f"IGR stay in the sharp minimum, {stay['NGF']:.2f} and {stay['IGR']:.2f} from GD at the end",
             "PF follows GD out of the sharp minimum",
             dip_verdict(dip, facts),
+            {
+                "GD escape step": tolerances.exact(facts["gd_escape_step"]),
+                "GD final x": tolerances.solver(facts["gd_final"], DISTANCE_TOL),
+                "sharp minimum x": tolerances.solver(facts["x_sharp"], DISTANCE_TOL),
+                "PF tracked steps": tolerances.exact(pf_tracked),
+                **{f"{f} final distance": tolerances.solver(d, DISTANCE_TOL) for f, d in stay.items()},
+            },
         ),
         _claim(
             "The PF captures escape from saddles (slower than NGF)",
@@ -252,6 +276,7 @@ def toy_claims(ctx: Context) -> list[dict]:
             f"escape time GD {t['GD']:.3f}, PF {t['PF']:.3f}, NGF {t['NGF']:.3f}, IGR {t['IGR']:.3f}",
             "PF follows GD",
             escape_time_matches(t["PF"], t["GD"], t["NGF"]),
+            {f"{f} escape time": tolerances.solver(v, SOLVER_TOL) for f, v in t.items()},
         ),
         _claim(
             "Error orders: NGF 2, IGR 3, third-order 4, PF 3, PF+NP 4",
@@ -260,6 +285,7 @@ def toy_claims(ctx: Context) -> list[dict]:
             ", ".join(f"{k} {v:.2f}" for k, v in slopes.items()),
             "2, 3, 4, 3, 4",
             each({k: abs(slopes[k] - e) <= ORDER_TOL for k, e in EXPECTED_ORDERS.items()}),
+            {f"{k} order": tolerances.solver(v, SOLVER_TOL) for k, v in slopes.items()},
         ),
     ]
 
@@ -282,6 +308,13 @@ def _eos_claims(ctx: Context, eos: EosRun) -> list[dict]:
                 f"{100 * v['majority_baseline']:.1f}%)",
                 "lambda_0 -> 2/h; loss rises when Re(sc_0) > 0",
                 v["verdict"],
+                {
+                    "sign agreement": tolerances.binomial(v["sign_agreement"], v["steps_above_noise"]),
+                    "majority baseline": tolerances.binomial(v["majority_baseline"], v["steps_above_noise"]),
+                    "steps above noise": tolerances.relative(
+                        v["steps_above_noise"], 0.1, "a count of a chaotic run: within 10%"
+                    ),
+                },
             )
         )
     return out
@@ -301,7 +334,9 @@ def drift_claims(ctx: Context) -> list[dict]:
         every=plan.drift_every,
     )
     cfg.run()
-    c = correlations(read_csv(cfg.out / "drift.csv"))
+    rows = read_csv(cfg.out / "drift.csv")
+    c = correlations(rows)
+    per_rate = [r for r in drift_summary(rows) if r["lr"] != "all"]
     return [
         _claim(
             "|Hg| tracks the per-iteration drift",
@@ -309,12 +344,35 @@ def drift_claims(ctx: Context) -> list[dict]:
             f"gdflows drift --lrs {' '.join(map(str, plan.drift_lrs))} --steps {plan.drift_steps} "
             f"--every {plan.drift_every}"
             f"{net_flags(plan.drift_net)}",
-            f"Pearson r (logs) = {c['pearson_log']:.4f} over {c['pairs']} pairs; median drift / prediction "
-            f"{c['median_ratio']:.3f} (band [{DRIFT_BAND[0]:g}, {DRIFT_BAND[1]:g}])",
+            f"Pearson r (logs) = {c['pearson_log']:.4f} over {c['pairs']} pairs (per rate: "
+            + ", ".join(f"h = {r['lr']}: {r['pearson_log']:.4f}" for r in per_rate)
+            + f"); median drift / prediction {c['median_ratio']:.3f} (band [{DRIFT_BAND[0]:g}, {DRIFT_BAND[1]:g}])",
             "strong correlation",
             drift_verdict(c),
+            {
+                "pairs": tolerances.exact(c["pairs"]),
+                "pearson r (logs)": Measured(c["pearson_log"], R_TOL, STATISTIC),
+                "median drift / prediction": tolerances.relative(c["median_ratio"], 0.01, STATISTIC),
+                **{f"pearson r (logs), h = {r['lr']}": Measured(r["pearson_log"], R_TOL, STATISTIC) for r in per_rate},
+            },
         )
     ]
+
+
+def _central_numbers(m: dict, window: int) -> dict[str, Measured]:
+    """The central-flow row's numbers that the run measured (a second eigenvalue may never reach the edge); the
+    loss fraction's n is the number of averaging windows (``window`` steps) at the edge, not of steps."""
+    given = lambda key: m.get(key) not in ("", None, "None", "nan")  # noqa: E731
+    out = {"hold": Measured(float(m["hold"]), 1e-5, "the held eigenvalue's solver tolerance")} if given("hold") else {}
+    if given("onset"):
+        out["onset step"] = tolerances.relative(int(m["onset"]), 0.05, EDGE)
+        windows = max(int(m["steps_at_eos"]) // window, 1)  # steps inside one averaging window are not independent
+        rate = tolerances.binomial(float(m["loss_fraction"]), windows)
+        out["loss fraction"] = Measured(rate.value, rate.tol, f"{rate.basis} windows of {window} steps")
+    for key in ("distance_ratio", "cost_hvps_one", "cost_hvps_two"):
+        if given(key):
+            out[key] = tolerances.relative(float(m[key]), 0.1, EDGE)
+    return out
 
 
 def _central_flags(cfg: CentralConfig) -> str:
@@ -344,6 +402,7 @@ def central_claims(ctx: Context) -> list[dict]:
             ours,
             "loss within a few %, lambda_0 at 2/h, far closer than gradient flow",
             central_tracks(judged["loss"], judged["sharpness"], judged["trajectory"]),
+            _central_numbers(m, cfg.window),
         )
     ]
 
@@ -352,6 +411,15 @@ def _dal_stats(row) -> str:
     st = seed_stats(row)
     loss = "" if st.diverged == st.seeds else f", loss {st.mean:.3f} +- {st.std:.3f}"
     return f"diverged {st.diverged}/{st.seeds}{loss}"
+
+
+def _dal_numbers(p: str, st) -> dict[str, Measured]:
+    out = {f"p={p} diverged": tolerances.exact(st.diverged)}
+    if st.seeds - st.diverged >= 2:
+        n = st.seeds - st.diverged
+        out[f"p={p} loss mean"] = tolerances.seeds(st.mean, st.std, n)
+        out[f"p={p} loss std"] = tolerances.seeds_std(st.std)
+    return out
 
 
 def dal_claims(ctx: Context) -> list[dict]:
@@ -377,6 +445,7 @@ def dal_claims(ctx: Context) -> list[dict]:
             "; ".join(f"p={p}: {_dal_stats(r)}" for p, r in row.items()),
             "larger p more stable, smaller p faster",
             stability_tradeoff({float(p): seed_stats(r) for p, r in row.items()}),
+            {name: m for p, r in row.items() for name, m in _dal_numbers(p, seed_stats(r)).items()},
         ),
         _claim(
             "DAL's cost: about one extra gradient per step",
@@ -385,6 +454,7 @@ def dal_claims(ctx: Context) -> list[dict]:
             f"DAL-1 (hvp) / GD = {flops:.2f}x FLOPs per step",
             "one HVP per step",
             cost_ratio(flops),  # 2 = exactly one extra gradient
+            {"FLOPs ratio": Measured(flops, 1e-6, "XLA's cost analysis of the same program")},
         ),
     ]
 
@@ -439,6 +509,7 @@ def reproduce(run: Run, scale: str, plan: Scale) -> None:
     ctx = Context(run, plan)
     claims = [c for claim_fn in CLAIMS for c in claim_fn(ctx)]
     sections = [section(ctx) for section in SECTIONS]
+    run.write_table("numbers", [row for c in claims for row in tolerances.rows(c["claim"], c.pop(NUMBERS))])
     run.write_table("claims", claims)
     run.write_text("REPRODUCTION.md", report(claims, scale, sections, _figures(run.path)))
     ctx.timings["whole reproduction, minutes"] = f"{(time.perf_counter() - start) / 60:.1f}"
@@ -452,14 +523,16 @@ def reproduce(run: Run, scale: str, plan: Scale) -> None:
 
 
 DETERMINISM = (
-    "The same command with the same software on the same machine writes this report and its figures byte for "
-    "byte (`--check` demands it), and `gdflows reproduce` pins XLA's CPU instruction set to AVX2 on x86-64, so "
-    "AVX2 and AVX-512 machines write the same bytes. Elsewhere (a CPU without FMA, another architecture) the "
-    "numbers of the chaotic runs may differ: the DAL runs are float32, and their p = 2 runs amplify a relative "
-    "change of 1e-7 in the start into a change of up to 0.07 in a seed's final loss (limiting XLA to AVX, "
-    "without FMA, moves the p = 2 mean loss from 0.113 to 0.116); the edge-of-stability runs amplify float64 "
-    "rounding the same way, more slowly. "
-    "The verdicts use the seeds' spread, so such differences should move the numbers, not the answers."
+    "What a rerun must reproduce: `gdflows reproduce --check` demands every verdict exactly and every number "
+    "behind a claim within the tolerance declared with it in numbers.csv beside this report (with the basis of "
+    "each: exact for counts, the solver's accuracy for the flows' distances, two binomial standard errors for "
+    "rates over the steps of a chaotic run, twice the seeds' spread for means over seeds). Bytes are not "
+    "demanded: float rounding depends on the CPU (kernel blocking, FMA, summation order), and the chaotic runs "
+    "amplify it (the DAL runs are float32, and their p = 2 runs turn a relative change of 1e-7 in the start into "
+    "up to 0.07 in a seed's final loss; the edge-of-stability runs amplify float64 rounding the same way, more "
+    "slowly). On one machine with one software stack the same command writes the same report, claim and number "
+    "tables and figures byte for byte (some sub-run tables also hold wall-clock times). The tables behind "
+    "every row are beside this report as CSV (per-step logs above 100 kB stay in the run folder)."
 )
 
 
@@ -486,21 +559,29 @@ def _figures(folder: Path) -> list[Path]:
     return sorted(p.relative_to(folder) for p in folder.glob("*/figures/*.png"))
 
 
+def _tables(folder: Path) -> list[Path]:
+    """The tables behind the report, relative to the run folder: its own and the sub-runs' CSVs up to
+    :data:`EXPORT_MAX_BYTES` (per-step logs above it stay in the run folder)."""
+    found = [*folder.glob("*.csv"), *folder.glob("*/*.csv")]
+    return sorted(p.relative_to(folder) for p in found if p.stat().st_size <= EXPORT_MAX_BYTES)
+
+
 def _exported(folder: Path, report: str) -> list[Path]:
-    return [Path(report), *_figures(folder)]
+    return [Path(report), *_tables(folder), *_figures(folder)]
 
 
 def _stale(run_folder: Path, dest: Path, ours: list[Path]) -> list[Path]:
-    """Figures in ``dest`` under this run's sub-run folders that this run did not produce (figures of
+    """Figures and tables in ``dest`` under this run's sub-run folders that this run did not produce (those of
     another report in ``dest``, e.g. PAPER_SCALE.md's beside REPRODUCTION.md, are not this run's)."""
     subs = {p.name for p in run_folder.iterdir() if p.is_dir()}
-    return [rel for rel in _figures(dest) if rel.parts[0] in subs and rel not in set(ours)]
+    theirs = [*_figures(dest), *(rel for rel in _tables(dest) if len(rel.parts) > 1)]
+    return [rel for rel in theirs if rel.parts[0] in subs and rel not in set(ours)]
 
 
 def export(run_folder: Path, dest: Path, report: str = "REPRODUCTION.md") -> None:
-    """Copy the report (REPRODUCTION.md, or PAPER_SCALE.md at the paper scale) and the figures it embeds to
-    ``dest`` (same relative paths); remove figures ``dest`` holds that this run did not produce, so ``dest``
-    then passes :func:`check_copy`."""
+    """Copy the report (REPRODUCTION.md, or PAPER_SCALE.md at the paper scale), its tables and the figures it
+    embeds to ``dest`` (same relative paths); remove figures and tables ``dest`` holds that this run did not
+    produce, so ``dest`` then passes :func:`check_copy`."""
     ours = _exported(run_folder, report)
     for rel in ours:
         atomic_write_bytes(dest / rel, (run_folder / rel).read_bytes())
@@ -508,25 +589,36 @@ def export(run_folder: Path, dest: Path, report: str = "REPRODUCTION.md") -> Non
         (dest / rel).unlink()
 
 
+def compare_claims(run_folder: Path, dest: Path) -> list[str]:
+    """Where this run's claims differ from ``dest``'s: any verdict or text besides ``ours`` (exactly), and
+    each number of numbers.csv beyond the tolerance ``dest`` declares for it."""
+    mine, theirs = read_csv(run_folder / CLAIMS_CSV), read_csv(dest / CLAIMS_CSV)
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "ours"} for r in rows]  # noqa: E731
+    out = [] if strip(mine) == strip(theirs) else [f"{CLAIMS_CSV}: a claim or its verdict"]
+    return out + tolerances.compare(read_csv(run_folder / NUMBERS_CSV), read_csv(dest / NUMBERS_CSV))
+
+
 def compare_export(run_folder: Path, dest: Path, report: str = "REPRODUCTION.md") -> list[str]:
-    """The exported files that differ from (or are missing in) ``dest``, and figures only ``dest`` has
-    (under this run's sub-run folders)."""
+    """What differs between this run's export and ``dest``: files missing in ``dest``, figures and tables
+    only ``dest`` has, then, for a report with declared numbers (numbers.csv), :func:`compare_claims`;
+    a report without them (the paper scale's) is compared byte for byte."""
     ours = _exported(run_folder, report)
-    differ = [
-        str(rel)
-        for rel in ours
-        if not (dest / rel).is_file() or not filecmp.cmp(run_folder / rel, dest / rel, shallow=False)
-    ]
+    missing = [f"{rel} (missing)" for rel in ours if not (dest / rel).is_file()]
     extra = [f"{rel} (not produced)" for rel in _stale(run_folder, dest, ours)]
-    return differ + extra
+    if missing or extra:
+        return missing + extra
+    if (run_folder / NUMBERS_CSV).is_file():
+        return compare_claims(run_folder, dest)
+    return [str(rel) for rel in ours if not filecmp.cmp(run_folder / rel, dest / rel, shallow=False)]
 
 
 def check_copy(run_folder: Path, dest: Path, report: str = "REPRODUCTION.md") -> None:
-    """Raise unless ``dest`` holds exactly the report and figures of ``run_folder``."""
+    """Raise unless ``dest`` holds this run's report, tables and figures, with the same verdicts and every
+    number within its declared tolerance."""
     differing = compare_export(run_folder, dest, report)
     if differing:
         raise GDFlowsError(
-            f"the report differs from {dest} in: {', '.join(differing)}; "
+            f"this run differs from {dest}: {'; '.join(differing)}; "
             f"diff {run_folder} against it, or regenerate it with --docs {dest}"
         )
-    print(f"{dest} matches this run")
+    print(f"{dest} matches this run (verdicts exactly, numbers within their declared tolerances)")
