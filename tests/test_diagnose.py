@@ -7,6 +7,7 @@ from curvature_problems import tanh_mlp
 from gdflows import diagnose
 from gdflows.curvature import gradient, hessian
 from gdflows.errors import GDFlowsError
+from gdflows.problems.quadratic import Quadratic
 from gdflows.stability import regime, stability_coefficients
 
 
@@ -29,6 +30,7 @@ def test_diagnosis_matches_dense_quantities():
     np.testing.assert_allclose(d.energy_rate_topk, np.sum(sc[:k] * c[:k] ** 2), rtol=1e-7)
     np.testing.assert_allclose(d.energy_rate, np.sum(sc * c**2), rtol=1e-8)
     np.testing.assert_allclose(d.hg_over_g, np.linalg.norm(H @ g) / np.linalg.norm(g), rtol=1e-12)
+    np.testing.assert_allclose(d.quadratic_rate, -(g @ g) + 0.5 * lr * (g @ H @ g), rtol=1e-12)
     assert list(d.regimes) == list(regime(lam[:k], lr))
     assert d.regimes[0] == "oscillating convergence"
 
@@ -37,6 +39,19 @@ def test_diagnosis_matches_dense_quantities():
     assert row["regime_0"] == "oscillating convergence"
     assert row["dE_dt_topk"] + row["dE_dt_rest"] == pytest.approx(row["dE_dt"], rel=1e-12)
     assert row["two_over_h"] == pytest.approx(2 / lr)
+    assert row["dE_dt_quadratic"] == d.quadratic_rate
+
+
+def test_the_one_step_quadratic_model_is_gds_loss_change_on_a_quadratic():
+    # E = theta^T A theta / 2 + b^T theta: (E(theta - h g) - E(theta)) / h = -|g|^2 + (h/2) g^T A g exactly
+    rng = np.random.default_rng(7)
+    Q, _ = np.linalg.qr(rng.normal(size=(6, 6)))
+    A = Q @ np.diag([3.0, 2.0, 1.0, 0.5, 0.1, -0.2]) @ Q.T
+    A, b, theta = (A + A.T) / 2, rng.normal(size=6), rng.normal(size=6)
+    problem = Quadratic(A, b)
+    for lr in (0.1, 0.5, 0.9):  # h lambda_0 = 0.3, 1.5 (oscillating), 2.7 (diverging)
+        change = (problem(theta - lr * (A @ theta + b)) - problem(theta)) / lr
+        assert diagnose(problem, theta, lr, 2).quadratic_rate == pytest.approx(float(change), rel=1e-12)
 
 
 def test_bad_k_names_the_fix():
