@@ -91,14 +91,17 @@ def eigsh(
     def monitor(size, ritz, _):
         return (size >= k) & _converged(ritz, _order(ritz, which)[:k], tol), None
 
-    krylov, ritz, _ = lanczos.run(matvec, block, max_size, monitor, None, key)
+    def readout(ritz, _):
+        return ritz.vectors[:, _order(ritz, which)[:k]]
+
+    vectors, size, ritz, _ = lanczos.run(matvec, block, max_size, monitor, None, key, readout)
     wanted = _order(ritz, which)[:k]
     return Eigenpairs(
         values=ritz.values[wanted],
-        vectors=lanczos.ritz_vectors(krylov, ritz.vectors[:, wanted]),
+        vectors=vectors,
         residuals=ritz.residuals[wanted],
-        hvps=krylov.size,
-        converged=(krylov.size >= k) & _converged(ritz, wanted, tol),
+        hvps=size,
+        converged=(size >= k) & _converged(ritz, wanted, tol),
     )
 
 

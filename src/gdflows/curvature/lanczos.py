@@ -25,10 +25,16 @@ arise for the small imaginary parts of a PF state.
 Ritz pairs. For T_n s = theta s (s^T s = 1), y = Q_n^T s approximates an
 eigenpair with residual norm |H y - theta y| = |R_n s| (exact when Q is real).
 
-Everything runs inside one ``lax.while_loop`` with static shapes: the basis
-has room for ``max_size`` rows, and the Ritz problem at size n is the
-``max_size`` problem with the unused part replaced by a decoupled diagonal
-(a "sentinel" above the spectrum) whose eigenpairs are recognised and dropped.
+Everything runs in ``lax.while_loop``s with static shapes, in stages: the
+basis has room for 16 rows, then 32, 64, ... up to ``max_size``; a stage that
+fills up copies its rows into the next one's larger basis (under ``lax.cond``,
+so a solve that stops early never touches the larger ones). A run that needs
+13 HVPs thus writes a 17-row basis, not a ``max_size``-row one: on a CPU,
+first touching a fresh 47 MB basis (D = 118k, 100 rows, float32) costs about
+three HVPs (``benchmarks/hvp_paths.py``). The Ritz problem at size n is the
+problem of the stage's size with the unused part replaced by a decoupled
+diagonal (a "sentinel" above the spectrum) whose eigenpairs are recognised
+and dropped, padded to ``max_size``.
 """
 
 from __future__ import annotations
@@ -48,8 +54,8 @@ from gdflows.validation import check_tol
 class Krylov(eqx.Module):
     """The Lanczos basis and projected matrix after ``size`` HVPs.
 
-    basis: (max_size + b, D); rows [0, size) are Q_n, rows [size, size + b)
-    the next block, the rest zero. proj: the matching square T, with the
+    basis: (capacity + b, D); rows [0, size) are Q_n, rows [size, size + b)
+    the next block, the rest zero (capacity: the current stage's, see the module). proj: the matching square T, with the
     coupling R_n in rows [size, size + b). block: b.
     """
 
@@ -156,22 +162,22 @@ def _append_block(krylov: Krylov, products, key) -> Krylov:
     return Krylov(basis, proj, n + b, b)
 
 
-def start(block, max_size: int, key) -> Krylov:
-    """An empty Krylov process whose first block spans the rows of ``block`` (b, D)."""
+def start(block, capacity: int, key) -> Krylov:
+    """An empty Krylov process with room for ``capacity`` rows, whose first block spans the rows of ``block`` (b, D)."""
     b, dim = block.shape
-    basis = jnp.zeros((max_size + b, dim), block.dtype)
+    basis = jnp.zeros((capacity + b, dim), block.dtype)
     for i in range(b):
         basis = basis.at[i].set(_next_vector(basis, block[i], jax.random.fold_in(key, i), i, b)[0])
-    return Krylov(basis, jnp.zeros((max_size + b,) * 2, block.dtype), jnp.asarray(0), b)
+    return Krylov(basis, jnp.zeros((capacity + b,) * 2, block.dtype), jnp.asarray(0), b)
 
 
 def ritz(proj, size, block: int) -> Ritz:
     """Ritz pairs of T_n (n = ``size``, T and the coupling R_n in ``proj``) with their residual norms |R_n s|.
 
     The eigenproblem is solved on the smallest of a few leading sizes
-    (32, 64, 128, ..., max_size) that holds T_n, so early steps stay cheap.
-    It takes T alone, not the basis: a branch that carried the (max_size, D)
-    basis would cost a copy of it at every check.
+    (32, 64, 128, ..., m; m + b rows in ``proj``) that holds T_n, so early steps
+    stay cheap; padded to m. It takes T alone, not the basis: a branch that
+    carried the (m, D) basis would cost a copy of it at every check.
     """
     m = proj.shape[0] - block
     sizes = _bucket_sizes(m)
@@ -202,49 +208,56 @@ def _ritz_leading(proj, n, p: int, m: int, b: int) -> Ritz:
     valid = weight_used > 0.5 * jnp.sum(jnp.abs(vectors) ** 2, axis=0)
     coupling = jax.lax.dynamic_slice_in_dim(proj[:, :p], n, b, axis=0)
     residuals = jnp.where(valid, jnp.linalg.norm(coupling @ vectors, axis=0), jnp.inf)
-    pad = m - p
-    return Ritz(
-        values=jnp.pad(values, (0, pad)),
-        vectors=jnp.pad(vectors, ((0, pad), (0, pad))),
-        first=jnp.pad(first, (0, pad)),
-        valid=jnp.pad(valid, (0, pad)),
-        residuals=jnp.pad(residuals, (0, pad), constant_values=jnp.inf),
-    )
+    return _pad_ritz(Ritz(values, vectors, first, valid, residuals), m)
 
 
 def _safe(x):
     return jnp.where(x == 0, 1, x)
 
 
-def run(matvec: Callable, block, max_size: int, monitor: Callable, aux: Any, key) -> tuple[Krylov, Ritz, Any]:
+def run(
+    matvec: Callable, block, max_size: int, monitor: Callable, aux: Any, key, readout: Callable
+) -> tuple[jax.Array, jax.Array, Ritz, Any]:
     """Grow the Krylov basis one block at a time until ``monitor`` says done.
 
     ``matvec(v) -> H v``; ``block`` (b, D) is the start block;
     ``monitor(size, ritz, aux) -> (done, aux)`` sees the number of rows n
-    and the Ritz pairs of the current basis. It is called after every block
-    up to 32 blocks, then every ``2^(floor(log2 j) - 4)`` blocks (j blocks
-    done; about 16 checks per doubling, so at most ~6% extra HVPs), and at
+    and the Ritz pairs of the current basis (padded to ``max_size``). It is
+    called after every block up to 32 blocks, then every
+    ``2^(floor(log2 j) - 4)`` blocks (j blocks done; about 16 checks per
+    doubling, so at most ~6% extra HVPs), when a stage's basis is full, and at
     the end. Stops at ``max_size`` HVPs at the latest (a multiple of b).
-    Returns the final basis, its Ritz pairs and ``aux``.
+    ``readout(ritz, aux) -> C`` (max_size, k) names the vectors wanted from
+    the final basis: the result holds Q_n^T C as rows (k, D), the number of
+    rows n, the final Ritz pairs and ``aux``.
     """
-    krylov = start(block, max_size, key)
-    b = krylov.block
+    b = block.shape[0]
+    stages = tuple(s for s in _bucket_sizes(max_size, smallest=16) if s >= b)
+    krylov = start(block, stages[0], key)
+    shapes = jax.eval_shape(functools.partial(ritz, block=b), jnp.zeros((max_size + b,) * 2, block.dtype), 0)
+    pairs = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
+    return _run_stage(stages, matvec, krylov, pairs, aux, jnp.asarray(False), monitor, readout, max_size, key)
+
+
+def _run_stage(stages, matvec, krylov: Krylov, pairs, aux, done, monitor, readout, max_size: int, key):
+    """Lanczos steps while the basis of capacity ``stages[0]`` has room; then finish, or grow into the next stage."""
+    b, capacity = krylov.block, stages[0]
 
     def check(proj, size, aux):
-        pairs = ritz(proj, size, b)
+        pairs = _pad_ritz(ritz(proj, size, b), max_size)
         done, aux = monitor(size, pairs, aux)
         return pairs, aux, done
 
     def cond(state):
         krylov, _, _, done = state
-        return (~done) & (krylov.size + b <= max_size)
+        return (~done) & (krylov.size + b <= capacity)
 
     def body(state):
         krylov, pairs, aux, _ = state
         current = jax.lax.dynamic_slice_in_dim(krylov.basis, krylov.size, b, axis=0)
         products = jax.vmap(matvec)(current)
         krylov = _append_block(krylov, products, jax.random.fold_in(key, krylov.size + 1))
-        last = krylov.size + b > max_size
+        last = krylov.size + b > capacity
         new_pairs, aux, done = jax.lax.cond(
             _check_now(krylov.size // b) | last,
             check,
@@ -255,22 +268,46 @@ def run(matvec: Callable, block, max_size: int, monitor: Callable, aux: Any, key
         )
         return krylov, new_pairs, aux, done
 
-    shapes = jax.eval_shape(functools.partial(ritz, block=b), krylov.proj, krylov.size)
-    pairs0 = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
-    krylov, pairs, aux, _ = jax.lax.while_loop(cond, body, (krylov, pairs0, aux, jnp.asarray(False)))
-    return krylov, pairs, aux
+    krylov, pairs, aux, done = jax.lax.while_loop(cond, body, (krylov, pairs, aux, done))
+
+    def finish(krylov, pairs, aux):
+        coefficients = readout(pairs, aux)[:capacity]
+        return coefficients.T @ krylov.basis[:capacity], krylov.size, pairs, aux
+
+    if len(stages) == 1:
+        return finish(krylov, pairs, aux)
+
+    def grow(krylov, pairs, aux):
+        bigger = _grow(krylov, stages[1])
+        return _run_stage(stages[1:], matvec, bigger, pairs, aux, jnp.asarray(False), monitor, readout, max_size, key)
+
+    stop = done | (krylov.size + b > max_size)
+    return jax.lax.cond(stop, finish, grow, krylov, pairs, aux)
+
+
+def _grow(krylov: Krylov, capacity: int) -> Krylov:
+    """The same basis and projected matrix in room for ``capacity`` rows (the extra rows zero)."""
+    pad = capacity + krylov.block - krylov.basis.shape[0]
+    basis = jnp.pad(krylov.basis, ((0, pad), (0, 0)))
+    return Krylov(basis, jnp.pad(krylov.proj, ((0, pad), (0, pad))), krylov.size, krylov.block)
+
+
+def _pad_ritz(pairs: Ritz, m: int) -> Ritz:
+    """Ritz pairs padded to m (padding: invalid pairs with infinite residuals)."""
+    pad = m - pairs.values.shape[0]
+    return Ritz(
+        values=jnp.pad(pairs.values, (0, pad)),
+        vectors=jnp.pad(pairs.vectors, ((0, pad), (0, pad))),
+        first=jnp.pad(pairs.first, (0, pad)),
+        valid=jnp.pad(pairs.valid, (0, pad)),
+        residuals=jnp.pad(pairs.residuals, (0, pad), constant_values=jnp.inf),
+    )
 
 
 def _check_now(steps):
     """Check convergence after every step up to 32, then about 16 times per doubling."""
     stride = jnp.maximum(1, 2 ** (jnp.floor(jnp.log2(jnp.maximum(steps, 1))).astype(jnp.int32) - 4))
     return (steps <= 32) | (steps % stride == 0)
-
-
-def ritz_vectors(krylov: Krylov, coefficients):
-    """y_j = Q_n^T s_j for the columns s_j of ``coefficients`` (max_size, k) -> (k, D)."""
-    m = coefficients.shape[0]
-    return coefficients.T @ krylov.basis[:m]
 
 
 def check_krylov_args(dim: int, max_size: int, block: int, tol: float, dtype) -> None:

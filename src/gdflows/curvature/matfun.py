@@ -78,6 +78,9 @@ def matfun(
 
     inf = jnp.asarray(jnp.inf, jnp.finfo(dtype).dtype)
     aux0 = (jnp.zeros(max_size, dtype), inf, inf, jnp.asarray(False))
-    krylov, ritz, (y, _, err, done) = lanczos.run(matvec, v[None], max_size, monitor, aux0, key)
-    value = beta * (y @ krylov.basis[:max_size])
-    return MatfunResult(value, err, krylov.size, done), ritz
+
+    def readout(ritz, aux):
+        return aux[0][:, None]
+
+    combined, size, ritz, (_, _, err, done) = lanczos.run(matvec, v[None], max_size, monitor, aux0, key, readout)
+    return MatfunResult(beta * combined[0], err, size, done), ritz
