@@ -31,7 +31,7 @@ from gdflows.curvature.operator import hessian_operator, residual_bytes
 from gdflows.data import load_dataset
 from gdflows.problems.network import network_problem
 
-NETS = {"mlp": {"depth": 2, "width": 128, "activation": "tanh"}, "vgg": {"width": 16, "hidden": 128}}
+NETS = {"mlp": {"depth": 2, "width": 128, "activation": "tanh"}, "vgg": {"width": 16}}
 
 
 def products(matvec_at, n: int):

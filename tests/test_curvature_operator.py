@@ -56,6 +56,9 @@ def test_the_budget_decides_between_linearising_and_recomputing():
     assert at_limit.linearized and not below.linearized
     assert not hessian_operator(loss, theta, 0).linearized
     np.testing.assert_allclose(at_limit.matvec(v), below.matvec(v), rtol=1e-12)
+    g = jax.grad(lambda t: loss(t))(theta)  # reverse mode through the loss's own chunked sum
+    for op in (at_limit, below):  # either way the operator carries g, the linearisation's primal or a gradient
+        np.testing.assert_allclose(op.gradient, g, rtol=1e-12, atol=1e-14)
 
 
 def test_eigenpairs_report_which_operator_they_used_and_agree():

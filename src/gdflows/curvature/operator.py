@@ -31,11 +31,14 @@ BUDGET_FRACTION = 0.25  # default budget: this fraction of the memory of theta's
 
 
 class HessianOperator(NamedTuple):
-    """v -> H(theta) v; ``linearized``: whether the residuals were kept; ``residual_bytes``: their size."""
+    """v -> H(theta) v; ``linearized``: whether the residuals were kept; ``residual_bytes``: their size;
+    ``gradient``: g = grad E(theta) (the linearisation's primal output, so a caller that needs g as well as
+    H, as the PF field does, gets it without another pass)."""
 
     matvec: Callable
     linearized: bool
     residual_bytes: int
+    gradient: jax.Array
 
 
 def memory_budget(device=None) -> int:
@@ -59,16 +62,17 @@ def residual_bytes(loss: Callable, theta) -> int:
 def hessian_operator(loss: Callable, theta, budget: int | None = None) -> HessianOperator:
     """H(theta) as an operator, linearised when its residuals fit ``budget`` bytes (see the module).
 
-    Traceable: the choice is made from shapes, at trace time; ``budget=0`` always recomputes.
+    Traceable: the choice is made from shapes, at trace time; ``budget=0`` always recomputes. Call it under
+    ``jit``: there, a caller that does not use ``gradient`` does not compute it.
     """
     need = residual_bytes(loss, theta)
     if need > (memory_budget() if budget is None else budget):
-        return HessianOperator(lambda v: hvp_of(loss)(theta, v), False, need)
-    linear = jax.linearize(grad_of(loss), theta)[1]
+        return HessianOperator(lambda v: hvp_of(loss)(theta, v), False, need, grad_of(loss)(theta))
+    gradient, linear = jax.linearize(grad_of(loss), theta)
 
     def matvec(v):
         if jnp.iscomplexobj(v) and not jnp.iscomplexobj(theta):  # H is real: act on both parts
             return (linear(v.real.astype(theta.dtype)) + 1j * linear(v.imag.astype(theta.dtype))).astype(v.dtype)
         return linear(v.astype(theta.dtype))
 
-    return HessianOperator(matvec, True, need)
+    return HessianOperator(matvec, True, need, gradient)

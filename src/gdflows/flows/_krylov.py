@@ -61,7 +61,6 @@ import jax
 import jax.numpy as jnp
 
 from gdflows.curvature import lanczos
-from gdflows.curvature.chunked import grad_of
 from gdflows.curvature.matfun import MatfunResult, matfun
 from gdflows.curvature.operator import hessian_operator
 from gdflows.stability.coefficients import pf_components, stability_coefficients
@@ -102,7 +101,8 @@ def _as_complex(out: KrylovField, dtype) -> KrylovField:
 
 def _evaluate(loss, lr, theta, tol, max_size, threshold) -> KrylovField:
     max_size = min(max_size, theta.shape[0])
-    g = grad_of(loss)(theta)
+    operator = hessian_operator(loss, theta)
+    g = operator.gradient
 
     def is_outlier(ritz: lanczos.Ritz):
         return ritz.valid & (lr * ritz.values.real > threshold)
@@ -112,7 +112,7 @@ def _evaluate(loss, lr, theta, tol, max_size, threshold) -> KrylovField:
         return jnp.all(jnp.where(is_outlier(ritz), ritz.residuals <= tol * scale, True))
 
     result, ritz = matfun(
-        hessian_operator(loss, theta).matvec,
+        operator.matvec,
         lambda x: pf_components(stability_coefficients(x, lr), 1),
         g,
         tol,
