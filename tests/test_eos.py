@@ -1,5 +1,5 @@
-"""Edge-of-stability verdicts on hand-made metrics rows: the majority-sign baseline, and prose and titles that
-say only what the verdicts say."""
+"""Edge-of-stability verdicts on hand-made metrics rows: the PF against its baselines (gradient flow, the majority
+sign, the one-step quadratic model where logged), and prose and titles that say only what the verdicts say."""
 
 import pytest
 
@@ -29,17 +29,36 @@ WANDER = [10.0] * 10 + [15.0] * 20
 DOWN_UP = [-0.1] * 20 + [0.1] * 10  # observed changes: majority "down" on 20 of 30 steps
 
 
+RISE3 = [10.0] * 30 + [20.0] * 60  # the same shapes over 90 steps
+DOWN_UP3 = [-0.1] * 60 + [0.1] * 30
+
+
 def test_the_pf_must_beat_always_guessing_the_majority_sign():
-    right = eos_verdicts(_rows(RISE, DOWN_UP, DOWN_UP))  # every sign right
+    right = eos_verdicts(_rows(RISE, DOWN_UP, DOWN_UP))  # every sign right: alone right on all 10 rises
     assert right["majority_baseline"] == pytest.approx(2 / 3) and right["sign_agreement"] == 1.0
     assert str(right["verdict"]) == "yes" and right["signs_agree"]
-    # Always "down" is right on 20 of 30 steps; so is a PF that says "down" throughout, which is no skill.
+    # A PF that says "down" throughout is gradient flow. On 30 steps that cannot exclude a 5-point gain
+    # (no discordant step in 30: up to 11.6% of steps may differ), so inconclusive; on 90 it can (4.0%): no.
     lazy = eos_verdicts(_rows(RISE, DOWN_UP, [-1.0] * 30))
-    assert lazy["sign_agreement"] == pytest.approx(2 / 3) and not lazy["signs_agree"]
-    assert str(lazy["verdict"]).startswith("partly: edge yes, sign no")
-    # 24 of 30 right is 80%, 13 points above the baseline: within its margin 2 sqrt(2/9 / 30) = 17 points.
+    assert lazy["sign_agreement"] == pytest.approx(2 / 3) and lazy["sign"].answer == "inconclusive"
+    assert str(lazy["verdict"]).startswith("partly: edge yes, sign inconclusive")
+    lazy90 = eos_verdicts(_rows(RISE3, DOWN_UP3, [-1.0] * 90))
+    assert lazy90["sign"].answer == "no" and str(lazy90["verdict"]).startswith("partly: edge yes, sign no")
+    # 24 of 30 right: alone right on 4 rises, never alone wrong; p = 2^-4 = 0.0625 > 0.05: inconclusive
     some = eos_verdicts(_rows(RISE, DOWN_UP, DOWN_UP[:24] + [-0.1] * 6))
-    assert some["sign_agreement"] == pytest.approx(0.8) and some["sign"].answer == "no"
+    assert some["sign_agreement"] == pytest.approx(0.8) and some["sign"].answer == "inconclusive"
+
+
+def test_the_pf_must_also_beat_the_one_step_quadratic_model():
+    rows = _rows(RISE3, DOWN_UP3, DOWN_UP3)  # the PF right on every step
+    for r in rows:
+        r["dE_dt_quadratic"] = r["dE_dt"]  # and so is the quadratic model: the PF adds nothing over it
+    v = eos_verdicts(rows)
+    assert v["quadratic_agreement"] == 1.0 and v["sign"].answer == "no"
+    pf = next(r for r in v["predictors"] if r["predictor"] == "PF dE/dt")
+    assert pf["versus"]["gradient flow (always down)"].answer == "yes"
+    assert pf["versus"]["one-step quadratic model"].answer == "no"
+    assert "does not predict the loss change's sign better than all of" in verdict_prose(v)
 
 
 def test_sharpness_title_and_prose_follow_the_verdicts():
@@ -53,7 +72,9 @@ def test_sharpness_title_and_prose_follow_the_verdicts():
         v = eos_verdicts(_rows(lam, DOWN_UP, DOWN_UP))
         assert title in sharpness_title(v) and edge in verdict_prose(v)
     right = verdict_prose(eos_verdicts(_rows(RISE, DOWN_UP, DOWN_UP)))
-    wrong = verdict_prose(eos_verdicts(_rows(RISE, DOWN_UP, [-1.0] * 30)))
-    assert "predicts the sign" in right and "Verdict: **yes**" in right
-    assert "does not predict the sign" in wrong and "predicts the sign of the loss change better" not in wrong
+    wrong = verdict_prose(eos_verdicts(_rows(RISE3, DOWN_UP3, [-1.0] * 90)))
+    unsure = verdict_prose(eos_verdicts(_rows(RISE, DOWN_UP, [-1.0] * 30)))
+    assert "predicts the loss change's sign better than" in right and "Verdict: **yes**" in right
+    assert "does not predict the loss change's sign" in wrong and "predicts the loss change's sign better" not in wrong
     assert "Verdict: **partly: edge yes, sign no**" in wrong
+    assert "cannot tell" in unsure and "Verdict: **partly: edge yes, sign inconclusive**" in unsure

@@ -66,15 +66,6 @@ def test_escape_time_matches():
     assert V.escape_time_matches(math.inf, 7.074, 6.36).answer == "no"
 
 
-def test_beats_baseline_needs_the_binomial_margin():
-    # baseline 0.68 over 100 steps: margin 2 sqrt(0.68 0.32 / 100) = 0.0933.
-    assert V.binomial_margin(0.68, 100) == pytest.approx(2 * math.sqrt(0.68 * 0.32 / 100))
-    assert V.beats_baseline(0.94, 0.68, 100).answer == "yes"
-    assert V.beats_baseline(0.77, 0.68, 100).answer == "no"  # 9 points, below the margin
-    assert V.beats_baseline(0.80, 0.95, 100).answer == "no"  # worse than always saying "down"
-    assert V.beats_baseline(1.0, 0.5, 5).answer == "inconclusive"
-
-
 def test_edge_of_stability():
     yes, no = Verdict("yes"), Verdict("no")
     assert str(V.edge_of_stability(True, True, yes)) == "yes"

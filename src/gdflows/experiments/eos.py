@@ -13,19 +13,16 @@ from pathlib import Path
 import numpy as np
 
 from gdflows.errors import GDFlowsError
+from gdflows.experiments import predictors
 from gdflows.experiments.report import eos_plots
 from gdflows.experiments.report.markdown import markdown_table
 from gdflows.experiments.report.runs import Run, read_csv
-from gdflows.experiments.verdicts import beats_baseline, edge_of_stability
+from gdflows.experiments.verdicts import edge_of_stability
 
 
 def outcome(rows) -> str:
     """``completed``, ``diverged at step n``, or ``interrupted`` (no final row yet)."""
     return str(rows[-1].get("outcome") or "interrupted") if rows else "interrupted"
-
-
-def _col(rows, key) -> np.ndarray:
-    return np.array([float(r[key]) if r.get(key) not in ("", None) else np.nan for r in rows])
 
 
 def diagnosed(rows) -> list:
@@ -40,13 +37,12 @@ def eos_verdicts(rows, tol: float = 0.1, noise_rtol: float = 1e-6) -> dict:
       lies below (1 - tol) 2/h; ``hovers``: every logged lambda_0 in the last third
       (steps >= 2/3 of the last logged step) has |lambda_0 / (2/h) - 1| <= tol;
       ``edge_of_stability``: both.
-    * ``sign_agreement``: over the steps whose observed change is above noise,
-      |E(theta_n - h g_n) - E_n| > noise_rtol |E_n| (E: the diagnosed loss,
-      ``curvature_loss`` where the rows have it, else ``loss``), the fraction where
-      sign(PF dE/dt) = sign(observed_dE_dt); ``majority_baseline``: the fraction
-      that always predicting the majority sign of the observed change gets right;
-      ``sign``: :func:`~gdflows.experiments.verdicts.beats_baseline` (the PF must beat
-      the baseline by two binomial standard errors); ``signs_agree``: it holds.
+    * ``predictors``: :func:`gdflows.experiments.predictors.table`, every predictor's scores over the
+      steps whose observed change is above noise, |E(theta_n - h g_n) - E_n| > noise_rtol |E_n| (E: the
+      diagnosed loss, ``curvature_loss`` where the rows have it, else ``loss``); ``sign_agreement``,
+      ``quadratic_agreement``, ``majority_baseline``: the accuracy of the PF's dE/dt, of the one-step
+      quadratic model and of the majority sign; ``sign``: the paired rule, the PF's dE/dt against every
+      baseline (:func:`~gdflows.experiments.predictors.beats_every_baseline`); ``signs_agree``: it holds.
     * ``verdict``: :func:`~gdflows.experiments.verdicts.edge_of_stability` of both.
     * ``c0_flip_fraction``: fraction of logged steps in the last third with
       c_0 c_0,next < 0 (h lambda_0 > 1 makes c_0 flip every step).
@@ -54,18 +50,14 @@ def eos_verdicts(rows, tol: float = 0.1, noise_rtol: float = 1e-6) -> dict:
     rows = diagnosed(rows)
     if len(rows) < 3:
         raise GDFlowsError(f"eos_verdicts needs at least 3 diagnosed rows, got {len(rows)}; log more often")
-    steps, edge = _col(rows, "step"), float(rows[0]["two_over_h"])
-    ratio = _col(rows, "lambda_0") / edge
+    steps, edge = predictors.column(rows, "step"), float(rows[0]["two_over_h"])
+    ratio = predictors.column(rows, "lambda_0") / edge
     last = steps >= 2 * steps[-1] / 3
     dev = float(np.max(np.abs(ratio[last] - 1)))
-    loss = _col(rows, "curvature_loss" if "curvature_loss" in rows[0] else "loss")  # the loss loss_next is of
-    change = _col(rows, "loss_next") - loss
-    above = np.isfinite(change) & (np.abs(change) > noise_rtol * np.abs(loss))
-    observed = np.sign(change[above])
-    share = float(np.mean(np.sign(_col(rows, "dE_dt")[above]) == observed)) if above.any() else float("nan")
-    baseline = float(max(np.mean(observed > 0), np.mean(observed < 0))) if above.any() else float("nan")
-    sign = beats_baseline(share, baseline, int(above.sum()))
-    flips = (_col(rows, "c_0") * _col(rows, "c_0_next"))[last] < 0
+    scored = {r["predictor"]: r for r in predictors.table(rows, noise_rtol)}
+    pf = scored["PF dE/dt"]
+    sign = pf["beats_baselines"]
+    flips = (predictors.column(rows, "c_0") * predictors.column(rows, "c_0_next"))[last] < 0
     rose = bool(np.any(ratio[~last] < 1 - tol))
     return {
         "lr": 2 / edge,
@@ -76,10 +68,12 @@ def eos_verdicts(rows, tol: float = 0.1, noise_rtol: float = 1e-6) -> dict:
         "max_deviation_last_third": dev,
         "hovers": dev <= tol,
         "edge_of_stability": rose and dev <= tol,
-        "steps_above_noise": int(above.sum()),
-        "sign_agreement": share,
-        "majority_baseline": baseline,
+        "steps_above_noise": pf["steps"],
+        "sign_agreement": pf["accuracy"],
+        "quadratic_agreement": scored.get("one-step quadratic model", {}).get("accuracy", float("nan")),
+        "majority_baseline": scored["majority sign"]["accuracy"],
         "sign": sign,
+        "predictors": list(scored.values()),
         "signs_agree": sign.holds,
         "verdict": edge_of_stability(rose, dev <= tol, sign),
         "c0_flip_fraction": float(np.mean(flips)),
@@ -103,16 +97,19 @@ def verdict_prose(v: dict) -> str:
         edge = "lambda_0 rose to 2/h and hovers there (edge of stability)"
     else:
         edge = f"lambda_0 did not rise to 2/h and hover there ({sharpness_title(v).split(': ', 1)[1]})"
-    rate = f"{v['sign_agreement']:.1%} of {v['steps_above_noise']} steps, against {v['majority_baseline']:.1%}"
+    logged = np.isfinite(v["quadratic_agreement"])  # runs logged before the quadratic model lack it
+    quadratic = f"{v['quadratic_agreement']:.1%} for the one-step quadratic model and " if logged else ""
+    rate = f"{v['sign_agreement']:.1%} of {v['steps_above_noise']} steps, against {quadratic}"
+    rate += f"{v['majority_baseline']:.1%} for the majority sign"
+    baselines = ("the one-step quadratic model, " if logged else "") + "gradient flow and the majority sign"
     if v["sign"].holds:
-        sign = (
-            "the PF's dE/dt = sum_i sc_i c_i^2 predicts the sign of the loss change better than always "
-            f"guessing the majority sign ({rate})"
-        )
+        sign = f"the PF's dE/dt = sum_i sc_i c_i^2 predicts the loss change's sign better than {baselines} ({rate})"
+    elif v["sign"].answer == "no":
+        sign = f"the PF's dE/dt does not predict the loss change's sign better than all of {baselines} ({rate})"
     else:
         sign = (
-            "the PF's dE/dt does not predict the sign of the loss change beyond always guessing the "
-            f"majority sign ({v['sign']}; {rate})"
+            f"these steps cannot tell whether the PF's dE/dt predicts the sign of the loss change better than "
+            f"{baselines} (inconclusive; {rate})"
         )
     return f"In this run {edge}; {sign}. Verdict: **{v['verdict']}**."
 
@@ -138,6 +135,7 @@ VERDICT_COLUMNS = (
     "edge_of_stability",
     "steps_above_noise",
     "sign_agreement",
+    "quadratic_agreement",
     "majority_baseline",
     "c0_flip_fraction",
     "verdict",
@@ -148,6 +146,7 @@ VERDICT_FORMAT = {
     "mean_ratio_last_third": "{:.3f}",
     "max_deviation_last_third": "{:.3f}",
     "sign_agreement": "{:.1%}",
+    "quadratic_agreement": "{:.1%}",
     "majority_baseline": "{:.1%}",
     "c0_flip_fraction": "{:.0%}",
 }
@@ -170,9 +169,18 @@ def report_markdown(run: Run, cfg, prefix: str = "") -> str:
             f"Ratios are lambda_0 / (2/lr); the edge-of-stability verdict asks the ratio to fall "
             f"below {1 - cfg.hover_tol:g} before the last third and to stay within "
             f"{cfg.hover_tol:.0%} of 1 in it. Sign agreement: sign(PF dE/dt) = sign(E_(n+1) - E_n) "
-            f"on steps where |E_(n+1) - E_n| > {cfg.noise_rtol:g} E_n; majority_baseline: the share "
-            "of those steps that always guessing the majority sign gets right, which the PF must beat by "
-            "two binomial standard errors.",
+            f"on steps where |E_(n+1) - E_n| > {cfg.noise_rtol:g} E_n; quadratic_agreement and "
+            "majority_baseline: the same for the one-step quadratic model and the majority sign.",
+            "",
+            "Every predictor of the loss change's sign on those steps (95% Wilson intervals; rises are the "
+            "events the PF claims to explain):",
+            "",
+            markdown_table(predictors.display(v["predictors"]), predictors.DISPLAY_COLUMNS),
+            "",
+            "The PF beats every baseline when an exact paired (McNemar) test against each of the one-step "
+            f"quadratic model, gradient flow and the majority sign has p <= {predictors.ALPHA:g}; it does not "
+            f"when a {predictors.MIN_GAIN:.0%} accuracy gain over one of them is excluded; else these steps "
+            "cannot tell (inconclusive).",
             "",
             verdict_prose(v),
             "",

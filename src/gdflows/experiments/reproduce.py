@@ -304,12 +304,14 @@ def _eos_claims(ctx: Context, eos: EosRun) -> list[dict]:
                 f"full-batch GD, {net.activation} {net.model} on {net.dataset}, {eos.steps} steps",
                 f"gdflows train --lr {lr} --steps {eos.steps} --log-every {eos.log_every}{net_flags(net)}",
                 f"lambda_0 rose and hovers: {v['edge_of_stability']}; PF dE/dt sign agrees on "
-                f"{100 * v['sign_agreement']:.1f}% of {v['steps_above_noise']} steps (always the majority sign: "
-                f"{100 * v['majority_baseline']:.1f}%)",
+                f"{100 * v['sign_agreement']:.1f}% of {v['steps_above_noise']} steps (one-step quadratic model: "
+                f"{100 * v['quadratic_agreement']:.1f}%; always the majority sign: "
+                f"{100 * v['majority_baseline']:.1f}%); PF better than every baseline: {v['sign'].answer}",
                 "lambda_0 -> 2/h; loss rises when Re(sc_0) > 0",
                 v["verdict"],
                 {
                     "sign agreement": tolerances.binomial(v["sign_agreement"], v["steps_above_noise"]),
+                    "quadratic model agreement": tolerances.binomial(v["quadratic_agreement"], v["steps_above_noise"]),
                     "majority baseline": tolerances.binomial(v["majority_baseline"], v["steps_above_noise"]),
                     "steps above noise": tolerances.relative(
                         v["steps_above_noise"], 0.1, "a count of a chaotic run: within 10%"

@@ -107,29 +107,6 @@ def escape_time_matches(flow: float, gd: float, rival: float, rtol: float = 0.01
     return Verdict(NO)
 
 
-def binomial_margin(rate: float, n: int, z: float = 2.0) -> float:
-    """z standard errors of a fraction ``rate`` estimated from ``n`` trials: z sqrt(rate (1 - rate) / n)."""
-    return z * math.sqrt(rate * (1 - rate) / n) if n > 0 else math.inf
-
-
-def beats_baseline(agreement: float, baseline: float, n: int, min_n: int = 10, z: float = 2.0) -> Verdict:
-    """Sign predictions against always predicting the majority sign.
-
-    ``agreement``: the fraction of ``n`` steps whose sign is predicted right;
-    ``baseline``: the majority sign's share of the same steps. ``yes`` when
-    the agreement exceeds the baseline by more than
-    :func:`binomial_margin` (z = 2 standard errors of a predictor right at
-    the baseline's rate); ``inconclusive`` below ``min_n`` steps; ``no``
-    otherwise.
-    """
-    if n < min_n or not math.isfinite(agreement):
-        return Verdict(INCONCLUSIVE, f"{n} steps above noise")
-    margin = binomial_margin(baseline, n, z)
-    if agreement - baseline > margin:
-        return Verdict(YES)
-    return Verdict(NO, f"{agreement:.1%} vs baseline {baseline:.1%} (margin {margin:.1%})")
-
-
 def edge_of_stability(rose: bool, hovers: bool, signs: Verdict) -> Verdict:
     """lambda_0 rises to 2/h and hovers there (the edge), and the PF predicts the loss's sign (``signs``)."""
     edge = Verdict(YES if rose and hovers else NO)

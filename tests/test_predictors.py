@@ -1,0 +1,132 @@
+"""Predictors of GD's next loss change: scores and intervals against independent computations, and the paired
+rule made to say yes, no and inconclusive on constructed data."""
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from gdflows.experiments import predictors
+from gdflows.experiments.predictors import (
+    beats_every_baseline,
+    binomial_cdf,
+    clopper_pearson_upper,
+    paired,
+    scores,
+    steps_needed,
+    table,
+    wilson,
+)
+
+
+@pytest.mark.parametrize("k,n,p", [(0, 5, 0.5), (3, 10, 0.3), (40, 100, 0.45), (700, 1500, 0.5), (9, 10, 0.99)])
+def test_binomial_cdf_and_clopper_pearson_match_scipy(k, n, p):
+    assert binomial_cdf(k, n, p) == pytest.approx(stats.binom.cdf(k, n, p), rel=1e-10, abs=1e-300)
+    assert clopper_pearson_upper(k, n, 0.025) == pytest.approx(stats.beta.ppf(0.975, k + 1, n - k), rel=1e-9)
+
+
+@pytest.mark.parametrize("k,n", [(0, 10), (7, 10), (45, 100), (100, 100)])
+def test_wilson_matches_scipy(k, n):
+    ci = stats.binomtest(k, n).proportion_ci(0.95, method="wilson")
+    assert wilson(k, n) == pytest.approx((ci.low, ci.high), abs=1e-12)
+
+
+def test_scores_on_a_hand_counted_confusion_table():
+    # observed: 4 rises, 6 falls; predicted: rises right 3, falls right 4 (2 false rises)
+    observed = [1, 1, 1, 1, -1, -1, -1, -1, -1, -1]
+    predicted = [1, 1, 1, -1, -1, -1, -1, -1, 1, 1]
+    s = scores(predicted, observed)
+    assert s["accuracy"]["value"] == pytest.approx(0.7)
+    assert s["rise_recall"]["value"] == pytest.approx(3 / 4) and s["rise_recall"]["n"] == 4
+    assert s["rise_precision"]["value"] == pytest.approx(3 / 5) and s["rise_precision"]["n"] == 5
+    assert s["balanced_accuracy"]["value"] == pytest.approx((3 / 4 + 4 / 6) / 2)
+    low, high = wilson(7, 10)
+    assert (s["accuracy"]["low"], s["accuracy"]["high"]) == pytest.approx((low, high))
+
+
+def test_paired_says_yes_when_the_predictor_wins_most_discordant_steps():
+    n = 200
+    base = np.zeros(n, bool)
+    base[:100] = True  # the baseline is right on half
+    right = base.copy()
+    right[100:160] = True  # the predictor is also right on 60 more, wrong nowhere else
+    v = paired(right, base)
+    assert v.answer == "yes"
+    assert stats.binomtest(60, 60, 0.5, alternative="greater").pvalue <= 0.05
+
+
+def test_paired_says_no_when_a_meaningful_gain_is_excluded():
+    rng = np.random.default_rng(0)
+    right = rng.random(2000) < 0.7
+    v = paired(right, right.copy())  # identical predictions on 2,000 steps: no discordant step at all
+    assert v.answer == "no"
+    worse = right.copy()
+    worse[np.flatnonzero(right)[:100]] = False  # the predictor loses 100 steps the baseline keeps
+    assert paired(worse, right).answer == "no"
+
+
+def test_a_perfect_predictor_that_n_cannot_separate_is_inconclusive_never_no():
+    # 4 discordant steps, all the predictor's: the smallest p-value reachable is 2^-4 = 0.0625 > 0.05
+    observed_right = np.array([True] * 10)
+    base = np.array([True] * 6 + [False] * 4)
+    v = paired(observed_right, base)
+    assert v.answer == "inconclusive"
+    assert 0.5**4 > predictors.ALPHA
+    # the same perfect predictor with one more discordant step can say yes (2^-5 = 0.031)
+    base5 = np.array([True] * 5 + [False] * 5)
+    assert paired(observed_right, base5).answer == "yes"
+
+
+def test_every_baseline_must_fall_for_yes_and_one_no_is_enough_for_no():
+    n = 300
+    base = np.zeros(n, bool)
+    base[:150] = True
+    winner = base.copy()
+    winner[150:230] = True
+    assert beats_every_baseline(winner, {"a": base, "b": base}).answer == "yes"
+    assert beats_every_baseline(winner, {"a": base, "b": winner}).answer == "no"  # no gain over b at all
+    tiny = np.array([True, True, False])
+    assert beats_every_baseline(tiny, {"a": np.array([True, False, False])}).answer == "inconclusive"
+
+
+def test_steps_needed_reaches_the_stated_power_by_simulation():
+    gain, discordant = 0.1, 0.3
+    n = steps_needed(gain, discordant)
+    # Connor's closed form for these numbers
+    za, zb = stats.norm.ppf(0.95), stats.norm.ppf(0.8)
+    assert n == math.ceil((za * math.sqrt(0.3) + zb * math.sqrt(0.3 - 0.01)) ** 2 / 0.01)
+    rng = np.random.default_rng(1)
+    p_b, p_c = (discordant + gain) / 2, (discordant - gain) / 2  # predictor alone right / baseline alone right
+    hits = 0
+    for _ in range(300):
+        u = rng.random(n)
+        right, base = u < p_b, (u >= p_b) & (u < p_b + p_c)
+        hits += paired(right, base).answer == "yes"
+    assert 0.68 <= hits / 300 <= 0.9  # about 0.8 (the exact test is a little conservative)
+    with pytest.raises(ValueError, match="gain"):
+        steps_needed(0.4, 0.3)
+
+
+def test_table_reads_metrics_rows_and_scores_every_predictor():
+    rng = np.random.default_rng(2)
+    rows = []
+    for i in range(120):
+        rises = i % 3 == 0  # a third of the steps rise
+        loss = 1.0
+        rows.append(
+            {
+                "step": i,
+                "loss": loss,
+                "loss_next": loss + (0.01 if rises else -0.01),
+                "dE_dt": 1.0 if rises else -1.0,  # the PF is perfect
+                "dE_dt_topk": rng.choice([-1.0, 1.0]),  # its top-k part a coin
+                "dE_dt_quadratic": -1.0,
+            }
+        )
+    out = {r["predictor"]: r for r in table(rows, noise_rtol=1e-6)}
+    assert out["PF dE/dt"]["accuracy"] == 1.0 and out["PF dE/dt"]["beats_baselines"].answer == "yes"
+    assert out["gradient flow (always down)"]["accuracy"] == pytest.approx(80 / 120)
+    assert out["majority sign"]["accuracy"] == pytest.approx(80 / 120)
+    assert out["PF dE/dt, top k"]["beats_baselines"].answer in ("no", "inconclusive")
+    assert "beats_baselines" not in out["one-step quadratic model"]
