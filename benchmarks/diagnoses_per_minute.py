@@ -23,6 +23,7 @@ Nothing is asserted.
 from __future__ import annotations
 
 import argparse
+import functools
 import time
 
 import numpy as np
@@ -52,9 +53,7 @@ def main() -> None:
         problem = network_problem(model, data, loss="mse", dtype="float64", width=4)
         theta = problem.theta0
 
-        def once():
-            return diagnose(problem.curvature_loss, theta, RATES[model], 2, tol=1e-7, max_size=100)
-
+        once = functools.partial(diagnose, problem.curvature_loss, theta, RATES[model], 2, tol=1e-7, max_size=100)
         result = once()  # compiles
         cpu, wall = [], []
         for _ in range(args.repeats):

@@ -37,7 +37,7 @@ def test_the_pf_must_beat_always_guessing_the_majority_sign():
     right = eos_verdicts(_rows(RISE, DOWN_UP, DOWN_UP))  # every sign right: alone right on all 10 rises
     assert right["majority_baseline"] == pytest.approx(2 / 3) and right["sign_agreement"] == 1.0
     assert str(right["verdict"]) == "yes" and right["signs_agree"]
-    # A PF that says "down" throughout is gradient flow. On 30 steps that cannot exclude a 5-point gain
+    # A PF that says "down" throughout is gradient flow. On 30 steps that cannot exclude a 10-point gain
     # (no discordant step in 30: up to 11.6% of steps may differ), so inconclusive; on 90 it can (4.0%): no.
     lazy = eos_verdicts(_rows(RISE, DOWN_UP, [-1.0] * 30))
     assert lazy["sign_agreement"] == pytest.approx(2 / 3) and lazy["sign"].answer == "inconclusive"

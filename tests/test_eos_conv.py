@@ -73,7 +73,7 @@ def test_summary_and_prose_say_yes_when_the_sharpness_reaches_two_over_h_and_no_
     assert "reached the edge (lambda_0 >= 0.9 x 2/h) in 1 of 2 runs" in overall and "in 1;" in overall
     assert "the majority sign) in 2 of 2" in overall
     lazy = summary_row("vgg", LR, _rows(FLAT, sign_right=False))  # always "down": right half the time
-    # it is gradient flow itself: 30 identical steps cannot exclude a 5-point gain, so inconclusive
+    # it is gradient flow itself: 30 identical steps cannot exclude a 10-point gain, so inconclusive
     assert lazy["verdict"] == "no: edge no, sign inconclusive" and lazy["sign"] == "inconclusive"
     assert "the majority sign) in 0 of 1" in summary_prose([lazy])
 
