@@ -107,7 +107,9 @@ def test_eos_verdicts_on_hand_made_rows():
     assert not eos_verdicts(_rows(lam, loss, loss_next, dE))["hovers"]
 
 
-# A CPU-sized run that reaches the edge of stability: tanh MLP, 500 MNIST images at 7x7.
+# A CPU-sized run that reaches the edge of stability: tanh MLP, 500 MNIST images at 7x7, diagnosed every 4 steps
+# (101 rows: at every 8, the PF was right alone on 6 of 7 steps where it and gradient flow differ, p = 0.0625,
+# too few for the paired sign rule to say anything).
 SMALL = [
     "train",
     "--net.n-train",
@@ -121,7 +123,7 @@ SMALL = [
     "--steps",
     "400",
     "--log-every",
-    "8",
+    "4",
 ]
 
 
@@ -192,7 +194,7 @@ def test_sigkill_then_rerun_gives_identical_metrics(small_run):
     # of the last step (400) is written but before the run is marked completed; the third run finishes it.
     root, env = small_run
     out = root / "killed"
-    for kill, last_row in ((("checkpoint", 200), 192), (("metrics", 400), 400)):
+    for kill, last_row in ((("checkpoint", 200), 196), (("metrics", 400), 400)):
         proc = _cli(out, env, kill)
         assert proc.wait(timeout=600) == -signal.SIGKILL, proc.stderr.read().decode()
         rows = read_csv(out / "metrics.csv")
