@@ -15,12 +15,18 @@ median time per HVP, its min-max spread and its ratio to the fastest plain-JAX c
 * ``lanczos``: :func:`gdflows.curvature.top_eigenpairs` for a fixed ``--hvps``-vector basis (tol 0), per HVP;
   and with its default basis (100 vectors) stopped at tol 1e-4, per HVP it took.
 
+``--marginal`` times each product candidate at ``--hvps`` and twice as many products instead and prints the
+cost of one more product and the one-off work (the linearisation): the fair per-product figure for a
+solve of many products. ``--conv native`` builds the nets with XLA's own convolution instead of the CPU
+path's shifted matmuls (:func:`gdflows.models.layers.patch_conv`), to measure that choice.
+
 Run: ``PYTHONPATH=src .venv/bin/python benchmarks/hvp_paths.py --model vgg``. Nothing is asserted.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import time
 
 import jax
@@ -29,6 +35,7 @@ import numpy as np
 from gdflows.curvature import hvp_of, top_eigenpairs
 from gdflows.curvature.operator import hessian_operator, residual_bytes
 from gdflows.data import load_dataset
+from gdflows.models import layers
 from gdflows.problems.network import network_problem
 
 NETS = {"mlp": {"depth": 2, "width": 128, "activation": "tanh"}, "vgg": {"width": 16}}
@@ -71,6 +78,38 @@ def candidates(args) -> tuple[dict, tuple]:
     return out, (theta, v)
 
 
+def _native_conv(stride: int):
+    dims = ("NHWC", "HWIO", "NHWC")
+    return functools.partial(
+        jax.lax.conv_general_dilated, window_strides=(stride,) * 2, padding="SAME", dimension_numbers=dims
+    )
+
+
+def marginal(args) -> None:
+    """Each product candidate at n and 2n products, interleaved: (T(2n) - T(n)) / n per product, and the
+    one-off work (the linearisation, if any) 2 T(n) - T(2n)."""
+    runs = {}
+    for n in (args.hvps, 2 * args.hvps):
+        cands, inputs = candidates(argparse.Namespace(**vars(args) | {"hvps": n}))
+        for name, f in cands.items():
+            if not name.startswith("lanczos"):
+                runs.setdefault(name, {})[n] = f
+    for pair in runs.values():
+        for f in pair.values():
+            jax.block_until_ready(f(*inputs))
+            jax.block_until_ready(f(*inputs))
+    times = {(name, n): [] for name, pair in runs.items() for n in pair}
+    for _ in range(args.repeats):
+        for name, n in times:
+            tic = time.perf_counter()
+            jax.block_until_ready(runs[name][n](*inputs))
+            times[name, n].append(time.perf_counter() - tic)
+    n = args.hvps
+    for name in runs:
+        one, two = np.median(times[name, n]), np.median(times[name, 2 * n])
+        print(f"{name:34s} {1e3 * (two - one) / n:9.1f} ms per extra product, one-off {1e3 * (2 * one - two):8.1f} ms")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", choices=tuple(NETS), default="mlp")
@@ -78,7 +117,13 @@ def main() -> None:
     parser.add_argument("--hvps", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--chunks", type=int, nargs="*", default=(32, 256, 1000))
+    parser.add_argument("--marginal", action="store_true", help="cost per extra product, one-off work apart")
+    parser.add_argument("--conv", choices=("default", "native"), default="default")
     args = parser.parse_args()
+    if args.conv == "native":  # measure the alternative: XLA's own convolution on every platform
+        layers._conv_op = _native_conv
+    if args.marginal:
+        return marginal(args)
     cands, inputs = candidates(args)
     # compile off the clock; a Lanczos run stopped by its tolerance is timed per HVP it took
     counts = {k: int(f(*inputs)) if k.endswith("tol 1e-4") else args.hvps for k, f in cands.items()}
