@@ -9,9 +9,9 @@ from scipy import stats
 
 from gdflows.experiments import predictors
 from gdflows.experiments.predictors import (
-    beats_every_baseline,
     binomial_cdf,
     clopper_pearson_upper,
+    every,
     paired,
     scores,
     steps_needed,
@@ -84,10 +84,10 @@ def test_every_baseline_must_fall_for_yes_and_one_no_is_enough_for_no():
     base[:150] = True
     winner = base.copy()
     winner[150:230] = True
-    assert beats_every_baseline(winner, {"a": base, "b": base}).answer == "yes"
-    assert beats_every_baseline(winner, {"a": base, "b": winner}).answer == "no"  # no gain over b at all
+    assert every({"a": paired(winner, base), "b": paired(winner, base)}).answer == "yes"
+    assert every({"a": paired(winner, base), "b": paired(winner, winner)}).answer == "no"  # no gain over b at all
     tiny = np.array([True, True, False])
-    assert beats_every_baseline(tiny, {"a": np.array([True, False, False])}).answer == "inconclusive"
+    assert every({"a": paired(tiny, np.array([True, False, False]))}).answer == "inconclusive"
 
 
 def test_steps_needed_reaches_the_stated_power_by_simulation():

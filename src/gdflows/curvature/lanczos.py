@@ -55,8 +55,8 @@ class Krylov(eqx.Module):
     """The Lanczos basis and projected matrix after ``size`` HVPs.
 
     basis: (capacity + b, D); rows [0, size) are Q_n, rows [size, size + b)
-    the next block, the rest zero (capacity: the current stage's, see the module). proj: the matching square T, with the
-    coupling R_n in rows [size, size + b). block: b.
+    the next block, the rest zero (capacity: the current stage's, see the module).
+    proj: the matching square T, with the coupling R_n in rows [size, size + b). block: b.
     """
 
     basis: jax.Array

@@ -42,7 +42,7 @@ def eos_verdicts(rows, tol: float = 0.1, noise_rtol: float = 1e-6) -> dict:
       diagnosed loss, ``curvature_loss`` where the rows have it, else ``loss``); ``sign_agreement``,
       ``quadratic_agreement``, ``majority_baseline``: the accuracy of the PF's dE/dt, of the one-step
       quadratic model and of the majority sign; ``sign``: the paired rule, the PF's dE/dt against every
-      baseline (:func:`~gdflows.experiments.predictors.beats_every_baseline`); ``signs_agree``: it holds.
+      baseline (:func:`~gdflows.experiments.predictors.every`); ``signs_agree``: it holds.
     * ``verdict``: :func:`~gdflows.experiments.verdicts.edge_of_stability` of both.
     * ``c0_flip_fraction``: fraction of logged steps in the last third with
       c_0 c_0,next < 0 (h lambda_0 > 1 makes c_0 flip every step).

@@ -15,7 +15,7 @@ recall and precision on rises (the events the PF claims to explain), each with a
 for the binomial fractions, for balanced accuracy the half-sum of the two recalls' Wilson half-widths in
 quadrature.
 
-The rule (:func:`beats_every_baseline`) compares a predictor with each baseline on the same steps, paired:
+The rule (:func:`paired`, combined by :func:`every`) compares a predictor with each baseline on the same steps, paired:
 of the d steps where exactly one of the two is right, b are the predictor's. Exact McNemar: ``yes`` against
 a baseline when :math:`P(X \ge b \mid X \sim \mathrm{Bin}(d, 1/2)) \le \alpha`; ``no`` when the upper
 Clopper-Pearson bounds of :math:`d/n` and :math:`b/d` (each at level alpha/2) cap the accuracy gain
@@ -140,11 +140,6 @@ def every(each: Mapping[str, Verdict]) -> Verdict:
     return Verdict(INCONCLUSIVE, why)
 
 
-def beats_every_baseline(right: Sequence[bool], baselines: Mapping[str, Sequence[bool]], **kwargs) -> Verdict:
-    """:func:`paired` against each baseline, combined by :func:`every`."""
-    return every({name: paired(right, base, **kwargs) for name, base in baselines.items()})
-
-
 def steps_needed(gain: float, discordant: float, alpha: float = ALPHA, power: float = 0.8) -> int:
     """Steps n at which the paired test detects an accuracy gain ``gain`` with probability ``power``, when a
     fraction ``discordant`` of steps has exactly one of the two right (Connor's formula, see the module)."""
@@ -178,10 +173,9 @@ def observed_changes(rows, noise_rtol: float) -> tuple[np.ndarray, np.ndarray]:
     return np.isfinite(change) & (np.abs(change) > noise_rtol * np.abs(loss)), change
 
 
-def predictions(rows, above) -> dict[str, np.ndarray]:
-    """Each predictor's sign at the rows ``above`` noise (majority: the observed changes' majority sign); a
-    predictor whose column the rows lack (a run logged before it existed) is left out."""
-    observed = np.sign(observed_changes(rows, 0.0)[1][above])
+def predictions(rows, above, observed) -> dict[str, np.ndarray]:
+    """Each predictor's sign at the rows ``above`` noise, whose observed signs are ``observed`` (majority: their
+    majority sign); a predictor whose column the rows lack (a run logged before it existed) is left out."""
     majority = 1.0 if np.mean(observed > 0) > 0.5 else -1.0
     out = {}
     for name, key in PREDICTORS.items():
@@ -197,7 +191,7 @@ def table(rows, noise_rtol: float, alpha: float = ALPHA, min_gain: float = MIN_G
     :func:`paired` verdict against each baseline (``versus``) and their combination (``beats_baselines``)."""
     above, change = observed_changes(rows, noise_rtol)
     observed = np.sign(change[above])
-    predicted = predictions(rows, above)
+    predicted = predictions(rows, above, observed)
     right = {name: p == observed for name, p in predicted.items()}
     out = []
     for name, p in predicted.items():
