@@ -14,7 +14,15 @@ from gdflows.errors import GDFlowsError
 from gdflows.experiments import paper_scale
 from gdflows.experiments.cli import main
 from gdflows.experiments.configs import EosConvConfig, NetworkSetup
-from gdflows.experiments.eos_conv import flags, run_name, summary_prose, summary_row, train_configs
+from gdflows.experiments.eos_conv import (
+    edge_band,
+    flags,
+    pooled_predictors,
+    run_name,
+    summary_prose,
+    summary_row,
+    train_configs,
+)
 from gdflows.experiments.paper_scale import PaperScale
 from gdflows.experiments.report.runs import Run
 from gdflows.experiments.reproduce import scale_plan
@@ -38,6 +46,7 @@ def _rows(lam, sign_right=True):
                 "loss": 1.0,
                 "loss_next": 1.0 + change,
                 "dE_dt": change if sign_right else -1.0,
+                "curvature_loss": 1.0,
                 "sc_0_re": 0.01 * i,
                 "c_0": 1.0,
                 "c_0_next": -1.0,
@@ -55,27 +64,63 @@ FLAT = [10.0] * 30  # h lambda_0 = 1 throughout
 def test_summary_and_prose_say_yes_when_the_sharpness_reaches_two_over_h_and_no_when_it_never_does():
     rise, flat = summary_row("vgg", LR, _rows(RISE)), summary_row("resnet", LR, _rows(FLAT))
     assert rise["reached_edge"] == "yes" and rise["first_at_edge"] == 80  # linspace: 18.9 at row 8
+    # from row 8 on: lambda_0 / (2/h) = 18.89/20, 20/20 (row 9) and 20 rows of 1.0
+    assert rise["at_edge"] == 22 and rise["band_max"] == pytest.approx(1 - 170 / 9 / 20)
+    assert rise["band_mean"] == pytest.approx((1 - 170 / 9 / 20) / 22)
     assert rise["hl0_start"] == pytest.approx(1.0) and rise["hl0_end"] == pytest.approx(2.0)
-    assert rise["verdict"] == "yes" and rise["edge_of_stability"]
+    assert rise["verdict"] == "yes" and rise["edge_of_stability"] == "yes"
     # Re(sc_0) over the last third: rows with step >= 2/3 of 290, i.e. i = 20..29, mean 0.01 * 24.5
     assert rise["re_sc0_last_third"] == pytest.approx(0.245)
     assert rise["sign_agreement"] == 1.0 and rise["majority_baseline"] == 0.5 and rise["sign"] == "yes"
-    assert flat["reached_edge"] == "no" and flat["first_at_edge"] == "" and not flat["edge_of_stability"]
+    assert flat["reached_edge"] == "no" and flat["first_at_edge"] == "" and flat["edge_of_stability"] == "no"
     assert flat["verdict"].startswith("partly: edge no, sign yes")
-    prose = summary_prose([rise, flat])
-    vgg, resnet, overall = prose.split("\n\n")
-    assert "first reached the edge (h lambda_0 >= 1.8) at step 80" in vgg and "Verdict: **yes**" in vgg
-    assert (
-        "never reached the edge (h lambda_0 >= 1.8" in resnet
-        and "did not rise to 2/h" in resnet
-        and "first reached" not in resnet
-    )
-    assert "reached the edge (lambda_0 >= 0.9 x 2/h) in 1 of 2 runs" in overall and "in 1;" in overall
-    assert "the majority sign) in 2 of 2" in overall
+    assert flat["at_edge"] == 0 and "band_max" not in flat
     lazy = summary_row("vgg", LR, _rows(FLAT, sign_right=False))  # always "down": right half the time
     # it is gradient flow itself: 30 identical steps cannot exclude a 10-point gain, so inconclusive
     assert lazy["verdict"] == "no: edge no, sign inconclusive" and lazy["sign"] == "inconclusive"
-    assert "the majority sign) in 0 of 1" in summary_prose([lazy])
+
+
+def _write_runs(folder, cfg, rows_of):
+    """metrics.csv of each of ``cfg``'s runs from ``rows_of(model, lr, seed)`` (None: no folder)."""
+    for train in train_configs(cfg):
+        rows = rows_of(train.net.model, train.lr, train.net.seed)
+        if rows is not None:
+            (folder / train.out.name).mkdir(parents=True)
+            Run(folder / train.out.name, {}).write_table("metrics", rows)
+
+
+def test_the_seeds_pool_into_one_predictor_verdict_per_net_and_rate_and_the_prose_follows_it(tmp_path):
+    cfg = EosConvConfig(out=tmp_path, vgg_lrs=(LR,), resnet_lrs=(LR,), seeds=(0, 1, 2), steps=290, log_every=10)
+    # VGG: every seed rises to the edge and the PF has every sign right; ResNet: flat, the PF always says down
+    _write_runs(tmp_path, cfg, lambda m, lr, seed: _rows(RISE) if m == "vgg" else _rows(FLAT, sign_right=False))
+    rows, pooled = [summary_row("vgg", LR, _rows(RISE), seed=s) for s in range(3)], pooled_predictors(tmp_path, cfg)
+    pf = {p["model"]: p for p in pooled if p["predictor"] == "PF dE/dt"}
+    assert pf["vgg"]["steps"] == pf["resnet"]["steps"] == 90  # 3 seeds x 30 steps above noise
+    # VGG: 90 right against the majority's 45 (b = 45 of d = 45 discordant): yes against every baseline
+    assert pf["vgg"]["accuracy"] == 1.0 and pf["vgg"]["beats_baselines"].answer == "yes"
+    # ResNet: it is gradient flow; one run's 30 steps could not exclude a 10-point gain over it (see above),
+    # three seeds' 90 can (no discordant step: d/n <= 3.3%), so pooling turns "inconclusive" into "no"
+    assert pf["resnet"]["accuracy"] == 0.5 and pf["resnet"]["beats_baselines"].answer == "no"
+    rows += [summary_row("resnet", LR, _rows(FLAT, sign_right=False), seed=s) for s in range(3)]
+    vgg, resnet, overall = summary_prose(rows, pooled).split("\n\n")
+    assert vgg.startswith("**VGG, h = 0.1** (3 seeds).") and "3 of 3 runs reached the edge" in vgg
+    assert "first at steps 80, 80, 80" in vgg and "better than every baseline" in vgg and "Edge of stability" in vgg
+    assert "No run reached the edge" in resnet and "does not predict the loss change's sign better" in resnet
+    assert "reached the edge (lambda_0 >= 0.9 x 2/h) in 3 of 6 runs" in overall and "in 3;" in overall
+    assert "for 1 of 2 net-rate pairs, did not for 1, and 0 were inconclusive" in overall
+
+
+def test_hovering_needs_the_band_kept_over_enough_diagnoses_from_the_first_at_the_edge():
+    late = summary_row("vgg", LR, _rows([10.0] * 25 + [20.0] * 5))  # at the edge for the last 5 diagnoses only
+    assert late["reached_edge"] == "yes" and late["at_edge"] == 5 and late["edge_of_stability"] == "no"
+    catapult = summary_row("vgg", LR, _rows(RISE[:20] + [15.0] + RISE[20:29]))  # drops to 0.75 x 2/h once
+    assert catapult["band_max"] == pytest.approx(0.25) and catapult["edge_of_stability"] == "no"
+    assert catapult["verdict"].startswith("partly: edge no")
+
+
+def test_the_band_after_the_edge_is_measured_from_the_first_step_at_it():
+    rows = [{"step": s, "lambda_0": lam, "two_over_h": 20.0} for s, lam in ((0, 10.0), (10, 19.0), (20, 22.0))]
+    assert edge_band(rows, 10) == {"at_edge": 2, "band_mean": pytest.approx(0.075), "band_max": pytest.approx(0.1)}
 
 
 def test_a_run_with_fewer_than_three_diagnoses_is_a_no_not_a_crash():
@@ -84,7 +129,7 @@ def test_a_run_with_fewer_than_three_diagnoses_is_a_no_not_a_crash():
     )
     assert row["outcome"] == "diverged at step 20" and row["reached_edge"] == "no"
     assert row["verdict"].startswith("no: 2 diagnosed steps")
-    assert "Verdict: **no: 2 diagnosed steps" in summary_prose([row])
+    assert "h lambda_0 at initialisation: not diagnosed. No run reached the edge" in summary_prose([row], [])
 
 
 @pytest.mark.parametrize(
@@ -114,16 +159,21 @@ def test_the_command_line_refuses_before_any_work(tmp_path, capsys):
 
 
 def test_each_model_and_rate_is_one_full_batch_train_run():
-    cfg = EosConvConfig(out="x", vgg_lrs=(0.05, 0.1), resnet_lrs=(0.2,), steps=300, log_every=30)
+    cfg = EosConvConfig(
+        out="x", models=("vgg", "resnet"), vgg_lrs=(0.05, 0.1), resnet_lrs=(0.2,), seeds=(0, 3), steps=300, log_every=30
+    )
     configs = train_configs(cfg)
-    assert [(c.net.model, c.lr, c.out.name) for c in configs] == [
-        ("vgg", 0.05, "vgg_lr0.05"),
-        ("vgg", 0.1, "vgg_lr0.1"),
-        ("resnet", 0.2, "resnet_lr0.2"),
+    assert [(c.net.model, c.lr, c.net.seed, c.out.name) for c in configs] == [
+        ("vgg", 0.05, 0, "vgg_lr0.05_s0"),
+        ("vgg", 0.05, 3, "vgg_lr0.05_s3"),
+        ("vgg", 0.1, 0, "vgg_lr0.1_s0"),
+        ("vgg", 0.1, 3, "vgg_lr0.1_s3"),
+        ("resnet", 0.2, 0, "resnet_lr0.2_s0"),
+        ("resnet", 0.2, 3, "resnet_lr0.2_s3"),
     ]
     for c in configs:
         c.validate()
-        assert c.batch_size == 0 and c.optimizer == "gd" and (c.steps, c.log_every) == (300, 30)
+        assert c.batch_size == 0 and c.optimizer == "gd" and (c.steps, c.log_every, c.edge_every) == (300, 30, 2)
         assert (c.net.dataset, c.net.n_train, c.net.downsample, c.net.activation) == ("fashion_mnist", 1000, 2, "tanh")
 
 
@@ -133,7 +183,7 @@ def test_the_paper_plan_names_its_sizes_and_builds_its_nets_without_running(tmp_
     plan = scale_plan("paper", data)
     assert isinstance(plan, PaperScale) and scale_plan("paper").eos.net.data_dir is None
     sizes = plan.sizes()
-    assert sizes["eos_n_train"] == 5000 and sizes["eos_image_side"] == 14 and sizes["eos_runs"] == 4
+    assert sizes["eos_n_train"] == 5000 and sizes["eos_image_side"] == 14 and sizes["eos_runs"] == 18
     assert sizes["eos_models"] == ("vgg", "resnet") and sizes["compare"] == "compare-optimizers --scale full"
     configs = train_configs(plan.eos_config(tmp_path / "run"))
     assert {c.net.n_train for c in configs} == {5000} and {c.net.data_dir for c in configs} == {data}
@@ -145,18 +195,18 @@ def test_the_paper_plan_names_its_sizes_and_builds_its_nets_without_running(tmp_
         model = get_model(net.model, data.input_shape, 10, width=net.width, activation=net.activation, dtype=net.dtype)
         params = jax.eval_shape(model.init, jax.random.PRNGKey(0))
         logits = jax.eval_shape(model.apply, params, jax.ShapeDtypeStruct((4, *data.input_shape), net.dtype))
-        assert logits.shape == (4, 10) and logits.dtype == np.float64
+        assert logits.shape == (4, 10) and logits.dtype == np.dtype(net.dtype) == np.float32
 
 
 def test_paper_scale_md_reports_an_unfinished_eos_run_from_the_steps_it_reached(tmp_path):
-    cfg = EosConvConfig(out=tmp_path / "eos_conv", vgg_lrs=(LR,), resnet_lrs=(LR,), steps=290, log_every=10)
+    cfg = EosConvConfig(out=tmp_path / "eos_conv", vgg_lrs=(LR,), resnet_lrs=(LR,), seeds=(0,), steps=290, log_every=10)
     sub = Run.open(cfg.out, cfg.identity())
     for model, rows in (("vgg", _rows(RISE)), ("resnet", _rows(FLAT)[:20])):  # the ResNet run stopped at step 190
-        (sub.path / run_name(model, LR)).mkdir()
-        Run(sub.path / run_name(model, LR), {}).write_table("metrics", rows)
+        (sub.path / run_name(model, LR, 0)).mkdir()
+        Run(sub.path / run_name(model, LR, 0), {}).write_table("metrics", rows)
     text = paper_scale.markdown(tmp_path, device="Test GPU x 1")
-    assert "**Not every run finished**: ResNet h = 0.1 stopped before step 290" in text
-    assert "| resnet | 0.1 | interrupted |" in text
+    assert "**Not every run finished**: ResNet h = 0.1 seed 0 stopped before step 290" in text
+    assert "| resnet | 0.1 | 0 | interrupted |" in text
     assert "Computed on **Test GPU x 1**" in text and "**Incomplete**" in text
     assert "in 1 of 2 runs" in text and "eos_conv/figures/sharpness.png" in text
     assert (sub.path / "figures" / "signs.png").is_file() and (sub.path / "summary.csv").is_file()

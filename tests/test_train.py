@@ -1,6 +1,7 @@
 """gdflows train: rows against a dense Hessian, divergence as an outcome with its report, the EoS verdicts,
 and a run killed with SIGKILL that resumes to the uninterrupted metrics."""
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -15,7 +16,7 @@ from gdflows.experiments.cli import main
 from gdflows.experiments.eos import eos_verdicts
 from gdflows.experiments.network_setup import NetworkSetup
 from gdflows.experiments.report.runs import Run, read_csv
-from gdflows.experiments.train import TrainConfig, train
+from gdflows.experiments.train import TrainConfig, log_steps, train
 from gdflows.stability import stability_coefficients
 
 TINY = NetworkSetup(n_train=50, n_test=20, downsample=7, width=8)  # 4x4 images, 298 parameters
@@ -202,3 +203,18 @@ def test_sigkill_then_rerun_gives_identical_metrics(small_run):
     rerun = _cli(out, env)
     assert rerun.wait(timeout=600) == 0, rerun.stderr.read().decode()
     assert (out / "metrics.csv").read_bytes() == (root / "full" / "metrics.csv").read_bytes()
+
+
+def test_the_log_schedule_turns_dense_once_a_diagnosis_reaches_the_edge_and_resumes_from_the_rows():
+    cfg = TrainConfig(lr=0.1, steps=100, log_every=20, edge_every=5)  # the edge: lambda_0 >= 0.9 x 20 = 18
+    rows = []
+    schedule = log_steps(cfg, 0, rows)
+    seen = []
+    for step in schedule:  # the run appends a row after each logged step; lambda_0 reaches 18 at step 40
+        seen.append(step)
+        rows.append({"step": step, "lambda_0": 18.0 if step >= 40 else 10.0, "two_over_h": 20.0})
+    assert seen == [0, 20, 40, 45, 50, 55, 60, 65, 70, 75, 80, 85, 90, 95, 100]
+    assert list(log_steps(cfg, 47, rows[:4])) == [50, 55, 60, 65, 70, 75, 80, 85, 90, 95, 100]  # resumed at 47
+    assert list(log_steps(dataclasses.replace(cfg, edge_every=0), 0, rows)) == [0, 20, 40, 60, 80, 100]
+    # ending after 3 diagnoses at the edge: 40, 45, 50 (no last step: the run ends at 50)
+    assert list(log_steps(dataclasses.replace(cfg, edge_diagnoses=3), 0, rows)) == [0, 20, 40, 45, 50]

@@ -31,10 +31,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from gdflows.data import load_dataset  # noqa: E402
+from gdflows.experiments import (
+    predictors,  # noqa: E402
+    verdicts,  # noqa: E402
+)
 from gdflows.experiments.configs import EosConvConfig, TrainConfig, changed_flags  # noqa: E402
-from gdflows.experiments.eos import diagnosed, eos_verdicts, outcome, verdict_prose  # noqa: E402
+from gdflows.experiments.eos import diagnosed, eos_verdicts, outcome  # noqa: E402
 from gdflows.experiments.report.markdown import markdown_table  # noqa: E402
-from gdflows.experiments.report.plots import finish, save  # noqa: E402
+from gdflows.experiments.report.plots import save  # noqa: E402
 from gdflows.experiments.report.runs import Run, read_csv  # noqa: E402
 
 __all__ = ["EosConvConfig", "run", "train_configs", "summary_row", "summary_rows", "summary_prose", "markdown"]
@@ -43,32 +47,38 @@ NAMES = {"vgg": "VGG", "resnet": "ResNet"}
 SUMMARY_COLUMNS = (
     "model",
     "lr",
+    "seed",
     "outcome",
     "hl0_start",
     "hl0_end",
-    "reached_edge",
     "first_at_edge",
+    "at_edge",
+    "band_mean",
+    "band_max",
+    "edge_of_stability",
     "steps_above_noise",
-    "sign_agreement",
-    "quadratic_agreement",
-    "majority_baseline",
     "sign",
-    "re_sc0_last_third",
     "verdict",
 )
 SUMMARY_FORMAT = {
     "lr": "{:g}",
     "hl0_start": "{:.3f}",
     "hl0_end": "{:.3f}",
+    "band_mean": "{:.3f}",
+    "band_max": "{:.3f}",
     "sign_agreement": "{:.1%}",
     "quadratic_agreement": "{:.1%}",
     "majority_baseline": "{:.1%}",
     "re_sc0_last_third": "{:+.3f}",
 }
+# the design's sample size, decided before the runs: a 10-point accuracy gain over a baseline, with 30% of
+# steps discordant (one of the two right), detected at 80% power by the paired rule
+DESIGN_GAIN, DESIGN_DISCORDANT, DESIGN_POWER = 0.10, 0.30, 0.8
+MIN_AT_EDGE = 10  # diagnoses from the first at the edge that hovering needs (fewer: not seen to hover)
 
 
-def run_name(model: str, lr: float) -> str:
-    return f"{model}_lr{lr:g}"
+def run_name(model: str, lr: float, seed: int) -> str:
+    return f"{model}_lr{lr:g}_s{seed}"
 
 
 def _shared(cfg, cls, **given):
@@ -78,14 +88,17 @@ def _shared(cfg, cls, **given):
 
 
 def train_configs(cfg: EosConvConfig) -> list[TrainConfig]:
-    """One full-batch ``gdflows train`` config per (model, rate), each into its sub-folder of ``cfg.out``
-    (the net is ``cfg.net`` with that model; the diagnosis settings are ``cfg``'s fields of the same names)."""
+    """One full-batch ``gdflows train`` config per (model, rate, seed), each into its sub-folder of ``cfg.out``
+    (the net is ``cfg.net`` with that model and seed; the diagnosis settings are ``cfg``'s fields of the same
+    names)."""
     cfg = cfg.resolved()
     configs = []
     for model in cfg.models:
-        net = dataclasses.replace(cfg.net, model=model)
         for lr in getattr(cfg, f"{model}_lrs"):
-            configs.append(_shared(cfg, TrainConfig, out=Path(cfg.out) / run_name(model, lr), net=net, lr=lr))
+            for seed in cfg.seeds:
+                net = dataclasses.replace(cfg.net, model=model, seed=seed)
+                out = Path(cfg.out) / run_name(model, lr, seed)
+                configs.append(_shared(cfg, TrainConfig, out=out, net=net, lr=lr))
     return configs
 
 
@@ -111,36 +124,54 @@ def _first_at_edge(rows, tol: float) -> int | None:
     return None
 
 
-def summary_row(model: str, lr: float, rows, tol: float = 0.1, noise_rtol: float = 1e-6) -> dict:
+def edge_band(rows, first: int) -> dict:
+    """How lambda_0 sits at the edge from the first step at it (``first``) on: the diagnoses there
+    (``at_edge``) and the mean and max of |lambda_0 / (2/h) - 1| over them (``band_mean``, ``band_max``)."""
+    at = [r for r in rows if float(r["step"]) >= first]
+    dev = np.abs(np.array([float(r["lambda_0"]) / float(r["two_over_h"]) for r in at]) - 1)
+    return {"at_edge": len(at), "band_mean": float(np.mean(dev)), "band_max": float(np.max(dev))}
+
+
+def summary_row(model: str, lr: float, rows, tol: float = 0.1, noise_rtol: float = 1e-6, seed: int = 0) -> dict:
     """One run's line of the summary, from its metrics rows (dicts; strings or numbers).
 
-    ``reached_edge``: some logged lambda_0 >= (1 - tol) 2/h; ``first_at_edge``: the first
-    such step; ``re_sc0_last_third``: the mean Re(sc_0) over the last third of the run;
-    the rest from :func:`~gdflows.experiments.eos.eos_verdicts` (empty with fewer than 3 diagnoses).
+    ``reached_edge``: some logged lambda_0 >= (1 - tol) 2/h; ``first_at_edge``: the first such step; from
+    there on, :func:`edge_band`. ``edge_of_stability``: lambda_0 rose from below the edge (a diagnosis before
+    ``first_at_edge``) and stayed within ``tol`` of 2/h from then on (``band_max <= tol``, over at least
+    :data:`MIN_AT_EDGE` diagnoses): progressive sharpening, then hovering. ``sign``: the PF's dE/dt against
+    every baseline on this run's steps alone (:func:`~gdflows.experiments.eos.eos_verdicts`; the report's
+    verdict pools the seeds); ``verdict``:
+    :func:`~gdflows.experiments.verdicts.edge_of_stability` of both. ``re_sc0_last_third``: the mean Re(sc_0)
+    over the last third of the run. Fewer than 3 diagnoses: a "no" naming them.
     """
     diag = diagnosed(rows)
-    row = {"model": model, "lr": lr, "outcome": outcome(rows), "logged": len(diag)}
+    row = {"model": model, "lr": lr, "seed": seed, "outcome": outcome(rows), "logged": len(diag)}
     if len(diag) < 3:
         return row | {"reached_edge": "no", "verdict": f"no: {len(diag)} diagnosed steps (fewer than 3)"}
     v = eos_verdicts(diag, tol, noise_rtol)
     steps = np.array([float(r["step"]) for r in diag])
     last = steps >= 2 * steps[-1] / 3
     first = _first_at_edge(diag, tol)
-    return row | {
-        "hl0_start": lr * float(diag[0]["lambda_0"]),
-        "hl0_end": lr * float(diag[-1]["lambda_0"]),
-        "reached_edge": "no" if first is None else "yes",
-        "first_at_edge": "" if first is None else first,
-        "steps_above_noise": v["steps_above_noise"],
-        "sign_agreement": v["sign_agreement"],
-        "quadratic_agreement": v["quadratic_agreement"],
-        "majority_baseline": v["majority_baseline"],
-        "sign": v["sign"].answer,
-        "re_sc0_last_third": float(np.mean([float(r["sc_0_re"]) for r, at in zip(diag, last) if at])),
-        "edge_of_stability": v["edge_of_stability"],
-        "verdict": str(v["verdict"]),
-        "prose": verdict_prose(v),
-    }
+    band = {"at_edge": 0} if first is None else edge_band(diag, first)
+    edge = first is not None and first > steps[0] and band["at_edge"] >= MIN_AT_EDGE and band["band_max"] <= tol
+    return (
+        row
+        | band
+        | {
+            "hl0_start": lr * float(diag[0]["lambda_0"]),
+            "hl0_end": lr * float(diag[-1]["lambda_0"]),
+            "reached_edge": "no" if first is None else "yes",
+            "first_at_edge": "" if first is None else first,
+            "steps_above_noise": v["steps_above_noise"],
+            "sign_agreement": v["sign_agreement"],
+            "quadratic_agreement": v["quadratic_agreement"],
+            "majority_baseline": v["majority_baseline"],
+            "sign": v["sign"].answer,
+            "re_sc0_last_third": float(np.mean([float(r["sc_0_re"]) for r, at in zip(diag, last) if at])),
+            "edge_of_stability": "yes" if edge else "no",
+            "verdict": str(verdicts.edge_of_stability(edge, edge, v["sign"])),
+        }
+    )
 
 
 def summary_rows(folder: Path, cfg: EosConvConfig) -> list[dict]:
@@ -149,88 +180,201 @@ def summary_rows(folder: Path, cfg: EosConvConfig) -> list[dict]:
     for train in train_configs(cfg):
         metrics = Path(folder) / train.out.name / "metrics.csv"
         if metrics.is_file():
-            rows.append(summary_row(train.net.model, train.lr, read_csv(metrics), cfg.hover_tol, cfg.noise_rtol))
+            args = (train.net.model, train.lr, read_csv(metrics), cfg.hover_tol, cfg.noise_rtol, train.net.seed)
+            rows.append(summary_row(*args))
     return rows
 
 
-def summary_prose(rows: list[dict], tol: float = 0.1) -> str:
-    """What the runs showed, a paragraph per run from its verdicts (``tol``: the edge's band), then the count."""
-    lines = []
+def pooled_predictors(folder: Path, cfg: EosConvConfig) -> list[dict]:
+    """Every predictor's scores and the paired rule (:func:`gdflows.experiments.predictors.table`) per net and
+    rate, over the diagnosed steps of all its seeds' runs that have metrics in ``folder``, pooled."""
+    groups: dict[tuple[str, float], list] = {}
+    for train in train_configs(cfg):
+        metrics = Path(folder) / train.out.name / "metrics.csv"
+        if metrics.is_file():
+            groups.setdefault((train.net.model, train.lr), []).extend(diagnosed(read_csv(metrics)))
+    out = []
+    for (model, lr), rows in groups.items():
+        if rows:
+            for r in predictors.table(rows, cfg.noise_rtol):
+                out.append({"model": model, "lr": lr} | r)
+    return out
+
+
+def _groups(rows: list[dict]) -> dict[tuple[str, float], list[dict]]:
+    groups: dict[tuple[str, float], list[dict]] = {}
     for r in rows:
-        head = f"**{NAMES[r['model']]}, h = {r['lr']:g}.**"
-        if "prose" not in r:
-            lines.append(f"{head} Verdict: **{r['verdict']}**.")
-            continue
-        went = f"h lambda_0 went from {r['hl0_start']:.2f} to {r['hl0_end']:.2f}"
-        reach = (
-            f"{went} and first reached the edge (h lambda_0 >= {2 * (1 - tol):g}) at step {r['first_at_edge']}"
-            if r["reached_edge"] == "yes"
-            else f"{went} and never reached the edge (h lambda_0 >= {2 * (1 - tol):g}; no edge of stability in "
-            "this run: it needs more steps or a larger rate)"
+        groups.setdefault((r["model"], r["lr"]), []).append(r)
+    return groups
+
+
+def _pf_verdict(pooled: list[dict], model: str, lr: float):
+    """The paired rule's verdict for the PF's dE/dt against every baseline, on a net and rate's pooled steps."""
+    found = [p for p in pooled if (p["model"], p["lr"], p["predictor"]) == (model, lr, "PF dE/dt")]
+    return found[0] if found else None
+
+
+def group_prose(model: str, lr: float, runs: list[dict], pf: dict | None, tol: float = 0.1) -> str:
+    """A paragraph on one net and rate: its seeds' sharpness against 2/h, then the pooled sign verdict."""
+    head = f"**{NAMES[model]}, h = {lr:g}** ({len(runs)} seeds)."
+    start = ", ".join(f"{r['hl0_start']:.2f}" for r in runs if "hl0_start" in r)
+    reached = [r for r in runs if r.get("reached_edge") == "yes"]
+    text = f"{head} h lambda_0 at initialisation: {start or 'not diagnosed'}."
+    if reached:
+        bands = ", ".join(f"{r['band_mean']:.3f} (max {r['band_max']:.3f})" for r in reached)
+        text += (
+            f" {len(reached)} of {len(runs)} runs reached the edge (h lambda_0 >= {2 * (1 - tol):g}), first at "
+            f"steps {', '.join(str(r['first_at_edge']) for r in reached)}; after it, |lambda_0 / (2/h) - 1| "
+            f"averaged {bands} over {', '.join(str(r['at_edge']) for r in reached)} diagnoses."
         )
-        lines.append(f"{head} {reach}. {r['prose']}")
+    else:
+        text += f" No run reached the edge (h lambda_0 >= {2 * (1 - tol):g}) within the step budget."
+    edge = sum(r.get("edge_of_stability") == "yes" for r in runs)
+    text += f" Edge of stability (rose from below, then within {tol:.0%} of 2/h from the edge on): {edge}"
+    text += f" of {len(runs)}."
+    if pf is None:
+        return text
+    verdict = pf["beats_baselines"]
+    said = {
+        "yes": "predicts the loss change's sign better than every baseline",
+        "no": "does not predict the loss change's sign better than every baseline",
+        "inconclusive": "cannot be told apart from the baselines on these steps (inconclusive)",
+    }[verdict.answer]
+    return text + (
+        f" Over the {pf['steps']} pooled steps above noise, the PF's dE/dt {said}: accuracy {pf['accuracy']:.1%} "
+        f"[{pf['accuracy_low']:.1%}, {pf['accuracy_high']:.1%}] ({verdict.why})."
+    )
+
+
+def summary_prose(rows: list[dict], pooled: list[dict], tol: float = 0.1) -> str:
+    """What the runs showed, a paragraph per net and rate from its verdicts (``tol``: the edge's band), then
+    the count."""
+    lines = [group_prose(m, lr, runs, _pf_verdict(pooled, m, lr), tol) for (m, lr), runs in _groups(rows).items()]
     reached = sum(r["reached_edge"] == "yes" for r in rows)
-    edge = sum(bool(r.get("edge_of_stability")) for r in rows)
-    signs = sum(str(r.get("sign", "")) == "yes" for r in rows)
+    edge = sum(r.get("edge_of_stability") == "yes" for r in rows)
+    pfs = [p for p in pooled if p["predictor"] == "PF dE/dt"]
+    answers = [p["beats_baselines"].answer for p in pfs]
     lines.append(
         f"Overall: the sharpness reached the edge (lambda_0 >= {1 - tol:g} x 2/h) in {reached} of {len(rows)} runs, "
-        f"and rose to 2/h from below and hovered there (edge of stability) in {edge}; the PF's dE/dt beat every "
-        f"baseline (the one-step quadratic model, gradient flow, the majority sign) in {signs} of {len(rows)}."
+        f"and rose to 2/h from below and hovered there (edge of stability) in {edge}; pooled over seeds, the PF's "
+        f"dE/dt beat every baseline (the one-step quadratic model, gradient flow, the majority sign) for "
+        f"{answers.count('yes')} of {len(pfs)} net-rate pairs, did not for {answers.count('no')}, and "
+        f"{answers.count('inconclusive')} were inconclusive."
     )
     return "\n\n".join(lines)
 
 
 def sharpness_figure(path: Path, folder: Path, rows: list[dict]) -> Path:
-    """h lambda_0 against the step for every run, with the edge h lambda_0 = 2; the title from the verdicts."""
-    fig, ax = plt.subplots(figsize=(6.5, 4))
-    for r in rows:
-        diag = diagnosed(read_csv(Path(folder) / run_name(r["model"], r["lr"]) / "metrics.csv"))
-        steps = [float(d["step"]) for d in diag]
-        ax.plot(steps, [r["lr"] * float(d["lambda_0"]) for d in diag], label=f"{NAMES[r['model']]}, h = {r['lr']:g}")
-    ax.axhline(2.0, color="black", ls="--", lw=1, label="edge: h lambda_0 = 2")
-    title = f"h lambda_0 reached the edge in {sum(r['reached_edge'] == 'yes' for r in rows)} of {len(rows)} runs"
-    return finish(fig, ax, path, title, "GD step n", "h lambda_0")
-
-
-def sign_figure(path: Path, rows: list[dict]) -> Path:
-    """The PF's sign agreement beside its baselines' (the one-step quadratic model, the majority sign), per run."""
-    rows = [r for r in rows if "sign_agreement" in r]
-    fig, ax = plt.subplots(figsize=(6.5, 4))
-    x = np.arange(len(rows))
-    bars = {"sign_agreement": "PF dE/dt", "quadratic_agreement": "one-step quadratic model"}
-    bars["majority_baseline"] = "always the majority sign"
-    for i, (key, label) in enumerate(bars.items()):
-        ax.bar(x + 0.27 * (i - 1), [r.get(key, np.nan) for r in rows], 0.27, label=label)
-    ax.set_xticks(x, [f"{NAMES[r['model']]}\nh = {r['lr']:g}" for r in rows])
-    beats = sum(r["sign"] == "yes" for r in rows)
-    title = f"The PF beat every baseline in {beats} of {len(rows)} runs"
-    ax.set(title=title, ylabel="share of steps with the sign right", ylim=(0, 1.05))
-    ax.legend(fontsize=8, loc="lower right")
+    """lambda_0 against the step for every run, one panel per net, with each rate's 2/h; the title from the
+    verdicts."""
+    groups = _groups(rows)
+    models = list(dict.fromkeys(m for m, _ in groups))
+    fig, axes = plt.subplots(1, len(models), figsize=(6.5 * len(models), 4), squeeze=False)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, model in zip(axes[0], models):
+        rates = [lr for m, lr in groups if m == model]
+        for color, lr in zip(colors, rates):
+            for i, r in enumerate(groups[(model, lr)]):
+                diag = diagnosed(read_csv(Path(folder) / run_name(model, lr, r["seed"]) / "metrics.csv"))
+                steps = [float(d["step"]) for d in diag]
+                label = f"h = {lr:g}" if i == 0 else None
+                ax.plot(steps, [float(d["lambda_0"]) for d in diag], color=color, lw=1, label=label)
+            ax.axhline(2 / lr, color=color, ls="--", lw=1)
+        edge = sum(r.get("edge_of_stability") == "yes" for lr in rates for r in groups[(model, lr)])
+        runs = sum(len(groups[(model, lr)]) for lr in rates)
+        title = f"{NAMES[model]}: lambda_0 rose to its 2/h (dashed) and hovered in {edge} of {runs} runs"
+        ax.set(title=title, xlabel="GD step n", ylabel="lambda_0")
+        ax.legend(fontsize=8)
     return save(fig, path)
 
 
-def markdown(cfg: EosConvConfig, rows: list[dict], prefix: str = "") -> str:
-    """The summary table, the prose and the figures (image links ``prefix + figures/...``)."""
+def sign_figure(path: Path, pooled: list[dict]) -> Path:
+    """Each predictor's pooled accuracy with its 95% interval, per net and rate; the title from the verdicts."""
+    groups = list(dict.fromkeys((p["model"], p["lr"]) for p in pooled))
+    names = list(dict.fromkeys(p["predictor"] for p in pooled))
+    fig, ax = plt.subplots(figsize=(max(6.5, 2.2 * len(groups)), 4))
+    width = 0.8 / max(1, len(names))
+    for i, name in enumerate(names):
+        found = [
+            next((p for p in pooled if (p["model"], p["lr"]) == g and p["predictor"] == name), None) for g in groups
+        ]
+        value = np.array([p["accuracy"] if p else np.nan for p in found])
+        low = np.array([p["accuracy_low"] if p else np.nan for p in found])
+        high = np.array([p["accuracy_high"] if p else np.nan for p in found])
+        x = np.arange(len(groups)) + width * (i - (len(names) - 1) / 2)
+        ax.bar(x, value, width, yerr=[value - low, high - value], capsize=2, label=name)
+    ax.set_xticks(np.arange(len(groups)), [f"{NAMES[m]}\nh = {lr:g}" for m, lr in groups])
+    beats = sum(p["beats_baselines"].answer == "yes" for p in pooled if p["predictor"] == "PF dE/dt")
+    title = f"The PF's dE/dt beat every baseline for {beats} of {len(groups)} net-rate pairs"
+    ax.set(title=title, ylabel="share of steps with the sign right (95% CI)", ylim=(0, 1.05))
+    ax.legend(fontsize=7, loc="lower right")
+    return save(fig, path)
+
+
+def predictor_cells(pooled: list[dict]) -> list[dict]:
+    """The pooled predictor rows as report cells (net, rate, then :func:`gdflows.experiments.predictors.display`)."""
+    cells = predictors.display(pooled)
+    return [{"model": p["model"], "lr": f"{p['lr']:g}"} | c for p, c in zip(pooled, cells)]
+
+
+def predictor_csv_rows(pooled: list[dict]) -> list[dict]:
+    """The pooled predictor rows as CSV rows (verdicts as their answers)."""
+    out = []
+    for p in pooled:
+        row = {k: v for k, v in p.items() if k not in ("versus", "beats_baselines")}
+        if "beats_baselines" in p:
+            row["beats_baselines"] = p["beats_baselines"].answer
+            row |= {f"vs {b}": v.answer for b, v in p["versus"].items()}
+        out.append(row)
+    return out
+
+
+def design_text(cfg: EosConvConfig) -> str:
+    """The sample size the design was decided on, and what each net and rate pools."""
+    n = predictors.steps_needed(DESIGN_GAIN, DESIGN_DISCORDANT, power=DESIGN_POWER)
+    return (
+        f"Sample size, decided before the runs: the paired rule detects a {DESIGN_GAIN:.0%} accuracy gain over a "
+        f"baseline, with {DESIGN_DISCORDANT:.0%} of steps discordant, at {DESIGN_POWER:.0%} power from {n} steps "
+        f"(`predictors.steps_needed`); so each net and rate pools its {len(cfg.seeds)} seeds' diagnoses (each run "
+        f"aims at 100 or more at the edge, diagnosed every {cfg.edge_every} steps there), and a single run's "
+        "verdict is underpowered by design."
+    )
+
+
+def markdown(cfg: EosConvConfig, rows: list[dict], pooled: list[dict], prefix: str = "", cpu: str = "") -> str:
+    """The design, the summary and predictor tables, the prose and the figures (image links
+    ``prefix + figures/...``)."""
     cfg = cfg.resolved()
     net = cfg.net
-    runs = ", ".join(f"`{run_name(r['model'], r['lr'])}/`" for r in rows)
+    rates = "; ".join(f"{NAMES[m]} h = {', '.join(f'{lr:g}' for lr in getattr(cfg, f'{m}_lrs'))}" for m in cfg.models)
     return (
         f"Full-batch GD, {net.activation} nets, {net.loss} loss, {net.n_train} {net.dataset} training images "
-        f"(pooled by {net.downsample}), width {net.width}, {net.dtype}, {cfg.steps} steps, diagnosed every "
-        f"{cfg.log_every} steps (the top {cfg.k} eigenpair(s), the PF field at tolerance {cfg.tol:g}).\n\n"
+        f"(pooled by {net.downsample}), width {net.width}, {net.dtype}; {rates}; seeds "
+        f"{', '.join(map(str, cfg.seeds))}; up to {cfg.steps} steps (a run ends after {cfg.edge_diagnoses} diagnoses "
+        f"from the first at the edge), diagnosed every {cfg.log_every} steps until "
+        f"lambda_0 first reached {1 - cfg.hover_tol:g} x 2/h and every {cfg.edge_every} from then on, warm-started "
+        f"(the top {cfg.k} eigenpair(s), the PF field at tolerance {cfg.tol:g}).{cpu}\n\n"
+        + design_text(cfg)
+        + "\n\n"
         + markdown_table(rows, SUMMARY_COLUMNS, SUMMARY_FORMAT)
         + "\n\n"
-        "hl0: h lambda_0 at the first and last diagnosis; reached_edge: some lambda_0 >= "
-        f"{1 - cfg.hover_tol:g} x 2/h (first_at_edge: the first such logged step); sign_agreement: "
-        "sign(PF dE/dt) = sign(E_(n+1) - E_n) over the steps_above_noise steps whose change exceeds "
-        f"{cfg.noise_rtol:g} E_n, beside quadratic_agreement, the one-step quadratic model's, and "
-        "majority_baseline, the share always guessing the majority sign gets right (sign: whether the PF beats "
-        "every baseline, gradient flow included, by the paired rule of `gdflows.experiments.predictors`: yes, "
-        "no, or inconclusive when the steps cannot tell); re_sc0_last_third: mean "
-        "Re(sc_0) over the last third (> 0: the loss rises along u_0); verdict: edge of stability and sign, "
-        f"from `gdflows.experiments.verdicts`. Each run's metrics, figures and report: {runs}.\n\n"
+        "hl0: h lambda_0 at the first and last diagnosis; first_at_edge: the first diagnosed step with lambda_0 >= "
+        f"{1 - cfg.hover_tol:g} x 2/h; at_edge: the diagnoses from there on, over which band_mean and band_max are "
+        "the mean and max of |lambda_0 / (2/h) - 1|; edge_of_stability: lambda_0 below the edge at first and "
+        f"within {cfg.hover_tol:.0%} of 2/h from first_at_edge on (band_max <= {cfg.hover_tol:g}, at_edge >= "
+        f"{MIN_AT_EDGE}); sign: the run's "
+        "own paired rule "
+        "(underpowered, see above); verdict: both, from `gdflows.experiments.verdicts`. Data: `summary.csv`.\n\n"
+        "Every predictor of the loss change's sign, each net and rate's seeds pooled, on the steps whose "
+        f"change exceeds {cfg.noise_rtol:g} E_n (95% Wilson intervals; rises are the events the PF claims to "
+        "explain; data: `predictors.csv`):\n\n"
+        + markdown_table(predictor_cells(pooled), ("model", "lr", *predictors.DISPLAY_COLUMNS))
+        + "\n\n"
+        "The PF beats every baseline when an exact paired (McNemar) test against each of the one-step quadratic "
+        f"model, gradient flow and the majority sign has p <= {predictors.ALPHA:g}; it does not when a "
+        f"{predictors.MIN_GAIN:.0%} accuracy gain over one of them is excluded; else inconclusive.\n\n"
         + _unfinished(rows, cfg)
-        + summary_prose(rows, cfg.hover_tol)
+        + summary_prose(rows, pooled, cfg.hover_tol)
         + "\n\n"
         + f"![sharpness]({prefix}figures/sharpness.png)\n![signs]({prefix}figures/signs.png)\n"
     )
@@ -238,7 +382,7 @@ def markdown(cfg: EosConvConfig, rows: list[dict], prefix: str = "") -> str:
 
 def _unfinished(rows: list[dict], cfg: EosConvConfig) -> str:
     """A note naming the runs that stopped before their last step (empty when every run completed)."""
-    stopped = [f"{NAMES[r['model']]} h = {r['lr']:g}" for r in rows if r["outcome"] == "interrupted"]
+    stopped = [f"{NAMES[r['model']]} h = {r['lr']:g} seed {r['seed']}" for r in rows if r["outcome"] == "interrupted"]
     missing = len(train_configs(cfg)) - len(rows)
     if not stopped and not missing:
         return ""
@@ -247,22 +391,35 @@ def _unfinished(rows: list[dict], cfg: EosConvConfig) -> str:
     return text + (f"; {missing} run(s) did not start" if missing else "") + ".\n\n"
 
 
+def cpu_text(run: Run) -> str:
+    """The CPU time the runs took, from ``timings.csv`` (empty without it)."""
+    times = run.read_table("timings")
+    if not times:
+        return ""
+    cpu = sum(float(t["cpu_s"]) for t in times)
+    wall = sum(float(t["wall_s"]) for t in times)
+    return f" Total: {cpu / 60:.0f} CPU-minutes ({wall / 60:.0f} minutes wall) over {len(times)} runs (`timings.csv`)."
+
+
 def write_report(run: Run, cfg: EosConvConfig) -> list[dict]:
-    """summary.csv, figures/ and REPORT.md from the runs in ``run``."""
+    """summary.csv, predictors.csv, figures/ and REPORT.md from the runs in ``run``."""
     rows = summary_rows(run.path, cfg)
-    run.write_table("summary", [{k: v for k, v in r.items() if k != "prose"} for r in rows])
+    pooled = pooled_predictors(run.path, cfg)
+    run.write_table("summary", rows)
+    run.write_table("predictors", predictor_csv_rows(pooled))
     sharpness_figure(run.figure_path("sharpness.png"), run.path, rows)
-    sign_figure(run.figure_path("signs.png"), rows)
+    sign_figure(run.figure_path("signs.png"), pooled)
     run.write_text(
         "REPORT.md",
         "# gdflows eos-conv: the edge of stability on conv nets\n\nComputed by `gdflows eos-conv` with the "
-        "flags recorded in `config.json`.\n\n" + markdown(cfg, rows),
+        "flags recorded in `config.json`.\n\n" + markdown(cfg, rows, pooled, cpu=cpu_text(run)),
     )
     return rows
 
 
 def run(cfg: EosConvConfig) -> Path:
-    """``gdflows eos-conv``: each train run (resumable, a finished one skipped), then the summary and report."""
+    """``gdflows eos-conv``: each train run (resumable, a finished one skipped; its time kept in
+    ``timings.csv``), then the summary and report."""
     folder = Run.pending(cfg)
     if folder is None:
         return Path(cfg.out)
@@ -276,10 +433,11 @@ def run(cfg: EosConvConfig) -> Path:
     for train in configs:
         start, cpu = time.perf_counter(), time.process_time()
         train.run()
-        print(
-            f"{train.out.name}: {time.perf_counter() - start:.0f} s wall, {time.process_time() - cpu:.0f} s CPU "
-            "(this process)"
-        )
+        times = [t for t in run.read_table("timings") if t["run"] != train.out.name]
+        wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+        if wall > 1:  # a run finished before is skipped in no time: its time stays as recorded
+            run.write_table("timings", [*times, {"run": train.out.name, "wall_s": wall, "cpu_s": cpu}])
+        print(f"{train.out.name}: {wall:.0f} s wall, {cpu:.0f} s CPU (this process)")
     write_report(run, cfg)
     folder.finish()
     print(f"report: {run.file('REPORT.md')}")

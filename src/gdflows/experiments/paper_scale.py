@@ -119,8 +119,8 @@ def eos_section(folder: Path) -> str:
             "**Incomplete**: the command stopped (its time limit) before every run finished; each row covers "
             "the steps its run reached (outcome `interrupted`).\n\n"
         )
-    rows = eos_conv.summary_rows(sub, cfg)
-    return head + f"Command: {command}.\n\n" + note + eos_conv.markdown(cfg, rows, f"{EOS_FOLDER}/")
+    rows, pooled = eos_conv.summary_rows(sub, cfg), eos_conv.pooled_predictors(sub, cfg)
+    return head + f"Command: {command}.\n\n" + note + eos_conv.markdown(cfg, rows, pooled, f"{EOS_FOLDER}/")
 
 
 def _demoted(report: str, prefix: str) -> str:

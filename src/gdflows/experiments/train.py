@@ -5,8 +5,10 @@ The run is one :class:`~gdflows.problems.network.NetworkProblem`: training steps
 jitted scan per logged interval, every full-data pass goes chunk by chunk, and
 all of it is split over the devices' batch mesh.
 
-Every ``log_every`` steps, at the iterate theta_n and learning rate h = ``lr``,
-one metrics row holds
+Every ``log_every`` steps (every ``edge_every`` once a diagnosis found
+lambda_0 >= (1 - ``hover_tol``) 2/h: dense diagnoses at the edge of stability;
+the run ends after ``edge_diagnoses`` of them when that is set),
+at the iterate theta_n and learning rate h = ``lr``, one metrics row holds
 
 * ``loss``, ``train_acc``, ``test_loss``, ``test_acc``: the whole training and
   test sets (chunked);
@@ -62,6 +64,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import jax
@@ -219,9 +222,29 @@ def _resume(run: Run, problem, opt, method) -> tuple[DiagnosedState, list[dict]]
     return load_state(run, fresh, problem.replicate) or (fresh, [])
 
 
-def log_steps(cfg: TrainConfig, start: int) -> list[int]:
-    """Logged steps from ``start`` on: every ``log_every`` steps, and the last step."""
-    return [s for s in range(0, cfg.steps, cfg.log_every) if s >= start] + [cfg.steps]
+def at_edge(rows, step: int, tol: float) -> int:
+    """The diagnosed rows at or before ``step`` from the first with lambda_0 >= (1 - tol) 2/h on (0: none)."""
+    diag = [r for r in rows if r.get("lambda_0") not in ("", None) and int(float(r["step"])) <= step]
+    for i, r in enumerate(diag):
+        if float(r["lambda_0"]) >= (1 - tol) * float(r["two_over_h"]):
+            return len(diag) - i
+    return 0
+
+
+def log_steps(cfg: TrainConfig, start: int, rows: list[dict] = ()) -> Iterator[int]:
+    """Logged steps from ``start`` on: every ``log_every`` steps, every ``edge_every`` once a row of ``rows``
+    reached the edge, and the last step; or, with ``edge_diagnoses``, none after that many rows from the first
+    at the edge (the run ends there). ``rows`` is read as the run appends to it, so the schedule is a function
+    of the rows and resumes with them."""
+    step = 0
+    while step < cfg.steps:
+        if step >= start:
+            yield step
+        edge = at_edge(rows, step, cfg.hover_tol)
+        if cfg.edge_diagnoses and edge >= cfg.edge_diagnoses:
+            return
+        step += cfg.edge_every if cfg.edge_every and edge else cfg.log_every
+    yield cfg.steps
 
 
 def train(problem: NetworkProblem, cfg: TrainConfig, run: Run) -> list[dict]:
@@ -247,7 +270,7 @@ def train(problem: NetworkProblem, cfg: TrainConfig, run: Run) -> list[dict]:
             steps,
             st,
             idx,
-            log_steps(cfg, st.step),
+            log_steps(cfg, st.step, rows),
             log,
             loss0,
             save=lambda s: save_state(run, s, rows),

@@ -46,6 +46,8 @@ class TrainConfig(Command):
     batch_size: int = 0  # 0: full batch; a minibatch size must be a multiple of the device count
     devices: int | None = None  # local devices the data is split across (None: all of them)
     log_every: int = 20  # steps between diagnoses
+    edge_every: int = 0  # steps between diagnoses once lambda_0 >= (1 - hover_tol) 2/lr was seen (0: log_every)
+    edge_diagnoses: int = 0  # end the run after this many diagnoses from the first at the edge (0: run all steps)
     k: int = 2  # eigen-directions per diagnosis
     tol: float | None = None  # eigenpair residual and PF-field tolerance (None: max(1e-8, 100 eps) of --net.dtype)
     max_hvps: int = 100  # HVP budget of each Lanczos solve in a diagnosis; one that runs out is flagged
@@ -56,7 +58,7 @@ class TrainConfig(Command):
         self.net.validate()
         check_choices(self)
         check_positive(self, ("lr", "max_lr", "hover_tol", "noise_rtol"))
-        check_integers(self, ("steps", "batch_size"), 0)
+        check_integers(self, ("steps", "batch_size", "edge_every", "edge_diagnoses"), 0)
         check_integers(self, ("log_every", "k", "devices"), 1)
         check_integers(self, ("max_hvps",), 2)
         if self.tol is not None and (isinstance(self.tol, bool) or not 0 < self.tol < 1):
