@@ -36,7 +36,7 @@ DATA=()
 [ -d .data/fashion_mnist ] && DATA=(--net.data-dir "$ROOT/.data/fashion_mnist")
 
 if [ "${GDFLOWS_PAPER_TINY:-0}" = 1 ]; then
-  EOS=(eos-conv --models vgg --vgg-lrs 0.1 --net.n-train 40 --net.n-test 20 --net.width 1 --steps 30 --log-every 10
+  EOS=(eos-conv --models vgg --vgg-lrs 0.1 --seeds 0 --net.n-train 40 --net.n-test 20 --net.width 1 --steps 30 --log-every 10
     --k 1 --tol 1e-5 --max-hvps 12)
   COMPARE=(compare-optimizers --quick --models mlp --regimes full)
   EOS_LIMIT=900 COMPARE_LIMIT=600

@@ -15,6 +15,8 @@ from gdflows.experiments import paper_scale
 from gdflows.experiments.cli import main
 from gdflows.experiments.configs import EosConvConfig, NetworkSetup
 from gdflows.experiments.eos_conv import (
+    add_time,
+    cpu_text,
     edge_band,
     flags,
     pooled_predictors,
@@ -229,3 +231,13 @@ def test_the_command_line_of_a_stored_config_names_only_what_differs(tmp_path):
     custom = EosConvConfig(models=("vgg",), vgg_lrs=(0.1,), net=dataclasses.replace(EosConvConfig().net, n_train=40))
     assert flags(custom) == " --models vgg --vgg-lrs 0.1 --net.n-train 40"
     assert flags(EosConvConfig(size="accelerator").resolved()) == " --size accelerator"  # as stored in a run folder
+
+
+def test_a_resumed_or_extended_run_adds_its_sessions_times(tmp_path):
+    run = Run.open(tmp_path, {})
+    add_time(run, "vgg_lr0.03_s0", 10.0, 15.0)
+    add_time(run, "vgg_lr0.03_s1", 1.5, 2.0)
+    add_time(run, "vgg_lr0.03_s0", 5.0, 7.0)
+    times = {t["run"]: (float(t["wall_s"]), float(t["cpu_s"])) for t in run.read_table("timings")}
+    assert times == {"vgg_lr0.03_s0": (15.0, 22.0), "vgg_lr0.03_s1": (1.5, 2.0)}
+    assert cpu_text(run) == " Total: 0 CPU-minutes (0 minutes wall) over 2 runs (`timings.csv`)."

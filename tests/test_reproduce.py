@@ -137,8 +137,11 @@ def test_every_number_behind_a_claim_is_declared_with_its_tolerance(smoke):
     windows, rate = max(int(metrics["steps_at_eos"]) // 41, 1), float(central["value"])  # --window 41
     assert float(central["tolerance"]) == pytest.approx(max(2 * (rate * (1 - rate) / windows) ** 0.5, 1 / windows))
     assert central["basis"].endswith("windows of 41 steps")
-    cost = by[("DAL's cost: about one extra gradient per step", "FLOPs ratio")]
-    assert 2 <= float(cost["value"]) < 3 and float(cost["tolerance"]) == 1e-6
+    for net, high in (("MLP", 3), ("VGG", 3.5), ("ResNet", 3.5)):  # one HVP: two to three gradients' FLOPs
+        cost = by[("DAL's cost: about one extra gradient per step", f"FLOPs ratio {net}")]
+        assert 2 <= float(cost["value"]) < high and float(cost["tolerance"]) == pytest.approx(
+            1e-6 * float(cost["value"])
+        )
     run_tables = {p.relative_to(smoke / "first") for p in (smoke / "first").rglob("*.csv")}
     small = {rel for rel in run_tables if (smoke / "first" / rel).stat().st_size <= 100_000}
     assert {p.relative_to(smoke / "docs") for p in (smoke / "docs").rglob("*.csv")} == small

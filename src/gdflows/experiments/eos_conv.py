@@ -417,6 +417,15 @@ def write_report(run: Run, cfg: EosConvConfig) -> list[dict]:
     return rows
 
 
+def add_time(run: Run, name: str, wall: float, cpu: float) -> None:
+    """Add a session's wall and CPU seconds to run ``name``'s line of ``timings.csv`` (a resumed or extended
+    run adds up its sessions)."""
+    times = {t["run"]: t for t in run.read_table("timings")}
+    before = times.get(name, {"wall_s": 0.0, "cpu_s": 0.0})
+    times[name] = {"run": name, "wall_s": float(before["wall_s"]) + wall, "cpu_s": float(before["cpu_s"]) + cpu}
+    run.write_table("timings", list(times.values()))
+
+
 def run(cfg: EosConvConfig) -> Path:
     """``gdflows eos-conv``: each train run (resumable, a finished one skipped; its time kept in
     ``timings.csv``), then the summary and report."""
@@ -433,10 +442,9 @@ def run(cfg: EosConvConfig) -> Path:
     for train in configs:
         start, cpu = time.perf_counter(), time.process_time()
         train.run()
-        times = [t for t in run.read_table("timings") if t["run"] != train.out.name]
         wall, cpu = time.perf_counter() - start, time.process_time() - cpu
         if wall > 1:  # a run finished before is skipped in no time: its time stays as recorded
-            run.write_table("timings", [*times, {"run": train.out.name, "wall_s": wall, "cpu_s": cpu}])
+            add_time(run, train.out.name, wall, cpu)
         print(f"{train.out.name}: {wall:.0f} s wall, {cpu:.0f} s CPU (this process)")
     write_report(run, cfg)
     folder.finish()

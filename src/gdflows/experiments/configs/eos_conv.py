@@ -45,6 +45,7 @@ class EosConvConfig(Command):
     """
 
     runner: ClassVar[str] = "gdflows.experiments.eos_conv:run"
+    extendable: ClassVar[tuple[str, ...]] = ("steps",)  # a larger --steps extends every run (resumed, not redone)
 
     out: Path = Path("runs/eos_conv")  # the run folder
     size: EosConvSize = "cpu"  # accelerator: 5,000 images (replaces net.n-train, net.n-test, steps, log-every)
@@ -52,7 +53,7 @@ class EosConvConfig(Command):
     vgg_lrs: tuple[float, ...] = (0.026, 0.028, 0.03)  # VGG rates (lambda_0 at initialisation: 10-33 over seeds)
     resnet_lrs: tuple[float, ...] = (0.021, 0.023, 0.025)  # ResNet rates (lambda_0 at initialisation: 35-40)
     seeds: tuple[int, ...] = (0, 1, 2)  # initialisations per rate
-    steps: int = 5000  # the step budget of each run
+    steps: int = 8000  # the step budget of each run
     log_every: int = 100  # steps between diagnoses before the edge
     edge_every: int = 2  # steps between diagnoses once lambda_0 reached the edge
     edge_diagnoses: int = 100  # a run ends after this many diagnoses from the first at the edge
