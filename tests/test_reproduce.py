@@ -80,10 +80,15 @@ SMOKE_CLAIMS = [
         r"p=0\.5: diverged 3/3; p=1: diverged 0/3, loss .*; p=2: diverged 0/3, loss .*",
         "partly: stability partly, speed partly",
     ),
-    ("DAL's cost: about one extra gradient per step", r"DAL-1 \(hvp\) / GD = 2\.\d\dx FLOPs per step", "yes"),
+    (
+        "DAL's cost: about one extra gradient per step",
+        r"DAL-1 \(hvp\) / GD FLOPs per step: MLP 2\.\d\dx, VGG 2\.\d\dx, ResNet 2\.\d\dx",
+        "partly: MLP yes, VGG partly, ResNet partly",
+    ),
     (
         "The central flow tracks GD's time average at the edge of stability (Cohen et al.)",
-        r"averaged GD loss within 5% of the prediction on 100\.0% of steps after onset \(step 90\); .*",
+        r"averaged GD loss within 5% of the prediction on 100\.0% \(window 21\), 100\.0% \(window 101\), "
+        r"100\.0% \(window 41\) of steps after onset \(step 90\); .*",
         "yes",
     ),
 ]

@@ -367,6 +367,7 @@ def run(cfg: CentralConfig) -> Path:
         sharpness_figure(folder.figure_path("sharpness.png"), rows, f"Top eigenvalues: {title}"),
     ]
     windows = window_rows(gd_losses, sol.prediction, metrics["onset"], WINDOWS + (cfg.window,))
+    folder.write_table("central_windows", windows)
     folder.write_text("REPORT.md", report(cfg, prob, sol, metrics, verdicts, windows, figures))
     folder.finish()
     print(f"wrote {folder.file('REPORT.md')}")
