@@ -121,3 +121,13 @@ def test_bad_arguments():
         solve_central(central(loss, 0.1, k=3), jnp.array([0.5, 1.0]), 2)
     with pytest.raises(GDFlowsError, match="central"):
         solve_central(ngf(loss), jnp.array([0.5, 1.0]), 2)
+
+
+def test_a_pytree_start_gives_the_flat_solution_in_its_structure():
+    flat = solve_central(central(sharpening([0.05]), H, k=2), jnp.array([0.5, 1.0]), 30)
+    loss = lambda p: sharpening([0.05])(jnp.concatenate([p["x"], p["y"]]))  # noqa: E731
+    tree = solve_central(central(loss, H, k=2), {"x": jnp.array([0.5]), "y": jnp.array([1.0])}, 30)
+    assert tree.thetas["x"].shape == tree.thetas["y"].shape == (31, 1)
+    np.testing.assert_allclose(np.concatenate([tree.thetas["x"], tree.thetas["y"]], axis=1), flat.thetas, rtol=1e-12)
+    np.testing.assert_allclose(tree.prediction, flat.prediction, rtol=1e-12)
+    assert tree.status is flat.status is Status.OK

@@ -17,8 +17,9 @@ import numpy as np
 
 from gdflows.errors import GDFlowsError
 from gdflows.flows.central import Central, CentralInfo, Tracked
+from gdflows.params import is_flat, ravel, states_like, with_flat_loss
 from gdflows.status import SUBSPACE_MARGIN, Status
-from gdflows.validation import check_flat, check_loss_at, check_steps, is_integer_in
+from gdflows.validation import check_loss_at, check_steps, is_integer_in
 
 
 class StepRecord(eqx.Module):
@@ -87,7 +88,7 @@ def advance(flow: Central, state: Tracked, steps, rows: int) -> tuple[Tracked, S
 class CentralSolution:
     """The central flow at t = n h, n = 0..steps (arrays with a leading steps + 1 axis, costs with steps).
 
-    thetas (steps+1, D); loss: L(w); prediction: L + <Sigma, H>/2 (GD's
+    thetas (steps+1, D), or a pytree like theta0 with that leading axis; loss: L(w); prediction: L + <Sigma, H>/2 (GD's
     time-averaged loss); eigenvalues (steps+1, k): the tracked eigenvalues;
     S (steps+1, k, k); ceiling; hvps, sdcp_iterations (steps,): summed over
     the substeps of each GD step; gradients_per_step and d3_per_step: fixed
@@ -132,14 +133,18 @@ def solve_central(
 ) -> CentralSolution:
     """Solve ``flow`` from ``theta0`` over ``steps`` GD steps (see the module docstring).
 
-    Runs ``chunk`` GD steps per compiled call and calls ``callback(steps done)``
-    after each; stops early once the state is non-finite (later rows NaN).
+    ``theta0``: a flat vector or a pytree of parameters (the flow's loss then takes that pytree, and
+    ``thetas`` comes back as that pytree with a leading steps + 1 axis). Runs ``chunk`` GD steps per compiled
+    call and calls ``callback(steps done)`` after each; stops early once the state is non-finite (later rows NaN).
     ``key`` draws the first Lanczos block.
     """
     if not isinstance(flow, Central):
         raise GDFlowsError(f"solve_central needs a flow from gdflows.flows.central(), got {type(flow).__name__}")
     steps = check_steps(steps)
-    theta0 = check_flat(theta0)
+    params = theta0
+    theta0, unravel = ravel(params)
+    if not is_flat(params):
+        flow = with_flat_loss(flow, unravel)
     if jnp.iscomplexobj(theta0):
         raise GDFlowsError("the central flow is real: pass real parameters")
     check_loss_at(flow.loss, theta0)
@@ -161,7 +166,7 @@ def solve_central(
     costs = jax.tree.map(lambda x: x[:-1], records)
     return CentralSolution(
         ts=np.arange(steps + 1) * float(flow.lr),
-        thetas=records.theta,
+        thetas=states_like(params, unravel, records.theta),
         loss=records.loss,
         prediction=records.prediction,
         eigenvalues=records.eigenvalues,

@@ -32,7 +32,7 @@ import optimistix
 from gdflows.errors import GDFlowsError
 from gdflows.flows.base import Flow, VectorField
 from gdflows.holomorphic import check_holomorphic
-from gdflows.params import FlatLoss, is_flat, ravel
+from gdflows.params import is_flat, ravel, states_like, with_flat_loss
 from gdflows.status import Status
 from gdflows.validation import check_loss_at, check_lr, check_steps, is_integer_in
 
@@ -132,7 +132,7 @@ def _as_flow(field, loss_unravel) -> Flow:
         return VectorField(field)
     if loss_unravel is None or field.loss is None:
         return field
-    return eqx.tree_at(lambda f: f.loss, field, FlatLoss(field.loss, loss_unravel))
+    return with_flat_loss(field, loss_unravel)
 
 
 def _step(flow: Flow, lr) -> float:
@@ -216,7 +216,7 @@ def integrate(
     pair = bool(flow.complex_state or jnp.iscomplexobj(theta))
     ts = jnp.arange(steps * substeps + 1, dtype=real_dtype) * (h / substeps)
     if steps == 0:
-        return FlowSolution(np.asarray(ts), _rows(theta0, unravel, np.asarray(theta)[None]), 0, 0, 0, Status.OK)
+        return FlowSolution(np.asarray(ts), states_like(theta0, unravel, np.asarray(theta)[None]), 0, 0, 0, Status.OK)
     start = flow.jump(theta)
     state = (jnp.real(start), jnp.imag(start).astype(real_dtype)) if pair else start
     y0 = (state, jnp.zeros((), real_dtype))
@@ -243,17 +243,10 @@ def integrate(
     unconverged_time = float(np.max(np.asarray(unconverged)[reached]))
     return FlowSolution(
         ts=np.asarray(ts),
-        thetas=_rows(theta0, unravel, ys),
+        thetas=states_like(theta0, unravel, ys),
         num_field_evals=initial + per_step * n_steps,
         num_steps=n_steps,
         num_rejected=int(sol.stats["num_rejected_steps"]),
         status=_status(sol, ys, unconverged_time),
         unconverged_time=unconverged_time,
     )
-
-
-def _rows(theta0, unravel, ys):
-    """``ys`` (n, D) as given, or as a pytree like ``theta0`` with a leading n axis."""
-    if is_flat(theta0):
-        return ys
-    return jax.tree_util.tree_map(np.asarray, jax.vmap(unravel)(jnp.asarray(ys)))

@@ -18,6 +18,7 @@ from typing import Any
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from gdflows.errors import GDFlowsError
 from gdflows.validation import check_flat
@@ -94,6 +95,20 @@ def flatten_loss(loss: Callable, params) -> tuple[Callable, jax.Array, Callable]
     if is_flat(params):
         return loss, theta, unravel
     return FlatLoss(loss, unravel), theta, unravel
+
+
+def with_flat_loss(flow, unravel: Callable):
+    """A flow (any module with a ``loss`` field) whose loss over a pytree becomes one over flat vectors,
+    ``loss(unravel(theta))``."""
+    return eqx.tree_at(lambda f: f.loss, flow, FlatLoss(flow.loss, unravel))
+
+
+def states_like(params, unravel: Callable, rows):
+    """``rows`` (n, D) as they are for flat ``params``, or as a pytree like ``params`` with a leading n axis
+    (numpy leaves)."""
+    if is_flat(params):
+        return rows
+    return jax.tree_util.tree_map(np.asarray, unravel_rows(unravel, rows))
 
 
 def unravel_rows(unravel: Callable, rows):
