@@ -65,10 +65,12 @@ FLAT = [10.0] * 30  # h lambda_0 = 1 throughout
 
 def test_summary_and_prose_say_yes_when_the_sharpness_reaches_two_over_h_and_no_when_it_never_does():
     rise, flat = summary_row("vgg", LR, _rows(RISE)), summary_row("resnet", LR, _rows(FLAT))
-    assert rise["reached_edge"] == "yes" and rise["first_at_edge"] == 80  # linspace: 18.9 at row 8
-    # from row 8 on: lambda_0 / (2/h) = 18.89/20, 20/20 (row 9) and 20 rows of 1.0
-    assert rise["at_edge"] == 22 and rise["band_max"] == pytest.approx(1 - 170 / 9 / 20)
-    assert rise["band_mean"] == pytest.approx((1 - 170 / 9 / 20) / 22)
+    assert rise["reached_edge"] == "yes" and rise["first_at_edge"] == 90  # the edge 0.98 x 20: 18.9 at row 8, 20 at 9
+    # from row 9 on lambda_0 = 2/h: 21 diagnoses at the edge in a band of width 0
+    assert rise["at_edge"] == 21 and rise["band_max"] == 0 and rise["band_mean"] == 0
+    wide = summary_row("vgg", LR, _rows(RISE), edge_at=0.9)  # the edge at 0.9 x 2/h: from row 8 (18.89 / 20)
+    assert wide["first_at_edge"] == 80 and wide["at_edge"] == 22 and wide["band_max"] == pytest.approx(1 - 170 / 9 / 20)
+    assert wide["band_mean"] == pytest.approx((1 - 170 / 9 / 20) / 22)
     assert rise["hl0_start"] == pytest.approx(1.0) and rise["hl0_end"] == pytest.approx(2.0)
     assert rise["verdict"] == "yes" and rise["edge_of_stability"] == "yes"
     # Re(sc_0) over the last third: rows with step >= 2/3 of 290, i.e. i = 20..29, mean 0.01 * 24.5
@@ -106,9 +108,9 @@ def test_the_seeds_pool_into_one_predictor_verdict_per_net_and_rate_and_the_pros
     rows += [summary_row("resnet", LR, _rows(FLAT, sign_right=False), seed=s) for s in range(3)]
     vgg, resnet, overall = summary_prose(rows, pooled).split("\n\n")
     assert vgg.startswith("**VGG, h = 0.1** (3 seeds).") and "3 of 3 runs reached the edge" in vgg
-    assert "first at steps 80, 80, 80" in vgg and "better than every baseline" in vgg and "Edge of stability" in vgg
+    assert "first at steps 90, 90, 90" in vgg and "better than every baseline" in vgg and "Edge of stability" in vgg
     assert "No run reached the edge" in resnet and "does not predict the loss change's sign better" in resnet
-    assert "reached the edge (lambda_0 >= 0.9 x 2/h) in 3 of 6 runs" in overall and "in 3;" in overall
+    assert "reached the edge (lambda_0 >= 0.98 x 2/h) in 3 of 6 runs" in overall and "in 3;" in overall
     assert "for 1 of 2 net-rate pairs, did not for 1, and 0 were inconclusive" in overall
 
 
@@ -139,6 +141,9 @@ def test_a_run_with_fewer_than_three_diagnoses_is_a_no_not_a_crash():
     [
         ({"vgg_lrs": (0.1, -1.0)}, "--vgg-lrs must be finite and > 0, got -1.0"),
         ({"models": ()}, "--models needs at least one of: vgg, resnet"),
+        ({"edge_at": 1.5}, r"--edge-at must be in \(0, 1\] \(a fraction of 2/h\), got 1.5"),
+        ({"seeds": ()}, "--seeds needs at least one seed"),
+        ({"edge_diagnoses": 0}, "--edge-diagnoses must be an integer >= 1"),
         ({"resnet_lrs": ()}, "--resnet-lrs needs at least one rate"),
         ({"steps": 50, "log_every": 20}, "fewer than 3 diagnoses at --log-every 20; raise --steps to at least 60"),
         ({"net": NetworkSetup(activation="relu")}, "--net.activation relu is not holomorphic"),

@@ -206,13 +206,13 @@ def test_sigkill_then_rerun_gives_identical_metrics(small_run):
 
 
 def test_the_log_schedule_turns_dense_once_a_diagnosis_reaches_the_edge_and_resumes_from_the_rows():
-    cfg = TrainConfig(lr=0.1, steps=100, log_every=20, edge_every=5)  # the edge: lambda_0 >= 0.9 x 20 = 18
+    cfg = TrainConfig(lr=0.1, steps=100, log_every=20, edge_every=5)  # the edge: lambda_0 >= 0.98 x 20 = 19.6
     rows = []
     schedule = log_steps(cfg, 0, rows)
     seen = []
-    for step in schedule:  # the run appends a row after each logged step; lambda_0 reaches 18 at step 40
+    for step in schedule:  # the run appends a row after each logged step; lambda_0 reaches 19.7 at step 40
         seen.append(step)
-        rows.append({"step": step, "lambda_0": 18.0 if step >= 40 else 10.0, "two_over_h": 20.0})
+        rows.append({"step": step, "lambda_0": 19.7 if step >= 40 else 19.5, "two_over_h": 20.0})
     assert seen == [0, 20, 40, 45, 50, 55, 60, 65, 70, 75, 80, 85, 90, 95, 100]
     assert list(log_steps(cfg, 47, rows[:4])) == [50, 55, 60, 65, 70, 75, 80, 85, 90, 95, 100]  # resumed at 47
     assert list(log_steps(dataclasses.replace(cfg, edge_every=0), 0, rows)) == [0, 20, 40, 60, 80, 100]

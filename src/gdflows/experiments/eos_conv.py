@@ -1,21 +1,24 @@
 r"""``gdflows eos-conv``: the edge of stability on conv nets, read through the PF (docs/theory.md, section 7).
 
 Full-batch GD on a VGG-style and a ResNet-style net (no normalisation layers,
-a holomorphic activation) on a class-balanced Fashion-MNIST subset, at two
-learning rates h each. Every run is a ``gdflows train`` run (its config built
-by :func:`train_configs`, its folder ``<out>/<model>_lr<h>``), so there is one
-training loop and one set of diagnostics: every ``log_every`` steps the top-k
-lambda_i, sc_i, c_i and the PF's
+a holomorphic activation) on a class-balanced Fashion-MNIST subset, as Cohen et
+al. (2021) set it up: rates h with h lambda_0 <= 1 at initialisation, so that
+progressive sharpening happens, several seeds per rate. Every run is a
+``gdflows train`` run (its config built by :func:`train_configs`, its folder
+``<out>/<model>_lr<h>_s<seed>``), so there is one training loop and one set of
+diagnostics: every ``log_every`` steps, and every ``edge_every`` once lambda_0
+reached ``edge_at`` 2/h (the run ends ``edge_diagnoses`` diagnoses later), the
+top-k lambda_i, sc_i, c_i and the PF's
 
 .. math:: \frac{dE}{dt} = \sum_i sc_i\, c_i^2 \quad (\text{the whole spectrum, through the PF field})
 
 against the observed change E(theta_n - h g_n) - E(theta_n). Each run is then
 summarised from its metrics rows (:func:`summary_row`): h lambda_0 at the start
-and at the end, the first logged step at the edge (lambda_0 >= (1 - tol) 2/h),
-Re(sc_0) over the last third, and :func:`gdflows.experiments.eos.eos_verdicts`
-(progressive sharpening then hovering at 2/h; the PF's sign agreement against
-its baselines: the one-step quadratic model, gradient flow, the majority sign). The report's prose and figure titles
-follow those verdicts.
+and at the end, the first logged step at the edge, the band lambda_0 / (2/h)
+stays in from there (:func:`edge_band`: hovering), and the PF's sign prediction
+against its baselines (the one-step quadratic model, gradient flow, the majority
+sign), pooled over each net and rate's seeds (:func:`pooled_predictors`). The
+report's prose and figure titles follow those verdicts.
 """
 
 from __future__ import annotations
@@ -116,10 +119,10 @@ def flags(cfg: EosConvConfig) -> str:
     return (" --size accelerator" if size == "accelerator" else "") + run_flags + net_flags
 
 
-def _first_at_edge(rows, tol: float) -> int | None:
-    """The first logged step with lambda_0 >= (1 - tol) 2/h (None: never)."""
+def _first_at_edge(rows, edge_at: float) -> int | None:
+    """The first logged step with lambda_0 >= ``edge_at`` 2/h (None: never)."""
     for r in rows:
-        if float(r["lambda_0"]) >= (1 - tol) * float(r["two_over_h"]):
+        if float(r["lambda_0"]) >= edge_at * float(r["two_over_h"]):
             return int(float(r["step"]))
     return None
 
@@ -132,10 +135,12 @@ def edge_band(rows, first: int) -> dict:
     return {"at_edge": len(at), "band_mean": float(np.mean(dev)), "band_max": float(np.max(dev))}
 
 
-def summary_row(model: str, lr: float, rows, tol: float = 0.1, noise_rtol: float = 1e-6, seed: int = 0) -> dict:
+def summary_row(
+    model: str, lr: float, rows, tol: float = 0.1, noise_rtol: float = 1e-6, seed: int = 0, edge_at: float = 0.98
+) -> dict:
     """One run's line of the summary, from its metrics rows (dicts; strings or numbers).
 
-    ``reached_edge``: some logged lambda_0 >= (1 - tol) 2/h; ``first_at_edge``: the first such step; from
+    ``reached_edge``: some logged lambda_0 >= ``edge_at`` 2/h; ``first_at_edge``: the first such step; from
     there on, :func:`edge_band`. ``edge_of_stability``: lambda_0 rose from below the edge (a diagnosis before
     ``first_at_edge``) and stayed within ``tol`` of 2/h from then on (``band_max <= tol``, over at least
     :data:`MIN_AT_EDGE` diagnoses): progressive sharpening, then hovering. ``sign``: the PF's dE/dt against
@@ -151,7 +156,7 @@ def summary_row(model: str, lr: float, rows, tol: float = 0.1, noise_rtol: float
     v = eos_verdicts(diag, tol, noise_rtol)
     steps = np.array([float(r["step"]) for r in diag])
     last = steps >= 2 * steps[-1] / 3
-    first = _first_at_edge(diag, tol)
+    first = _first_at_edge(diag, edge_at)
     band = {"at_edge": 0} if first is None else edge_band(diag, first)
     edge = first is not None and first > steps[0] and band["at_edge"] >= MIN_AT_EDGE and band["band_max"] <= tol
     return (
@@ -180,7 +185,15 @@ def summary_rows(folder: Path, cfg: EosConvConfig) -> list[dict]:
     for train in train_configs(cfg):
         metrics = Path(folder) / train.out.name / "metrics.csv"
         if metrics.is_file():
-            args = (train.net.model, train.lr, read_csv(metrics), cfg.hover_tol, cfg.noise_rtol, train.net.seed)
+            args = (
+                train.net.model,
+                train.lr,
+                read_csv(metrics),
+                cfg.hover_tol,
+                cfg.noise_rtol,
+                train.net.seed,
+                cfg.edge_at,
+            )
             rows.append(summary_row(*args))
     return rows
 
@@ -214,7 +227,9 @@ def _pf_verdict(pooled: list[dict], model: str, lr: float):
     return found[0] if found else None
 
 
-def group_prose(model: str, lr: float, runs: list[dict], pf: dict | None, tol: float = 0.1) -> str:
+def group_prose(
+    model: str, lr: float, runs: list[dict], pf: dict | None, tol: float = 0.1, edge_at: float = 0.98
+) -> str:
     """A paragraph on one net and rate: its seeds' sharpness against 2/h, then the pooled sign verdict."""
     head = f"**{NAMES[model]}, h = {lr:g}** ({len(runs)} seeds)."
     start = ", ".join(f"{r['hl0_start']:.2f}" for r in runs if "hl0_start" in r)
@@ -223,12 +238,12 @@ def group_prose(model: str, lr: float, runs: list[dict], pf: dict | None, tol: f
     if reached:
         bands = ", ".join(f"{r['band_mean']:.3f} (max {r['band_max']:.3f})" for r in reached)
         text += (
-            f" {len(reached)} of {len(runs)} runs reached the edge (h lambda_0 >= {2 * (1 - tol):g}), first at "
+            f" {len(reached)} of {len(runs)} runs reached the edge (h lambda_0 >= {2 * edge_at:g}), first at "
             f"steps {', '.join(str(r['first_at_edge']) for r in reached)}; after it, |lambda_0 / (2/h) - 1| "
             f"averaged {bands} over {', '.join(str(r['at_edge']) for r in reached)} diagnoses."
         )
     else:
-        text += f" No run reached the edge (h lambda_0 >= {2 * (1 - tol):g}) within the step budget."
+        text += f" No run reached the edge (h lambda_0 >= {2 * edge_at:g}) within the step budget."
     edge = sum(r.get("edge_of_stability") == "yes" for r in runs)
     text += f" Edge of stability (rose from below, then within {tol:.0%} of 2/h from the edge on): {edge}"
     text += f" of {len(runs)}."
@@ -246,16 +261,18 @@ def group_prose(model: str, lr: float, runs: list[dict], pf: dict | None, tol: f
     )
 
 
-def summary_prose(rows: list[dict], pooled: list[dict], tol: float = 0.1) -> str:
+def summary_prose(rows: list[dict], pooled: list[dict], tol: float = 0.1, edge_at: float = 0.98) -> str:
     """What the runs showed, a paragraph per net and rate from its verdicts (``tol``: the edge's band), then
     the count."""
-    lines = [group_prose(m, lr, runs, _pf_verdict(pooled, m, lr), tol) for (m, lr), runs in _groups(rows).items()]
+    lines = [
+        group_prose(m, lr, runs, _pf_verdict(pooled, m, lr), tol, edge_at) for (m, lr), runs in _groups(rows).items()
+    ]
     reached = sum(r["reached_edge"] == "yes" for r in rows)
     edge = sum(r.get("edge_of_stability") == "yes" for r in rows)
     pfs = [p for p in pooled if p["predictor"] == "PF dE/dt"]
     answers = [p["beats_baselines"].answer for p in pfs]
     lines.append(
-        f"Overall: the sharpness reached the edge (lambda_0 >= {1 - tol:g} x 2/h) in {reached} of {len(rows)} runs, "
+        f"Overall: the sharpness reached the edge (lambda_0 >= {edge_at:g} x 2/h) in {reached} of {len(rows)} runs, "
         f"and rose to 2/h from below and hovered there (edge of stability) in {edge}; pooled over seeds, the PF's "
         f"dE/dt beat every baseline (the one-step quadratic model, gradient flow, the majority sign) for "
         f"{answers.count('yes')} of {len(pfs)} net-rate pairs, did not for {answers.count('no')}, and "
@@ -352,14 +369,14 @@ def markdown(cfg: EosConvConfig, rows: list[dict], pooled: list[dict], prefix: s
         f"(pooled by {net.downsample}), width {net.width}, {net.dtype}; {rates}; seeds "
         f"{', '.join(map(str, cfg.seeds))}; up to {cfg.steps} steps (a run ends after {cfg.edge_diagnoses} diagnoses "
         f"from the first at the edge), diagnosed every {cfg.log_every} steps until "
-        f"lambda_0 first reached {1 - cfg.hover_tol:g} x 2/h and every {cfg.edge_every} from then on, warm-started "
+        f"lambda_0 first reached {cfg.edge_at:g} x 2/h and every {cfg.edge_every} from then on, warm-started "
         f"(the top {cfg.k} eigenpair(s), the PF field at tolerance {cfg.tol:g}).{cpu}\n\n"
         + design_text(cfg)
         + "\n\n"
         + markdown_table(rows, SUMMARY_COLUMNS, SUMMARY_FORMAT)
         + "\n\n"
         "hl0: h lambda_0 at the first and last diagnosis; first_at_edge: the first diagnosed step with lambda_0 >= "
-        f"{1 - cfg.hover_tol:g} x 2/h; at_edge: the diagnoses from there on, over which band_mean and band_max are "
+        f"{cfg.edge_at:g} x 2/h; at_edge: the diagnoses from there on, over which band_mean and band_max are "
         "the mean and max of |lambda_0 / (2/h) - 1|; edge_of_stability: lambda_0 below the edge at first and "
         f"within {cfg.hover_tol:.0%} of 2/h from first_at_edge on (band_max <= {cfg.hover_tol:g}, at_edge >= "
         f"{MIN_AT_EDGE}); sign: the run's "
@@ -374,7 +391,7 @@ def markdown(cfg: EosConvConfig, rows: list[dict], pooled: list[dict], prefix: s
         f"model, gradient flow and the majority sign has p <= {predictors.ALPHA:g}; it does not when a "
         f"{predictors.MIN_GAIN:.0%} accuracy gain over one of them is excluded; else inconclusive.\n\n"
         + _unfinished(rows, cfg)
-        + summary_prose(rows, pooled, cfg.hover_tol)
+        + summary_prose(rows, pooled, cfg.hover_tol, cfg.edge_at)
         + "\n\n"
         + f"![sharpness]({prefix}figures/sharpness.png)\n![signs]({prefix}figures/signs.png)\n"
     )

@@ -6,7 +6,7 @@ jitted scan per logged interval, every full-data pass goes chunk by chunk, and
 all of it is split over the devices' batch mesh.
 
 Every ``log_every`` steps (every ``edge_every`` once a diagnosis found
-lambda_0 >= (1 - ``hover_tol``) 2/h: dense diagnoses at the edge of stability;
+lambda_0 >= ``edge_at`` 2/h: dense diagnoses at the edge of stability;
 the run ends after ``edge_diagnoses`` of them when that is set),
 at the iterate theta_n and learning rate h = ``lr``, one metrics row holds
 
@@ -222,11 +222,11 @@ def _resume(run: Run, problem, opt, method) -> tuple[DiagnosedState, list[dict]]
     return load_state(run, fresh, problem.replicate) or (fresh, [])
 
 
-def at_edge(rows, step: int, tol: float) -> int:
-    """The diagnosed rows at or before ``step`` from the first with lambda_0 >= (1 - tol) 2/h on (0: none)."""
+def at_edge(rows, step: int, edge_at: float) -> int:
+    """The diagnosed rows at or before ``step`` from the first with lambda_0 >= ``edge_at`` 2/h on (0: none)."""
     diag = [r for r in rows if r.get("lambda_0") not in ("", None) and int(float(r["step"])) <= step]
     for i, r in enumerate(diag):
-        if float(r["lambda_0"]) >= (1 - tol) * float(r["two_over_h"]):
+        if float(r["lambda_0"]) >= edge_at * float(r["two_over_h"]):
             return len(diag) - i
     return 0
 
@@ -240,7 +240,7 @@ def log_steps(cfg: TrainConfig, start: int, rows: list[dict] = ()) -> Iterator[i
     while step < cfg.steps:
         if step >= start:
             yield step
-        edge = at_edge(rows, step, cfg.hover_tol)
+        edge = at_edge(rows, step, cfg.edge_at)
         if cfg.edge_diagnoses and edge >= cfg.edge_diagnoses:
             return
         step += cfg.edge_every if cfg.edge_every and edge else cfg.log_every

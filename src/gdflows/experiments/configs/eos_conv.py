@@ -35,7 +35,7 @@ class EosConvConfig(Command):
     ResNet-style nets on Fashion-MNIST from rates where h lambda_0 <= 1 at initialisation, three seeds each.
 
     Writes one `gdflows train` run per (model, rate, seed) in <out>/<model>_lr<rate>_s<seed>/ (metrics.csv,
-    figures, REPORT.md), diagnosed every --log-every steps until lambda_0 first reaches (1 - hover_tol) 2/h and
+    figures, REPORT.md), diagnosed every --log-every steps until lambda_0 first reaches edge_at x 2/h and
     every --edge-every steps from then on; then <out>/summary.csv (per run: h lambda_0 at initialisation and at
     the end, the first step at the edge, the band lambda_0 / (2/h) stays in after it, the diagnoses at the edge),
     predictors.csv (every predictor of the loss change's sign per net and rate, the seeds pooled, with
@@ -57,17 +57,20 @@ class EosConvConfig(Command):
     log_every: int = 100  # steps between diagnoses before the edge
     edge_every: int = 2  # steps between diagnoses once lambda_0 reached the edge
     edge_diagnoses: int = 100  # a run ends after this many diagnoses from the first at the edge
+    edge_at: float = 0.98  # the edge: lambda_0 >= edge_at x 2/h (dense diagnoses from the first such step)
     net: NetworkSetup = dataclasses.field(default_factory=_eos_conv_net)  # data and nets; --models sets the model
     k: int = 1  # eigen-directions per diagnosis
     tol: float = 1e-4  # eigenpair residual and PF-field tolerance
     max_hvps: int = 100  # HVP budget of each Lanczos solve in a diagnosis
-    hover_tol: float = 0.1  # the edge: lambda_0 >= (1 - hover_tol) 2/h; hovering: within hover_tol of 2/h
+    hover_tol: float = 0.1  # hovering: within hover_tol of 2/h from the first step at the edge on
     noise_rtol: float = 1e-6  # observed changes below this fraction of the loss are noise
 
     def validate(self) -> None:
         self.net.validate()
         check_choices(self)
         check_positive(self, ("vgg_lrs", "resnet_lrs", "tol", "hover_tol", "noise_rtol"))
+        if not 0 < self.edge_at <= 1:
+            raise GDFlowsError(f"--edge-at must be in (0, 1] (a fraction of 2/h), got {self.edge_at!r}; e.g. 0.98")
         check_integers(self, ("steps", "log_every", "k", "edge_every", "edge_diagnoses"), 1)
         check_integers(self, ("seeds",), 0)
         if not self.seeds:

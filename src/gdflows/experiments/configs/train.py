@@ -46,8 +46,9 @@ class TrainConfig(Command):
     batch_size: int = 0  # 0: full batch; a minibatch size must be a multiple of the device count
     devices: int | None = None  # local devices the data is split across (None: all of them)
     log_every: int = 20  # steps between diagnoses
-    edge_every: int = 0  # steps between diagnoses once lambda_0 >= (1 - hover_tol) 2/lr was seen (0: log_every)
+    edge_every: int = 0  # steps between diagnoses once lambda_0 >= edge_at x 2/lr was seen (0: log_every)
     edge_diagnoses: int = 0  # end the run after this many diagnoses from the first at the edge (0: run all steps)
+    edge_at: float = 0.98  # lambda_0 / (2/lr) from which a diagnosis counts as at the edge (dense diagnoses)
     k: int = 2  # eigen-directions per diagnosis
     tol: float | None = None  # eigenpair residual and PF-field tolerance (None: max(1e-8, 100 eps) of --net.dtype)
     max_hvps: int = 100  # HVP budget of each Lanczos solve in a diagnosis; one that runs out is flagged
@@ -63,6 +64,8 @@ class TrainConfig(Command):
         check_integers(self, ("max_hvps",), 2)
         if self.tol is not None and (isinstance(self.tol, bool) or not 0 < self.tol < 1):
             raise GDFlowsError(f"--tol must be > 0 and < 1 (a relative tolerance), got {self.tol!r}; e.g. --tol 1e-7")
+        if not 0 < self.edge_at <= 1:
+            raise GDFlowsError(f"--edge-at must be in (0, 1] (a fraction of 2/lr), got {self.edge_at!r}; e.g. 0.98")
         if not 0 <= self.momentum < 1:
             raise GDFlowsError(f"--momentum must be in [0, 1), got {self.momentum!r}")
         if not (math.isfinite(self.dal_p) and self.dal_p >= 0):
