@@ -82,14 +82,15 @@ SMOKE_CLAIMS = [
     ),
     (
         "DAL's cost: about one extra gradient per step",
-        r"DAL-1 \(hvp\) / GD FLOPs per step: MLP 2\.\d\dx, VGG 2\.\d\dx, ResNet 2\.\d\dx",
+        r"DAL-1 \(hvp\) / GD FLOPs per step: MLP 2\.\d\dx, VGG [23]\.\d\dx, ResNet [23]\.\d\dx",
         "partly: MLP yes, VGG partly, ResNet partly",
     ),
     (
         "The central flow tracks GD's time average at the edge of stability (Cohen et al.)",
-        r"averaged GD loss within 5% of the prediction on 100\.0% \(window 21\), 100\.0% \(window 101\), "
+        # the loss claim at every window shown: 21 steps are too few to average GD's oscillation out
+        r"averaged GD loss within 5% of the prediction on \d+\.\d% \(window 21\), 100\.0% \(window 101\), "
         r"100\.0% \(window 41\) of steps after onset \(step 90\); .*",
-        "yes",
+        "partly: not loss",
     ),
 ]
 
