@@ -30,6 +30,14 @@ def diagnosed(rows) -> list:
     return [r for r in rows if r.get("lambda_0") not in ("", None)]
 
 
+def first_at_edge(rows, edge_at: float) -> int | None:
+    """The index of the first diagnosed row of ``rows`` with lambda_0 >= ``edge_at`` 2/h (None: none)."""
+    for i, r in enumerate(rows):
+        if float(r["lambda_0"]) >= edge_at * float(r["two_over_h"]):
+            return i
+    return None
+
+
 def eos_verdicts(rows, tol: float = 0.1, noise_rtol: float = 1e-6) -> dict:
     """The edge-of-stability and sign verdicts from metrics rows (dicts; strings or numbers).
 

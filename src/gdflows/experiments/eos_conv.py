@@ -34,12 +34,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from gdflows.data import load_dataset  # noqa: E402
-from gdflows.experiments import (
-    predictors,  # noqa: E402
-    verdicts,  # noqa: E402
-)
+from gdflows.experiments import predictors, verdicts  # noqa: E402
 from gdflows.experiments.configs import EosConvConfig, TrainConfig, changed_flags  # noqa: E402
-from gdflows.experiments.eos import diagnosed, eos_verdicts, outcome  # noqa: E402
+from gdflows.experiments.eos import diagnosed, eos_verdicts, first_at_edge, outcome  # noqa: E402
 from gdflows.experiments.report.markdown import markdown_table  # noqa: E402
 from gdflows.experiments.report.plots import save  # noqa: E402
 from gdflows.experiments.report.runs import Run, read_csv  # noqa: E402
@@ -119,14 +116,6 @@ def flags(cfg: EosConvConfig) -> str:
     return (" --size accelerator" if size == "accelerator" else "") + run_flags + net_flags
 
 
-def _first_at_edge(rows, edge_at: float) -> int | None:
-    """The first logged step with lambda_0 >= ``edge_at`` 2/h (None: never)."""
-    for r in rows:
-        if float(r["lambda_0"]) >= edge_at * float(r["two_over_h"]):
-            return int(float(r["step"]))
-    return None
-
-
 def edge_band(rows, first: int) -> dict:
     """How lambda_0 sits at the edge from the first step at it (``first``) on: the diagnoses there
     (``at_edge``) and the mean and max of |lambda_0 / (2/h) - 1| over them (``band_mean``, ``band_max``)."""
@@ -156,7 +145,8 @@ def summary_row(
     v = eos_verdicts(diag, tol, noise_rtol)
     steps = np.array([float(r["step"]) for r in diag])
     last = steps >= 2 * steps[-1] / 3
-    first = _first_at_edge(diag, edge_at)
+    found = first_at_edge(diag, edge_at)
+    first = None if found is None else int(float(diag[found]["step"]))
     band = {"at_edge": 0} if first is None else edge_band(diag, first)
     edge = first is not None and first > steps[0] and band["at_edge"] >= MIN_AT_EDGE and band["band_max"] <= tol
     return (
@@ -179,33 +169,30 @@ def summary_row(
     )
 
 
-def summary_rows(folder: Path, cfg: EosConvConfig) -> list[dict]:
-    """The summary of every run of ``cfg`` that has metrics in ``folder`` (finished or not)."""
-    rows = []
+def run_metrics(folder: Path, cfg: EosConvConfig) -> list[tuple[TrainConfig, list[dict]]]:
+    """Each run of ``cfg`` that has metrics in ``folder`` (finished or not), with its metrics rows."""
+    runs = []
     for train in train_configs(cfg):
         metrics = Path(folder) / train.out.name / "metrics.csv"
         if metrics.is_file():
-            args = (
-                train.net.model,
-                train.lr,
-                read_csv(metrics),
-                cfg.hover_tol,
-                cfg.noise_rtol,
-                train.net.seed,
-                cfg.edge_at,
-            )
-            rows.append(summary_row(*args))
-    return rows
+            runs.append((train, read_csv(metrics)))
+    return runs
+
+
+def summary_rows(folder: Path, cfg: EosConvConfig) -> list[dict]:
+    """The summary of every run of ``cfg`` that has metrics in ``folder`` (finished or not)."""
+    return [
+        summary_row(t.net.model, t.lr, rows, cfg.hover_tol, cfg.noise_rtol, t.net.seed, cfg.edge_at)
+        for t, rows in run_metrics(folder, cfg)
+    ]
 
 
 def pooled_predictors(folder: Path, cfg: EosConvConfig) -> list[dict]:
     """Every predictor's scores and the paired rule (:func:`gdflows.experiments.predictors.table`) per net and
     rate, over the diagnosed steps of all its seeds' runs that have metrics in ``folder``, pooled."""
     groups: dict[tuple[str, float], list] = {}
-    for train in train_configs(cfg):
-        metrics = Path(folder) / train.out.name / "metrics.csv"
-        if metrics.is_file():
-            groups.setdefault((train.net.model, train.lr), []).extend(diagnosed(read_csv(metrics)))
+    for train, rows in run_metrics(folder, cfg):
+        groups.setdefault((train.net.model, train.lr), []).extend(diagnosed(rows))
     out = []
     for (model, lr), rows in groups.items():
         if rows:

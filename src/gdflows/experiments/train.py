@@ -75,7 +75,7 @@ from gdflows.errors import GDFlowsError
 from gdflows.experiments.configs import TrainConfig
 from gdflows.experiments.divergence import divergence_bound, outcome_diverged
 from gdflows.experiments.driver import TrainState, drive
-from gdflows.experiments.eos import report_markdown
+from gdflows.experiments.eos import diagnosed, first_at_edge, report_markdown
 from gdflows.experiments.errors import RunInterrupted
 from gdflows.experiments.network_setup import diagnose_network, network_run
 from gdflows.experiments.optimizers.zoo import Method, method
@@ -224,11 +224,9 @@ def _resume(run: Run, problem, opt, method) -> tuple[DiagnosedState, list[dict]]
 
 def at_edge(rows, step: int, edge_at: float) -> int:
     """The diagnosed rows at or before ``step`` from the first with lambda_0 >= ``edge_at`` 2/h on (0: none)."""
-    diag = [r for r in rows if r.get("lambda_0") not in ("", None) and int(float(r["step"])) <= step]
-    for i, r in enumerate(diag):
-        if float(r["lambda_0"]) >= edge_at * float(r["two_over_h"]):
-            return len(diag) - i
-    return 0
+    diag = [r for r in diagnosed(rows) if int(float(r["step"])) <= step]
+    first = first_at_edge(diag, edge_at)
+    return 0 if first is None else len(diag) - first
 
 
 def log_steps(cfg: TrainConfig, start: int, rows: list[dict] = ()) -> Iterator[int]:

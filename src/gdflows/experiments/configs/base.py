@@ -122,6 +122,12 @@ def check_integers(cfg, names, low: int, prefix: str = "--") -> None:
                 )
 
 
+def check_edge_at(value) -> None:
+    """``--edge-at``: a fraction of 2/h in (0, 1]."""
+    if isinstance(value, bool) or not 0 < value <= 1:
+        raise GDFlowsError(f"--edge-at must be in (0, 1] (a fraction of 2/h), got {value!r}; e.g. 0.98")
+
+
 def refuse_non_holomorphic(net: NetworkSetup, why: str) -> None:
     """ReLU has no complex continuation, so nothing that evaluates the PF can run through it."""
     if net.activation == "relu":

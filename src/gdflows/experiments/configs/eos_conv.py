@@ -12,6 +12,7 @@ from gdflows.experiments.configs.base import (
     ConvModel,
     EosConvSize,
     check_choices,
+    check_edge_at,
     check_integers,
     check_positive,
     refuse_non_holomorphic,
@@ -69,8 +70,7 @@ class EosConvConfig(Command):
         self.net.validate()
         check_choices(self)
         check_positive(self, ("vgg_lrs", "resnet_lrs", "tol", "hover_tol", "noise_rtol"))
-        if not 0 < self.edge_at <= 1:
-            raise GDFlowsError(f"--edge-at must be in (0, 1] (a fraction of 2/h), got {self.edge_at!r}; e.g. 0.98")
+        check_edge_at(self.edge_at)
         check_integers(self, ("steps", "log_every", "k", "edge_every", "edge_diagnoses"), 1)
         check_integers(self, ("seeds",), 0)
         if not self.seeds:

@@ -12,6 +12,7 @@ from gdflows.experiments.configs.base import (
     Command,
     OptimizerName,
     check_choices,
+    check_edge_at,
     check_integers,
     check_positive,
     refuse_non_holomorphic,
@@ -64,8 +65,7 @@ class TrainConfig(Command):
         check_integers(self, ("max_hvps",), 2)
         if self.tol is not None and (isinstance(self.tol, bool) or not 0 < self.tol < 1):
             raise GDFlowsError(f"--tol must be > 0 and < 1 (a relative tolerance), got {self.tol!r}; e.g. --tol 1e-7")
-        if not 0 < self.edge_at <= 1:
-            raise GDFlowsError(f"--edge-at must be in (0, 1] (a fraction of 2/lr), got {self.edge_at!r}; e.g. 0.98")
+        check_edge_at(self.edge_at)
         if not 0 <= self.momentum < 1:
             raise GDFlowsError(f"--momentum must be in [0, 1), got {self.momentum!r}")
         if not (math.isfinite(self.dal_p) and self.dal_p >= 0):
