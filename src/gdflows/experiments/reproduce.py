@@ -131,6 +131,7 @@ class Scale:
     drift_lrs: tuple[float, ...]
     drift_steps: int
     dal_scale: float  # compare-optimizers' scale (steps and training-set sizes)
+    dal_seeds: int = 3  # seeds per DAL p: enough that the chaotic p = 2 runs give one verdict on every CPU
     validity: PFValidityConfig = dataclasses.field(default_factory=PFValidityConfig)  # where the PF follows GD
     central: CentralConfig = dataclasses.field(default_factory=CentralConfig)  # the central flow vs GD
 
@@ -150,6 +151,7 @@ SCALES = {
         drift_lrs=(0.01, 0.03, 0.1, 0.15),
         drift_steps=600,
         dal_scale=1.0,
+        dal_seeds=12,
     ),
     "paper": PaperScale(),
     "smoke": Scale(
@@ -467,7 +469,12 @@ def conv_cost_ratios(n: int = 256) -> dict[str, float]:
 def dal_claims(ctx: Context) -> list[dict]:
     """The DAL claims; the wall-clock ratio goes to ``ctx.timings``."""
     cfg = CompareOptimizersConfig(
-        out=ctx.run.path / "dal", models=("mlp",), regimes=("full",), methods=DAL_METHODS, scale=ctx.plan.dal_scale
+        out=ctx.run.path / "dal",
+        models=("mlp",),
+        regimes=("full",),
+        methods=DAL_METHODS,
+        scale=ctx.plan.dal_scale,
+        seeds=ctx.plan.dal_seeds,
     )
     cfg.run()
     s = {r["method"]: r for r in read_csv(cfg.out / "summary.csv")}
@@ -478,7 +485,7 @@ def dal_claims(ctx: Context) -> list[dict]:
     ctx.timings["DAL-1 (hvp) / GD, wall time per step"] = f"{ms:.2f}x"
     cmd = (  # --scale always: a number keeps the MNIST-subset comparison (the default is the at-scale one)
         f"gdflows compare-optimizers --models mlp --regimes full --methods {' '.join(DAL_METHODS)} "
-        f"--scale {ctx.plan.dal_scale:g}"
+        f"--scale {ctx.plan.dal_scale:g} --seeds {ctx.plan.dal_seeds}"
     )
     return [
         _claim(
