@@ -8,11 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import equinox as eqx
+import jax
+import jax.numpy as jnp
 import numpy as np
 
+from gdflows.curvature.hvp import gradient
 from gdflows.flows import FLOWS, make_flow
 from gdflows.gd import gd
 from gdflows.integrate import FlowSolution, integrate
+from gdflows.status import Status
 
 
 def solve_flows(loss, theta0, lr, steps, names: Iterable[str], substeps=1, **solve_kw) -> dict[str, FlowSolution]:
@@ -21,6 +26,31 @@ def solve_flows(loss, theta0, lr, steps, names: Iterable[str], substeps=1, **sol
     if unknown:
         raise ValueError(f"unknown flow(s) {unknown}; choose from {sorted(FLOWS)}")
     return {n: integrate(make_flow(n, loss, lr), theta0, lr, steps, substeps=substeps, **solve_kw) for n in names}
+
+
+@eqx.filter_jit
+def _quadratic_scan(loss, theta0, lr, steps):
+    g, hvp = jax.linearize(gradient(loss), theta0)  # H v by the one linearisation at theta0
+
+    def step(delta, _):
+        nxt = delta - lr * (g + hvp(delta))
+        return nxt, nxt
+
+    _, deltas = jax.lax.scan(step, jnp.zeros_like(theta0), None, length=steps)
+    return theta0 + jnp.concatenate([jnp.zeros_like(theta0)[None], deltas])
+
+
+def quadratic_model(loss, theta0, lr, steps: int) -> FlowSolution:
+    r"""GD on E's second-order Taylor model at theta0, at t = n h, n = 0..steps (flat theta0):
+
+    .. math:: \delta_{n+1} = \delta_n - h\,(g + H \delta_n), \qquad \theta_n = \theta_0 + \delta_n,
+
+    g and H at theta0, one HVP per step. It equals GD when E is quadratic (where the PF does too), and
+    its first step is GD's for every E."""
+    theta0 = jnp.asarray(theta0)
+    thetas = np.asarray(_quadratic_scan(loss, theta0, jnp.asarray(lr, theta0.dtype), steps))
+    status = Status.OK if np.all(np.isfinite(thetas)) else Status.NONFINITE
+    return FlowSolution(np.arange(steps + 1) * lr, thetas, steps, steps, 0, status)
 
 
 def distance_rows(gd_thetas, solutions: dict[str, FlowSolution], substeps=1, **tags) -> list[dict]:

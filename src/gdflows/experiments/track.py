@@ -1,21 +1,40 @@
-"""`gdflows track`: which flow follows GD on a network, before and at the edge of stability.
+r"""`gdflows track`: which model of GD follows it on a network, before and at the edge of stability.
 
-From GD iterates theta_s of a full-batch run (a small tanh MLP on the bundled
-MNIST subset), each flow F is solved from theta_s for m steps and compared with
-GD: ``d_F(n) = |theta_F(n h; theta_s) - theta_{s+n}|`` (the central-flow
-paper's metric), n = 0..m; d_F(1) is the one-step error. The central flow is
-solved by its own fixed-step solver (:func:`gdflows.central_solver.solve_central`).
+From GD iterates theta_s of a full-batch run, each model M is run from theta_s for m steps and compared
+with GD, absolutely (the central-flow paper's metric) and relative to how far GD has moved:
 
-Starts are labelled by what GD does there, not by h*lambda_0 alone: "at EoS"
-when GD's loss rises within m steps either side of the start (it oscillates;
-:func:`gdflows.experiments.central.rises`), otherwise "before EoS" (h*lambda_0 < 2)
-or "above 2/h, not oscillating" (h*lambda_0 >= 2 while GD still follows
-gradient flow: its oscillation has not grown yet).
+.. math::
+
+    d_M(n) = |\theta_M(n h;\, \theta_s) - \theta_{s+n}|, \qquad
+    r_M(n) = \frac{d_M(n)}{\max_{k \le n} |\theta_{s+k} - \theta_s|}, \qquad n = 0..m.
+
+Models: the flows of :data:`gdflows.flows.FLOWS` named by ``--flows`` (the central flow by its own
+fixed-step solver, :func:`gdflows.central_solver.solve_central`), and the *quadratic model*: GD on E's
+second-order Taylor model at theta_s,
+
+.. math:: \delta_{n+1} = \delta_n - h\,(g + H \delta_n), \qquad \theta_n = \theta_s + \delta_n,
+
+one HVP per step (:func:`gdflows.experiments.flow_comparison.quadratic_model`), which the PF equals
+exactly when E is quadratic: the cheapest model a flow has to beat. A model *holds for n steps* when
+r_M(k) <= :data:`HOLD_TOL` for every k <= n (:func:`gdflows.experiments.toys.tracked_steps`); a solve
+that stopped holds no further.
+
+The central flow models GD's time average, not its iterates, so it is also compared with GD averaged
+over its period-two oscillation, the centred filter
+:math:`\bar\theta_n = (\theta_{n-1} + 2\theta_n + \theta_{n+1})/4`, which removes an oscillation
+:math:`(-1)^n a` exactly and leaves a linear drift unchanged (rows ``central vs averaged GD``).
+
+Starts are labelled by what GD does there, not by h*lambda_0 alone: "at EoS" when GD's loss rises
+within m steps either side of the start (it oscillates; :func:`gdflows.experiments.central.rises`),
+otherwise "before EoS" (h*lambda_0 < 2) or "above 2/h, not oscillating" (h*lambda_0 >= 2 while GD
+still follows gradient flow). The run resumes start by start: each finished start is a row of
+``track_starts.csv`` (with its CPU seconds), written after its distances and sharpness rows.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from pathlib import Path
 
 import jax
@@ -25,19 +44,24 @@ from gdflows.central_solver import solve_central
 from gdflows.curvature.eigen import hessian_eigenpairs
 from gdflows.experiments.central import rises
 from gdflows.experiments.configs import TrackConfig
-from gdflows.experiments.flow_comparison import distance_rows, solve_flows
+from gdflows.experiments.flow_comparison import distance_rows, quadratic_model, solve_flows
 from gdflows.experiments.network_setup import network_run
 from gdflows.experiments.report import plots
 from gdflows.experiments.report.markdown import markdown_table
 from gdflows.experiments.report.progress import track as progress
+from gdflows.experiments.toys import tracked_steps
 from gdflows.flows.central import central
 from gdflows.gd import gd
 
 CENTRAL_K = 3  # tracked directions of the central flow
+HOLD_TOL = 0.05  # a model holds while its distance to GD is within 5% of how far GD has moved
+QUADRATIC = "quadratic"  # the quadratic model (--flows quadratic)
+AVERAGED = "vs averaged GD"  # rows "central vs averaged GD", "NGF vs averaged GD"
+NUMERIC = ("h_lambda0", "distance", "relative", "gd_h_lambda0", "central_h_lambda0", "cpu_s")
 
 
-def sharpness(loss, theta) -> float:
-    return float(hessian_eigenpairs(loss, theta, 1, tol=1e-8).values[0].real)
+def sharpness(loss, theta, tol: float) -> float:
+    return float(hessian_eigenpairs(loss, theta, 1, tol=tol).values[0].real)
 
 
 def phase(oscillates: bool, h_lambda0: float) -> str:
@@ -47,25 +71,56 @@ def phase(oscillates: bool, h_lambda0: float) -> str:
     return "above 2/h, not oscillating" if h_lambda0 >= 2 else "before EoS"
 
 
-def track_start(loss, gd_thetas, lr, start, horizon, names, **solve_kw) -> tuple[list[dict], list[dict]]:
-    """(distance rows, sharpness rows) for every flow solved from GD iterate ``start``.
+def period_two_average(thetas) -> np.ndarray:
+    """(theta_{n-1} + 2 theta_n + theta_{n+1}) / 4 for the rows n = 1..len - 2."""
+    thetas = np.asarray(thetas)
+    return (thetas[:-2] + 2 * thetas[1:-1] + thetas[2:]) / 4
 
-    Sharpness rows: h*lambda_0 along GD and along the central flow's own trajectory.
+
+def relative_rows(rows, gd_thetas) -> list[dict]:
+    """``rows`` (one per (flow, n), n from 0) with ``relative``: the distance over max_{k<=n} |GD_k - GD_0|."""
+    gd_thetas = np.asarray(gd_thetas)
+    moved = np.maximum.accumulate(np.linalg.norm(gd_thetas - gd_thetas[0], axis=1))
+    out = []
+    for r in rows:
+        m = moved[r["n"]]
+        rel = r["distance"] / m if m > 0 else (0.0 if r["distance"] == 0 else math.inf)
+        out.append({**r, "relative": rel})
+    return out
+
+
+def track_start(loss, gd_thetas, lr, start, horizon, names, tol, **solve_kw) -> tuple[list[dict], list[dict]]:
+    """(distance rows, sharpness rows) for every model run from GD iterate ``start`` (>= 1; ``gd_thetas``
+    must reach start + horizon + 1), eigenvalues at relative tolerance ``tol``.
+
+    Sharpness rows: h*lambda_0 along GD and along the central flow's own trajectory. With the central
+    flow, gradient flow (NGF) and the central flow are also measured against GD's period-two average.
     """
     theta_s = gd_thetas[start]
-    h_lam = lr * sharpness(loss, theta_s)
+    h_lam = lr * sharpness(loss, theta_s, tol)
     losses = np.asarray(jax.vmap(loss)(gd_thetas[max(0, start - horizon) : start + horizon + 1]))
-    label = phase(bool(np.any(rises(losses))), h_lam)
-    sols = solve_flows(loss, theta_s, lr, horizon, [n for n in names if n != "central"], **solve_kw)
+    tags = {"start": start, "h_lambda0": h_lam, "phase": phase(bool(np.any(rises(losses))), h_lam)}
+    sols = solve_flows(loss, theta_s, lr, horizon, [n for n in names if n not in ("central", QUADRATIC)], **solve_kw)
+    if QUADRATIC in names:
+        sols[QUADRATIC] = quadratic_model(loss, theta_s, lr, horizon)
     if "central" in names:
-        sols["central"] = solve_central(central(loss, lr, k=min(CENTRAL_K, theta_s.size)), theta_s, horizon)
-    dist = distance_rows(gd_thetas[start : start + horizon + 1], sols, start=start, h_lambda0=h_lam, phase=label)
-    sharp = []
-    for n in range(horizon + 1):
-        row = {"start": start, "phase": label, "n": n, "gd_h_lambda0": lr * sharpness(loss, gd_thetas[start + n])}
-        if "central" in sols and np.isfinite(sols["central"].eigenvalues[n, 0]):
-            row["central_h_lambda0"] = lr * float(sols["central"].eigenvalues[n, 0])
-        sharp.append(row)
+        sols["central"] = solve_central(
+            central(loss, lr, k=min(CENTRAL_K, theta_s.size), eig_tol=tol), theta_s, horizon
+        )
+    gd_path = gd_thetas[start : start + horizon + 1]
+    dist = relative_rows(distance_rows(gd_path, sols, **tags), gd_path)
+    if "central" in names:
+        averaged = period_two_average(gd_thetas[start - 1 : start + horizon + 2])
+        versus = {f"{name} {AVERAGED}": sols[name] for name in ("central", "NGF") if name in sols}
+        dist += relative_rows(distance_rows(averaged, versus, **tags), gd_path)
+    sharp = [
+        {"start": start, "phase": tags["phase"], "n": n, "gd_h_lambda0": lr * sharpness(loss, gd_path[n], tol)}
+        for n in range(horizon + 1)
+    ]
+    if "central" in names:
+        for row, lam in zip(sharp, sols["central"].eigenvalues[:, 0]):
+            if np.isfinite(lam):
+                row["central_h_lambda0"] = lr * float(lam)
     return dist, sharp
 
 
@@ -80,13 +135,15 @@ def central_deviation(sharp_rows, start) -> float:
 
 
 def summarize(rows) -> list[dict]:
-    """Per (start, flow): one-step error, distance after m steps, rank by that distance."""
+    """Per (start, model): one-step error, distance after m steps (relative too), the steps it holds
+    (:data:`HOLD_TOL`), rank by the distance after m steps."""
     out = []
     for start in dict.fromkeys(r["start"] for r in rows):
         sel = [r for r in rows if r["start"] == start]
         m = max(r["n"] for r in sel)
         finals = {r["flow"]: r for r in sel if r["n"] == m}
         ones = {r["flow"]: r["distance"] for r in sel if r["n"] == 1}
+        holds = tracked_steps([{**r, "distance": r.get("relative", math.nan)} for r in sel], HOLD_TOL)
         order = sorted(finals, key=lambda f: (not math.isfinite(finals[f]["distance"]), finals[f]["distance"]))
         for rank, flow in enumerate(order, 1):
             r = finals[flow]
@@ -98,11 +155,48 @@ def summarize(rows) -> list[dict]:
                     "flow": flow,
                     "one_step_error": ones[flow],
                     f"distance_after_{m}": r["distance"],
+                    f"relative_after_{m}": r.get("relative", math.nan),
+                    "holds_steps": "" if flow.endswith(AVERAGED) else max(holds.get(flow, -1), 0),
                     "rank": rank,
                     "status": r["status"],
                 }
             )
     return out
+
+
+def holding_table(summary, phase_name: str = "at EoS") -> list[dict]:
+    """Per model, over the starts of ``phase_name``: the GD steps it holds (median, min, max), its median
+    relative distance after m steps, and how many starts."""
+    out = []
+    sel = [r for r in summary if r["phase"] == phase_name and not r["flow"].endswith(AVERAGED)]
+    rel_key = next((k for k in (sel[0] if sel else {}) if k.startswith("relative_after_")), None)
+    for flow in dict.fromkeys(r["flow"] for r in sel):
+        rows = [r for r in sel if r["flow"] == flow]
+        held = [r["holds_steps"] for r in rows]
+        out.append(
+            {
+                "model": flow,
+                "starts": len(rows),
+                "holds_median": float(np.median(held)),
+                "holds_min": min(held),
+                "holds_max": max(held),
+                "relative_after_median": float(np.median([r[rel_key] for r in rows])),
+            }
+        )
+    return sorted(out, key=lambda r: (-r["holds_median"], r["relative_after_median"]))
+
+
+def averaged_ratio(summary, phase_name: str = "at EoS") -> float:
+    """Median over the starts of ``phase_name`` of |central - averaged GD| / |gradient flow - averaged GD|
+    after m steps (below 1: the central flow is nearer GD's time average than gradient flow is)."""
+    ratios = []
+    for start in dict.fromkeys(r["start"] for r in summary if r["phase"] == phase_name):
+        final = {r["flow"]: r for r in summary if r["start"] == start}
+        if f"NGF {AVERAGED}" not in final or f"central {AVERAGED}" not in final:
+            continue
+        key = next(k for k in final[f"central {AVERAGED}"] if k.startswith("distance_after_"))
+        ratios.append(final[f"central {AVERAGED}"][key] / final[f"NGF {AVERAGED}"][key])
+    return float(np.median(ratios)) if ratios else math.nan
 
 
 def _central_text(sharp_rows, starts) -> str:
@@ -124,43 +218,91 @@ def _central_text(sharp_rows, starts) -> str:
     return "\n".join(lines)
 
 
+def _typed(rows) -> list[dict]:
+    """Rows read back from CSV with their numbers as numbers (empty cells left out)."""
+    out = []
+    for r in rows:
+        row = {k: (float(v) if k in NUMERIC else v) for k, v in r.items() if v != ""}
+        out.append({**row, "start": int(row["start"]), "n": int(row["n"])} if "n" in row else row)
+    return out
+
+
+def _resume(folder) -> tuple[list[dict], list[dict], list[dict]]:
+    """(starts done, their distance rows, their sharpness rows) from an interrupted run's folder."""
+    done, rows = folder.read_keyed("track_starts", "track_distances", ("start",))
+    starts = {r["start"] for r in done}
+    sharp = [r for r in folder.read_table("track_sharpness") if r["start"] in starts]
+    return [{**r, "start": int(r["start"]), "cpu_s": float(r["cpu_s"])} for r in done], _typed(rows), _typed(sharp)
+
+
 def run(cfg: TrackConfig) -> Path:
-    """``gdflows track``: GD, then every flow from each start, the tables, figures and REPORT.md into ``cfg.out``."""
+    """``gdflows track``: GD, then every model from each start, the tables, figures and REPORT.md into ``cfg.out``."""
     folder, prob = network_run(cfg)
     if folder is None:
         return Path(cfg.out)
-    thetas = np.asarray(gd(prob.loss, prob.theta0, cfg.lr, cfg.train_steps))
-    rows, sharp = [], []
-    for start in progress(cfg.starts, "track: flows from GD iterates"):
-        dist, sh = track_start(prob.loss, thetas, cfg.lr, start, cfg.horizon, cfg.flows, rtol=cfg.rtol, atol=cfg.atol)
+    thetas = np.asarray(gd(prob.loss, prob.theta0, cfg.lr, cfg.train_steps + 1))
+    done, rows, sharp = _resume(folder)
+    finished = {r["start"] for r in done}
+    todo = [s for s in cfg.starts if s not in finished]
+    for start in progress(todo, "track: models from GD iterates"):
+        cpu = time.process_time()
+        dist, sh = track_start(
+            prob.loss, thetas, cfg.lr, start, cfg.horizon, cfg.flows, prob.tol, rtol=cfg.rtol, atol=cfg.atol
+        )
         rows, sharp = rows + dist, sharp + sh
-        folder.write_table("track_distances", rows)
+        done.append({"start": start, "phase": dist[0]["phase"], "cpu_s": time.process_time() - cpu})
         folder.write_table("track_sharpness", sharp)
+        folder.write_keyed("track_starts", done, "track_distances", rows)
     summary = summarize(rows)
     folder.write_table("track_summary", summary)
-    figs = [
+    holding = holding_table(summary)
+    folder.write_table("track_holding", holding)
+    folder.write_text(
+        "REPORT.md", markdown(cfg, prob.theta0.size, summary, holding, sharp, done, _figures(folder, cfg, rows))
+    )
+    folder.finish()
+    print(f"wrote {folder.file('REPORT.md')}")
+    return folder.path
+
+
+def _figures(folder, cfg: TrackConfig, rows) -> list[Path]:
+    return [
         plots.distance_curves(
             folder.figure_path(f"track_start{s}.png"),
             [r for r in rows if r["start"] == s],
-            f"Flows from GD step {s}, h = {cfg.lr}",
+            f"Models of GD from step {s}, h = {cfg.lr}",
         )
         for s in cfg.starts
     ]
-    cols = [
-        "start",
-        "phase",
-        "h_lambda0",
-        "flow",
-        "one_step_error",
-        f"distance_after_{cfg.horizon}",
-        "rank",
-        "status",
-    ]
-    fmt = {"h_lambda0": "{:.3f}", "one_step_error": "{:.3e}", f"distance_after_{cfg.horizon}": "{:.3e}"}
-    text = (
-        f"# gdflows track\n\n{cfg.net.activation} {cfg.net.model} (D = {prob.theta0.size}) on {cfg.net.n_train} "
-        f"{cfg.net.dataset} images, "
-        f"full-batch GD at h = {cfg.lr}. Distance |theta_flow(n h) - theta_(s+n)| from each start s.\n\n"
+
+
+def markdown(cfg: TrackConfig, dim: int, summary, holding, sharp, done, figs) -> str:
+    m = cfg.horizon
+    cols = ["start", "phase", "h_lambda0", "flow", "one_step_error", f"relative_after_{m}", "holds_steps", "rank"]
+    fmt = {"h_lambda0": "{:.3f}", "one_step_error": "{:.3e}", f"relative_after_{m}": "{:.3f}"}
+    at_eos = sum(r["phase"] == "at EoS" for r in done)
+    hold_fmt = {"holds_median": "{:g}", "relative_after_median": "{:.3f}"}
+    hold_cols = ["model", "starts", "holds_median", "holds_min", "holds_max", "relative_after_median"]
+    holding_text = (
+        f"## Which model holds at the edge of stability\n\nOver the {at_eos} starts where GD oscillates: the GD "
+        f"steps each model stays within {HOLD_TOL:.0%} of GD (relative to how far GD has moved; at most {m}, the "
+        f"horizon), and its relative distance after {m} steps.\n\n" + markdown_table(holding, hold_cols, hold_fmt)
+        if holding
+        else "No start is at the edge of stability (GD's loss never rises near one)."
+    )
+    cpu = sum(r["cpu_s"] for r in done)
+    ratio = averaged_ratio(summary)
+    if math.isfinite(ratio):
+        holding_text += (
+            f"\n\nTime average: after {m} steps the central flow is {ratio:.2f}x as far from GD's period-two "
+            "average as gradient flow is (median over the starts at EoS; below 1: nearer)."
+        )
+    return (
+        f"# gdflows track\n\n{cfg.net.activation} {cfg.net.model} (D = {dim}) on {cfg.net.n_train} "
+        f"{cfg.net.dataset} images ({cfg.net.dtype}), full-batch GD at h = {cfg.lr}; every model from each start "
+        f"s over {m} GD steps. CPU time of the models: {cpu / 60:.1f} minutes.\n\n"
+        + holding_text
+        + "\n\n## Per start\n\n"
         + markdown_table(summary, cols, fmt)
         + "\n\n"
         + _central_text(sharp, cfg.starts)
@@ -168,7 +310,3 @@ def run(cfg: TrackConfig) -> Path:
         + "\n".join(f"![{f.stem}](figures/{f.name})" for f in figs)
         + "\n"
     )
-    folder.write_text("REPORT.md", text)
-    folder.finish()
-    print(f"wrote {folder.file('REPORT.md')}")
-    return folder.path
