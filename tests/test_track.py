@@ -103,21 +103,31 @@ def test_relative_rows_divide_by_how_far_gd_has_moved_so_far():
     assert relative_rows([{"flow": "F", "n": 0, "distance": 0.1}], gd)[0]["relative"] == np.inf
 
 
-def _summary(start, holds, rel, phase="at EoS"):
+def _summary(start, holds, rel, phase="at EoS", changes=(0.1, -0.1, 0.1)):
     return [
-        {"start": start, "phase": phase, "flow": f, "holds_steps": h, "relative_after_3": r, "distance_after_3": r}
-        for f, h, r in zip(("PF", "NGF", "quadratic"), holds, rel)
+        {
+            "start": start,
+            "phase": phase,
+            "flow": f,
+            "holds_steps": h,
+            "relative_after_3": r,
+            "distance_after_3": r,
+            "one_step_dE": dE,
+            "gd_one_step_dE": 0.2,
+        }
+        for f, h, r, dE in zip(("PF", "NGF", "quadratic"), holds, rel, changes)
     ]
 
 
 def test_holding_table_reports_the_median_and_range_over_the_starts_at_eos():
-    summary = _summary(1, (3, 0, 2), (0.01, 0.5, 0.04)) + _summary(2, (1, 0, 2), (0.2, 0.6, 0.03))
+    summary = _summary(1, (3, 0, 2), (0.01, 0.5, 0.04)) + _summary(2, (1, 0, 2), (0.2, 0.6, 0.03), changes=(-1, -1, 1))
     summary += _summary(3, (0, 0, 0), (9.0, 9.0, 9.0), phase="before EoS")  # not at the edge: left out
     table = holding_table(summary)
     assert [r["model"] for r in table] == ["quadratic", "PF", "NGF"]  # a tie on the median: the nearer first
     pf = table[1]
     assert (pf["starts"], pf["holds_median"], pf["holds_min"], pf["holds_max"]) == (2, 2.0, 1, 3)
     assert pf["relative_after_median"] == pytest.approx(0.105)
+    assert [r["sign_right"] for r in table] == [2, 1, 0]  # GD's loss rose at both starts
 
 
 def test_averaged_ratio_is_central_over_gradient_flow_against_averaged_gd():
@@ -135,8 +145,12 @@ def test_track_start_quadratic_model_and_pf_hold_on_a_quadratic_gradient_flow_do
     lr = 0.66  # h*lambda_0 = 1.98: GD oscillates along u_0
     thetas = np.asarray(gdflows.gd(loss, jnp.array([1.0, -1.0, 0.5]), lr, 10))
     dist, _ = track_start(loss, thetas, lr, 2, 4, ("NGF", "PF", "quadratic"), 1e-10, rtol=1e-12, atol=1e-14)
-    held = {r["flow"]: r["holds_steps"] for r in summarize(dist)}
-    assert held == {"PF": 4, "quadratic": 4, "NGF": 0}
+    summary = {r["flow"]: r for r in summarize(dist)}
+    assert {f: r["holds_steps"] for f, r in summary.items()} == {"PF": 4, "quadratic": 4, "NGF": 0}
+    gd_change = float(loss(thetas[3]) - loss(thetas[2]))
+    assert summary["PF"]["one_step_dE"] == pytest.approx(gd_change, abs=1e-12)  # the PF's own step is GD's
+    assert summary["PF"]["gd_one_step_dE"] == pytest.approx(gd_change, abs=1e-15)
+    assert abs(summary["NGF"]["one_step_dE"] - gd_change) > 1e-3
 
 
 def test_an_interrupted_track_resumes_with_the_rows_it_wrote(tmp_path):

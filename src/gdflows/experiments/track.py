@@ -57,7 +57,16 @@ CENTRAL_K = 3  # tracked directions of the central flow
 HOLD_TOL = 0.05  # a model holds while its distance to GD is within 5% of how far GD has moved
 QUADRATIC = "quadratic"  # the quadratic model (--flows quadratic)
 AVERAGED = "vs averaged GD"  # rows "central vs averaged GD", "NGF vs averaged GD"
-NUMERIC = ("h_lambda0", "distance", "relative", "gd_h_lambda0", "central_h_lambda0", "cpu_s")
+NUMERIC = (
+    "h_lambda0",
+    "distance",
+    "relative",
+    "loss_change",
+    "gd_loss_change",
+    "gd_h_lambda0",
+    "central_h_lambda0",
+    "cpu_s",
+)
 
 
 def sharpness(loss, theta, tol: float) -> float:
@@ -89,6 +98,14 @@ def relative_rows(rows, gd_thetas) -> list[dict]:
     return out
 
 
+def one_step_changes(loss, gd_path, sols) -> dict[str, float]:
+    """Each model's prediction of GD's first loss change, Re E(theta_M(h)) - E(theta_s), and GD's own
+    E(theta_{s+1}) - E(theta_s) (key ``"GD"``)."""
+    e0 = float(loss(gd_path[0]))
+    out = {name: float(np.real(loss(jax.numpy.asarray(sol.thetas[1])))) - e0 for name, sol in sols.items()}
+    return {**out, "GD": float(loss(gd_path[1])) - e0}
+
+
 def track_start(loss, gd_thetas, lr, start, horizon, names, tol, **solve_kw) -> tuple[list[dict], list[dict]]:
     """(distance rows, sharpness rows) for every model run from GD iterate ``start`` (>= 1; ``gd_thetas``
     must reach start + horizon + 1), eigenvalues at relative tolerance ``tol``.
@@ -109,6 +126,10 @@ def track_start(loss, gd_thetas, lr, start, horizon, names, tol, **solve_kw) -> 
         )
     gd_path = gd_thetas[start : start + horizon + 1]
     dist = relative_rows(distance_rows(gd_path, sols, **tags), gd_path)
+    changes = one_step_changes(loss, gd_path, sols)
+    for r in dist:
+        if r["n"] == 1:
+            r.update(loss_change=changes[r["flow"]], gd_loss_change=changes["GD"])
     if "central" in names:
         averaged = period_two_average(gd_thetas[start - 1 : start + horizon + 2])
         versus = {f"{name} {AVERAGED}": sols[name] for name in ("central", "NGF") if name in sols}
@@ -142,7 +163,7 @@ def summarize(rows) -> list[dict]:
         sel = [r for r in rows if r["start"] == start]
         m = max(r["n"] for r in sel)
         finals = {r["flow"]: r for r in sel if r["n"] == m}
-        ones = {r["flow"]: r["distance"] for r in sel if r["n"] == 1}
+        ones = {r["flow"]: r for r in sel if r["n"] == 1}
         holds = tracked_steps([{**r, "distance": r.get("relative", math.nan)} for r in sel], HOLD_TOL)
         order = sorted(finals, key=lambda f: (not math.isfinite(finals[f]["distance"]), finals[f]["distance"]))
         for rank, flow in enumerate(order, 1):
@@ -153,7 +174,9 @@ def summarize(rows) -> list[dict]:
                     "phase": r["phase"],
                     "h_lambda0": r["h_lambda0"],
                     "flow": flow,
-                    "one_step_error": ones[flow],
+                    "one_step_error": ones[flow]["distance"],
+                    "one_step_dE": ones[flow].get("loss_change", ""),
+                    "gd_one_step_dE": ones[flow].get("gd_loss_change", ""),
                     f"distance_after_{m}": r["distance"],
                     f"relative_after_{m}": r.get("relative", math.nan),
                     "holds_steps": "" if flow.endswith(AVERAGED) else max(holds.get(flow, -1), 0),
@@ -173,6 +196,7 @@ def holding_table(summary, phase_name: str = "at EoS") -> list[dict]:
     for flow in dict.fromkeys(r["flow"] for r in sel):
         rows = [r for r in sel if r["flow"] == flow]
         held = [r["holds_steps"] for r in rows]
+        signs = [np.sign(r["one_step_dE"]) == np.sign(r["gd_one_step_dE"]) for r in rows]
         out.append(
             {
                 "model": flow,
@@ -181,6 +205,7 @@ def holding_table(summary, phase_name: str = "at EoS") -> list[dict]:
                 "holds_min": min(held),
                 "holds_max": max(held),
                 "relative_after_median": float(np.median([r[rel_key] for r in rows])),
+                "sign_right": int(sum(signs)),
             }
         )
     return sorted(out, key=lambda r: (-r["holds_median"], r["relative_after_median"]))
@@ -279,14 +304,18 @@ def _figures(folder, cfg: TrackConfig, rows) -> list[Path]:
 def markdown(cfg: TrackConfig, dim: int, summary, holding, sharp, done, figs) -> str:
     m = cfg.horizon
     cols = ["start", "phase", "h_lambda0", "flow", "one_step_error", f"relative_after_{m}", "holds_steps", "rank"]
+    cols += ["one_step_dE", "gd_one_step_dE"]
     fmt = {"h_lambda0": "{:.3f}", "one_step_error": "{:.3e}", f"relative_after_{m}": "{:.3f}"}
+    fmt |= {"one_step_dE": "{:+.3e}", "gd_one_step_dE": "{:+.3e}"}
     at_eos = sum(r["phase"] == "at EoS" for r in done)
     hold_fmt = {"holds_median": "{:g}", "relative_after_median": "{:.3f}"}
-    hold_cols = ["model", "starts", "holds_median", "holds_min", "holds_max", "relative_after_median"]
+    hold_cols = ["model", "starts", "holds_median", "holds_min", "holds_max", "relative_after_median", "sign_right"]
     holding_text = (
         f"## Which model holds at the edge of stability\n\nOver the {at_eos} starts where GD oscillates: the GD "
         f"steps each model stays within {HOLD_TOL:.0%} of GD (relative to how far GD has moved; at most {m}, the "
-        f"horizon), and its relative distance after {m} steps.\n\n" + markdown_table(holding, hold_cols, hold_fmt)
+        f"horizon), its relative distance after {m} steps, and at how many starts the sign of its first loss change, "
+        "Re E(theta_M(h)) - E(theta_s), is GD's (`sign_right`; the quadratic model's first step is GD's own, "
+        "so it is right by construction: that is the bar).\n\n" + markdown_table(holding, hold_cols, hold_fmt)
         if holding
         else "No start is at the edge of stability (GD's loss never rises near one)."
     )
