@@ -1,9 +1,17 @@
-"""Curvature: Hessian-vector products, dense Hessians, eigenpairs, matrix functions."""
+"""Curvature: Hessian-vector products, dense Hessians, eigenpairs, spectra (density, trace, diagonal), matrix
+functions."""
 
 from gdflows.curvature.blocks import block_eigenpairs, block_names
 from gdflows.curvature.chunked import ChunkedLoss, chunked_loss, d3_of, grad_of, hvp_of
 from gdflows.curvature.eigen import DENSE_MAX_D, Eigenpairs, hessian_eigenpairs, top_eigenpairs, use_dense
 from gdflows.curvature.hvp import d3, gradient, hessian, hvp
+from gdflows.curvature.spectrum import (
+    SpectralDensity,
+    TraceEstimate,
+    hessian_diagonal,
+    hessian_trace,
+    spectral_density,
+)
 
 __all__ = [
     "gradient",
@@ -21,5 +29,10 @@ __all__ = [
     "block_names",
     "top_eigenpairs",
     "use_dense",
+    "SpectralDensity",
+    "TraceEstimate",
+    "spectral_density",
+    "hessian_trace",
+    "hessian_diagonal",
     "DENSE_MAX_D",
 ]

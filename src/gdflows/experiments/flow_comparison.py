@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gdflows.curvature.hvp import gradient
+from gdflows.curvature.operator import hessian_operator
 from gdflows.flows import FLOWS, make_flow
 from gdflows.gd import gd
 from gdflows.integrate import FlowSolution, integrate
@@ -30,10 +30,10 @@ def solve_flows(loss, theta0, lr, steps, names: Iterable[str], substeps=1, **sol
 
 @eqx.filter_jit
 def _quadratic_scan(loss, theta0, lr, steps):
-    g, hvp = jax.linearize(gradient(loss), theta0)  # H v by the one linearisation at theta0
+    op = hessian_operator(loss, theta0)
 
     def step(delta, _):
-        nxt = delta - lr * (g + hvp(delta))
+        nxt = delta - lr * (op.gradient + op.matvec(delta))
         return nxt, nxt
 
     _, deltas = jax.lax.scan(step, jnp.zeros_like(theta0), None, length=steps)
