@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from gdflows.curvature import hessian
-from gdflows.curvature.blocks import block_eigenpairs, block_names
+from gdflows.curvature.blocks import block_eigenpairs, block_names, block_traces
 from gdflows.errors import GDFlowsError
 from gdflows.params import ravel
 
@@ -59,6 +59,18 @@ def test_each_blocks_top_eigenvalues_equal_the_dense_diagonal_block_and_interlac
         ]
     one = block_eigenpairs(loss, params, k=1)["scale"]  # a 1 x 1 block: E''(scale)
     np.testing.assert_allclose(one.values, _dense_blocks(params, loss, ["scale"])[0], rtol=1e-10)
+
+
+def test_block_traces_equal_the_dense_diagonal_blocks_and_sum_to_the_trace():
+    params, loss = _mlp()
+    theta, unravel = ravel(params)
+    H = np.asarray(hessian(lambda t: loss(unravel(t)), theta))
+    found = block_traces(loss, params, probes=20)
+    sizes = [sum(leaf.size for leaf in jax.tree_util.tree_leaves(params[name])) for name in params]
+    starts = np.cumsum([0, *sizes])
+    for name, lo, hi in zip(params, starts, starts[1:]):  # blocks of <= 20 parameters: exact traces
+        assert found[name].value == pytest.approx(np.trace(H[lo:hi, lo:hi]), rel=1e-10)
+    assert sum(t.value for t in found.values()) == pytest.approx(np.trace(H), rel=1e-10)
 
 
 def test_groups_join_top_level_entries_into_one_block():

@@ -1,7 +1,7 @@
 """Curvature: Hessian-vector products, dense Hessians, eigenpairs, spectra (density, trace, diagonal), matrix
 functions."""
 
-from gdflows.curvature.blocks import block_eigenpairs, block_names
+from gdflows.curvature.blocks import block_eigenpairs, block_names, block_traces
 from gdflows.curvature.chunked import ChunkedLoss, chunked_loss, d3_of, grad_of, hvp_of
 from gdflows.curvature.eigen import DENSE_MAX_D, Eigenpairs, hessian_eigenpairs, top_eigenpairs, use_dense
 from gdflows.curvature.hvp import d3, gradient, hessian, hvp
@@ -27,6 +27,7 @@ __all__ = [
     "hessian_eigenpairs",
     "block_eigenpairs",
     "block_names",
+    "block_traces",
     "top_eigenpairs",
     "use_dense",
     "SpectralDensity",

@@ -10,7 +10,8 @@ the Hessian of the loss in block b's parameters with the others held where they 
 eigenpairs are :func:`~gdflows.curvature.hessian_eigenpairs` of that restricted loss: Hessian-vector
 products whose tangents vanish outside the block, never H or H_bb formed (dense for a small block, as
 :func:`~gdflows.curvature.use_dense` decides). By Cauchy interlacing every block's top eigenvalue is at
-most the top eigenvalue of H.
+most the top eigenvalue of H. Each block's trace (:func:`block_traces`) is the trace of H_bb, the same
+restricted loss through :func:`~gdflows.curvature.hessian_trace`; the blocks' traces sum to tr H.
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ from collections.abc import Callable, Mapping, Sequence
 import jax
 
 from gdflows.curvature.eigen import Eigenpairs, hessian_eigenpairs
+from gdflows.curvature.spectrum import TraceEstimate, hessian_trace
 from gdflows.errors import GDFlowsError
 from gdflows.params import is_flat
 
-__all__ = ["block_names", "block_eigenpairs"]
+__all__ = ["block_names", "block_eigenpairs", "block_traces"]
 
 
 def _name(key) -> str:
@@ -69,6 +71,22 @@ def _grouped(blocks: dict[str, list[int]], groups: Mapping[str, Sequence[str]] |
     return out
 
 
+def _restricted_losses(loss: Callable, params, groups) -> dict[str, tuple[Callable, tuple, int]]:
+    """Per block: (the loss of its leaves with the others held, its leaves, its parameter count)."""
+    leaves, treedef, blocks = _leaves_by_block(params)
+    out = {}
+    for group, idx in _grouped(blocks, groups).items():
+
+        def restricted(block, idx=idx):
+            full = list(leaves)
+            for i, leaf in zip(idx, block):
+                full[i] = leaf
+            return loss(jax.tree_util.tree_unflatten(treedef, full))
+
+        out[group] = restricted, tuple(leaves[i] for i in idx), sum(jax.numpy.size(leaves[i]) for i in idx)
+    return out
+
+
 def block_eigenpairs(
     loss: Callable, params, k: int = 1, groups: Mapping[str, Sequence[str]] | None = None, **eigen
 ) -> dict[str, Eigenpairs]:
@@ -79,22 +97,24 @@ def block_eigenpairs(
     ``max_size``, ``method``, ``budget``, ...). Each result's ``vectors`` is a tuple of the block's leaves,
     each with a leading k axis.
     """
-    leaves, treedef, blocks = _leaves_by_block(params)
-    grouped = _grouped(blocks, groups)
-    for group, idx in grouped.items():
-        size = sum(jax.numpy.size(leaves[i]) for i in idx)
+    restricted = _restricted_losses(loss, params, groups)
+    for group, (_, _, size) in restricted.items():
         if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= size:
             raise GDFlowsError(
                 f"k must be an integer in [1, {size}] (block {group!r} has {size} parameters), got {k!r}"
             )
-    out = {}
-    for group, idx in grouped.items():
+    return {group: hessian_eigenpairs(f, block, k, **eigen) for group, (f, block, _) in restricted.items()}
 
-        def restricted(block, idx=idx):
-            full = list(leaves)
-            for i, leaf in zip(idx, block):
-                full[i] = leaf
-            return loss(jax.tree_util.tree_unflatten(treedef, full))
 
-        out[group] = hessian_eigenpairs(restricted, tuple(leaves[i] for i in idx), k, **eigen)
-    return out
+def block_traces(
+    loss: Callable, params, probes: int = 20, groups: Mapping[str, Sequence[str]] | None = None, **trace
+) -> dict[str, TraceEstimate]:
+    """tr H_bb of each diagonal block (see the module docstring), by block name, with its standard error.
+
+    ``probes``: :func:`~gdflows.curvature.hessian_trace`'s; a block of at most ``probes`` parameters uses as
+    many probes as it has parameters, and XTrace then returns its exact trace. ``trace``: ``method``, ``key``.
+    """
+    restricted = _restricted_losses(loss, params, groups)
+    return {
+        group: hessian_trace(f, block, min(probes, size), **trace) for group, (f, block, size) in restricted.items()
+    }

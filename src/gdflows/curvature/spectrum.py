@@ -144,7 +144,7 @@ def hessian_trace(loss: Callable, theta, probes: int = 20, method: str = "xtrace
     if method not in TRACE_METHODS:
         raise GDFlowsError(f"method must be one of {', '.join(TRACE_METHODS)}, got {method!r}")
     flat_loss, flat, _ = _flat_operator(loss, theta)
-    probes = _check_count(probes, "probes", 2, flat.shape[0])
+    probes = _check_count(probes, "probes", min(2, flat.shape[0]), flat.shape[0])  # D = 1: one probe is exact
     key = jax.random.key(0) if key is None else key
     value, sem = _trace(flat_loss, flat, key, probes, method)
     hvps = 2 * probes if method == "xtrace" else probes
