@@ -45,6 +45,13 @@ def test_scores_on_a_hand_counted_confusion_table():
     assert (s["accuracy"]["low"], s["accuracy"]["high"]) == pytest.approx((low, high))
 
 
+def test_a_perfect_predictors_balanced_accuracy_interval_stays_within_a_fraction():
+    s = scores([1, 1, -1, -1, -1], [1, 1, -1, -1, -1])["balanced_accuracy"]
+    up, down = wilson(2, 2), wilson(3, 3)
+    spread = np.hypot((up[1] - up[0]) / 2, (down[1] - down[0]) / 2) / 2
+    assert s["value"] == 1.0 and s["high"] == 1.0 and s["low"] == pytest.approx(1 - spread)
+
+
 def test_paired_says_yes_when_the_predictor_wins_most_discordant_steps():
     n = 200
     base = np.zeros(n, bool)

@@ -163,21 +163,26 @@ VERDICT_FORMAT = {
 def report_markdown(run: Run, cfg, prefix: str = "") -> str:
     """Outcome, verdicts and figures of a run (``cfg``: its TrainConfig); image links are ``prefix + figures/...``."""
     rows = read_csv(run.file("metrics.csv"))
-    lines = [
+    head = (
         f"Outcome: **{outcome(rows)}** after {rows[-1]['step']} of {cfg.steps} steps "
         f"({cfg.optimizer}, lr = {cfg.lr:g}, {cfg.net.model} {cfg.net.activation}, "
-        f"{cfg.net.loss}, {cfg.net.n_train} training images).",
-        "",
-    ]
+        f"{cfg.net.loss}, {cfg.net.n_train} training images)."
+    )
+    return head + "\n\n" + diagnosis_markdown(run, rows, cfg.hover_tol, cfg.noise_rtol, prefix)
+
+
+def diagnosis_markdown(run: Run, rows, hover_tol: float, noise_rtol: float, prefix: str = "") -> str:
+    """The verdicts, predictor table, prose and figures of a run's metrics ``rows`` (figures drawn into ``run``)."""
+    lines = []
     if len(diagnosed(rows)) >= 3:
-        v = eos_verdicts(rows, cfg.hover_tol, cfg.noise_rtol)
+        v = eos_verdicts(rows, hover_tol, noise_rtol)
         lines += [
             markdown_table([v], VERDICT_COLUMNS, VERDICT_FORMAT),
             "",
             f"Ratios are lambda_0 / (2/lr); the edge-of-stability verdict asks the ratio to fall "
-            f"below {1 - cfg.hover_tol:g} before the last third and to stay within "
-            f"{cfg.hover_tol:.0%} of 1 in it. Sign agreement: sign(PF dE/dt) = sign(E_(n+1) - E_n) "
-            f"on steps where |E_(n+1) - E_n| > {cfg.noise_rtol:g} E_n; quadratic_agreement and "
+            f"below {1 - hover_tol:g} before the last third and to stay within "
+            f"{hover_tol:.0%} of 1 in it. Sign agreement: sign(PF dE/dt) = sign(E_(n+1) - E_n) "
+            f"on steps where |E_(n+1) - E_n| > {noise_rtol:g} E_n; quadratic_agreement and "
             "majority_baseline: the same for the one-step quadratic model and the majority sign.",
             "",
             "Every predictor of the loss change's sign on those steps (95% Wilson intervals; rises are the "
@@ -193,6 +198,6 @@ def report_markdown(run: Run, cfg, prefix: str = "") -> str:
             verdict_prose(v),
             "",
         ]
-    for name, path in figures(run, rows, cfg.hover_tol, cfg.noise_rtol).items():
+    for name, path in figures(run, rows, hover_tol, noise_rtol).items():
         lines.append(f"![{name}]({prefix}figures/{path.name})")
     return "\n".join(lines) + "\n"

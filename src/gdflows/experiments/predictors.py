@@ -13,7 +13,7 @@ At every diagnosed step n with an observed change above noise, each predictor na
 Scores (:func:`scores`): accuracy, balanced accuracy (the mean of the recalls on rises and on falls), and
 recall and precision on rises (the events the PF claims to explain), each with a 95% interval: Wilson's
 for the binomial fractions, for balanced accuracy the half-sum of the two recalls' Wilson half-widths in
-quadrature.
+quadrature, cut at 0 and 1.
 
 The rule (:func:`paired`, combined by :func:`every`) compares a predictor with each baseline on the same steps, paired:
 of the d steps where exactly one of the two is right, b are the predictor's. Exact McNemar: ``yes`` against
@@ -104,7 +104,12 @@ def scores(predicted: Sequence[float], observed: Sequence[float]) -> dict[str, d
     spread = math.hypot(*halves) / 2
     return {
         "accuracy": _fraction(int(right.sum()), len(o)),
-        "balanced_accuracy": {"value": balanced, "low": balanced - spread, "high": balanced + spread, "n": len(o)},
+        "balanced_accuracy": {
+            "value": balanced,
+            "low": max(0.0, balanced - spread),  # a fraction: the interval stops at its bounds, as Wilson's does
+            "high": min(1.0, balanced + spread),
+            "n": len(o),
+        },
         "rise_recall": recall_up,
         "rise_precision": _fraction(int(np.sum(right & said_rise)), int(said_rise.sum())),
     }

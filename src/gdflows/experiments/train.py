@@ -190,8 +190,6 @@ def diagnostics_row(problem: NetworkProblem, cfg, st: DiagnosedState, train_eval
     test_loss, test_acc = problem.evaluate(st.theta, "test")
     loss_s, g, loss_next, g_next = probe(problem, st.theta, cfg.lr)
     d = diagnose_network(problem, st.theta, cfg.lr, cfg.k, warm_start=st.vectors, max_size=cfg.max_hvps)
-    signs = orient(d.vectors, st.vectors, np.asarray(g))
-    vectors = d.vectors * signs[:, None].astype(d.vectors.dtype)  # the warm start stays in the diagnosis dtype
     row = {
         "step": st.step,
         "loss": float(train_eval[0]),
@@ -199,13 +197,25 @@ def diagnostics_row(problem: NetworkProblem, cfg, st: DiagnosedState, train_eval
         "test_loss": float(test_loss),
         "test_acc": float(test_acc),
         "rate": st.rate,
-    } | d.as_row()
+    }
+    pf, vectors = pf_columns(d, st.vectors, (loss_s, g, loss_next, g_next), cfg.lr)
+    return row | pf, vectors
+
+
+def pf_columns(d, previous, probed, lr: float) -> tuple[dict, np.ndarray]:
+    """The diagnosis ``d``'s columns of a metrics row, c_i oriented to follow ``previous`` (:func:`orient`),
+    and the probe's: ``probed`` = (E_S, g, E_S(theta - h g), grad E_S(theta - h g)) (:func:`probe`).
+    Returns the columns and the oriented eigenvectors (the next call's ``previous``)."""
+    loss_s, g, loss_next, g_next = probed
+    signs = orient(d.vectors, previous, np.asarray(g))
+    vectors = d.vectors * signs[:, None].astype(d.vectors.dtype)  # the warm start stays in the diagnosis dtype
+    row = d.as_row()
     for i, s in enumerate(signs):
         row[f"c_{i}"] = float(s * np.real(d.c[i]))
     return row | {
         "curvature_loss": float(loss_s),
         "loss_next": float(loss_next),
-        "observed_dE_dt": float((loss_next - loss_s) / cfg.lr),
+        "observed_dE_dt": float((loss_next - loss_s) / lr),
         "c_0_next": float(vectors[0] @ np.asarray(g_next)),
         "outcome": "",
     }, vectors
