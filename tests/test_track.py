@@ -119,15 +119,19 @@ def _summary(start, holds, rel, phase="at EoS", changes=(0.1, -0.1, 0.1)):
     ]
 
 
-def test_holding_table_reports_the_median_and_range_over_the_starts_at_eos():
+def test_holding_table_reports_the_median_and_range_per_phase_and_over_all_starts():
     summary = _summary(1, (3, 0, 2), (0.01, 0.5, 0.04)) + _summary(2, (1, 0, 2), (0.2, 0.6, 0.03), changes=(-1, -1, 1))
-    summary += _summary(3, (0, 0, 0), (9.0, 9.0, 9.0), phase="before EoS")  # not at the edge: left out
+    summary += _summary(3, (0, 0, 0), (9.0, 9.0, 9.0), phase="before EoS")
     table = holding_table(summary)
-    assert [r["model"] for r in table] == ["quadratic", "PF", "NGF"]  # a tie on the median: the nearer first
-    pf = table[1]
+    eos = [r for r in table if r["phase"] == "at EoS"]
+    assert [r["model"] for r in eos] == ["quadratic", "PF", "NGF"]  # a tie on the median: the nearer first
+    pf = eos[1]
     assert (pf["starts"], pf["holds_median"], pf["holds_min"], pf["holds_max"]) == (2, 2.0, 1, 3)
     assert pf["relative_after_median"] == pytest.approx(0.105)
-    assert [r["sign_right"] for r in table] == [2, 1, 0]  # GD's loss rose at both starts
+    assert [r["sign_right"] for r in eos] == [2, 1, 0]  # GD's loss rose at both starts
+    everything = {r["model"]: r for r in table if r["phase"] == "all"}
+    assert everything["PF"]["starts"] == 3 and everything["PF"]["holds_min"] == 0
+    assert [r["phase"] for r in holding_table(summary[:6])] == ["at EoS"] * 3  # one phase: no "all" rows
 
 
 def test_averaged_ratio_is_central_over_gradient_flow_against_averaged_gd():

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import Counter
 from pathlib import Path
 
 import jax
@@ -187,35 +188,42 @@ def summarize(rows) -> list[dict]:
     return out
 
 
-def holding_table(summary, phase_name: str = "at EoS") -> list[dict]:
-    """Per model, over the starts of ``phase_name``: the GD steps it holds (median, min, max), its median
-    relative distance after m steps, and how many starts."""
+def holding_table(summary) -> list[dict]:
+    """Per phase of the starts (then over all of them, phase ``all``) and model: the GD steps it holds
+    (median, min, max), its median relative distance after m steps, at how many starts the sign of its first
+    loss change is GD's, and how many starts."""
+    models = [r for r in summary if not r["flow"].endswith(AVERAGED)]
+    phases = list(dict.fromkeys(r["phase"] for r in models))
+    groups = [(p, [r for r in models if r["phase"] == p]) for p in phases] + [("all", models)] * (len(phases) > 1)
+    rel_key = next((k for k in (models[0] if models else {}) if k.startswith("relative_after_")), None)
     out = []
-    sel = [r for r in summary if r["phase"] == phase_name and not r["flow"].endswith(AVERAGED)]
-    rel_key = next((k for k in (sel[0] if sel else {}) if k.startswith("relative_after_")), None)
-    for flow in dict.fromkeys(r["flow"] for r in sel):
-        rows = [r for r in sel if r["flow"] == flow]
-        held = [r["holds_steps"] for r in rows]
-        signs = [np.sign(r["one_step_dE"]) == np.sign(r["gd_one_step_dE"]) for r in rows]
-        out.append(
-            {
-                "model": flow,
-                "starts": len(rows),
-                "holds_median": float(np.median(held)),
-                "holds_min": min(held),
-                "holds_max": max(held),
-                "relative_after_median": float(np.median([r[rel_key] for r in rows])),
-                "sign_right": int(sum(signs)),
-            }
-        )
-    return sorted(out, key=lambda r: (-r["holds_median"], r["relative_after_median"]))
+    for phase_name, sel in groups:
+        block = []
+        for flow in dict.fromkeys(r["flow"] for r in sel):
+            rows = [r for r in sel if r["flow"] == flow]
+            held = [r["holds_steps"] for r in rows]
+            signs = [np.sign(r["one_step_dE"]) == np.sign(r["gd_one_step_dE"]) for r in rows]
+            block.append(
+                {
+                    "phase": phase_name,
+                    "model": flow,
+                    "starts": len(rows),
+                    "holds_median": float(np.median(held)),
+                    "holds_min": min(held),
+                    "holds_max": max(held),
+                    "relative_after_median": float(np.median([r[rel_key] for r in rows])),
+                    "sign_right": int(sum(signs)),
+                }
+            )
+        out += sorted(block, key=lambda r: (-r["holds_median"], r["relative_after_median"]))
+    return out
 
 
-def averaged_ratio(summary, phase_name: str = "at EoS") -> float:
-    """Median over the starts of ``phase_name`` of |central - averaged GD| / |gradient flow - averaged GD|
-    after m steps (below 1: the central flow is nearer GD's time average than gradient flow is)."""
+def averaged_ratio(summary) -> float:
+    """Median over the starts of |central - averaged GD| / |gradient flow - averaged GD| after m steps
+    (below 1: the central flow is nearer GD's time average than gradient flow is)."""
     ratios = []
-    for start in dict.fromkeys(r["start"] for r in summary if r["phase"] == phase_name):
+    for start in dict.fromkeys(r["start"] for r in summary):
         final = {r["flow"]: r for r in summary if r["start"] == start}
         if f"NGF {AVERAGED}" not in final or f"central {AVERAGED}" not in final:
             continue
@@ -307,24 +315,23 @@ def markdown(cfg: TrackConfig, dim: int, summary, holding, sharp, done, figs) ->
     cols += ["one_step_dE", "gd_one_step_dE"]
     fmt = {"h_lambda0": "{:.3f}", "one_step_error": "{:.3e}", f"relative_after_{m}": "{:.3f}"}
     fmt |= {"one_step_dE": "{:+.3e}", "gd_one_step_dE": "{:+.3e}"}
-    at_eos = sum(r["phase"] == "at EoS" for r in done)
+    counts = ", ".join(f"{n} {p}" for p, n in Counter(r["phase"] for r in done).items())
     hold_fmt = {"holds_median": "{:g}", "relative_after_median": "{:.3f}"}
-    hold_cols = ["model", "starts", "holds_median", "holds_min", "holds_max", "relative_after_median", "sign_right"]
+    hold_cols = ["phase", "model", "starts", "holds_median", "holds_min", "holds_max", "relative_after_median"]
     holding_text = (
-        f"## Which model holds at the edge of stability\n\nOver the {at_eos} starts where GD oscillates: the GD "
-        f"steps each model stays within {HOLD_TOL:.0%} of GD (relative to how far GD has moved; at most {m}, the "
-        f"horizon), its relative distance after {m} steps, and at how many starts the sign of its first loss change, "
-        "Re E(theta_M(h)) - E(theta_s), is GD's (`sign_right`; the quadratic model's first step is GD's own, "
-        "so it is right by construction: that is the bar).\n\n" + markdown_table(holding, hold_cols, hold_fmt)
-        if holding
-        else "No start is at the edge of stability (GD's loss never rises near one)."
+        f"## Which model holds for how long\n\nStarts: {counts} (labelled by what GD does within {m} steps "
+        f"either side). Per model, the GD steps it stays within {HOLD_TOL:.0%} of GD (relative to how far GD has "
+        f"moved; at most {m}, the horizon), its relative distance after {m} steps, and at how many starts the "
+        "sign of its first loss change, Re E(theta_M(h)) - E(theta_s), is GD's (`sign_right`; the quadratic "
+        "model's first step is GD's own, so it is right by construction: that is the bar).\n\n"
+        + markdown_table(holding, [*hold_cols, "sign_right"], hold_fmt)
     )
     cpu = sum(r["cpu_s"] for r in done)
     ratio = averaged_ratio(summary)
     if math.isfinite(ratio):
         holding_text += (
             f"\n\nTime average: after {m} steps the central flow is {ratio:.2f}x as far from GD's period-two "
-            "average as gradient flow is (median over the starts at EoS; below 1: nearer)."
+            "average as gradient flow is (median over the starts; below 1: nearer)."
         )
     return (
         f"# gdflows track\n\n{cfg.net.activation} {cfg.net.model} (D = {dim}) on {cfg.net.n_train} "
