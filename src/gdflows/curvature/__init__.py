@@ -12,6 +12,7 @@ from gdflows.curvature.spectrum import (
     hessian_trace,
     spectral_density,
 )
+from gdflows.curvature.spread import EigenvalueSpread, eigenvalue_spread
 
 __all__ = [
     "gradient",
@@ -30,6 +31,8 @@ __all__ = [
     "block_traces",
     "top_eigenpairs",
     "use_dense",
+    "EigenvalueSpread",
+    "eigenvalue_spread",
     "SpectralDensity",
     "TraceEstimate",
     "spectral_density",
