@@ -1,5 +1,6 @@
 r"""Preconditioned sharpness: the top eigenvalues of :math:`\tilde H = P^{-1/2} H P^{-1/2}` for a diagonal,
-positive preconditioner P, the curvature that a preconditioned optimizer's stability depends on.
+positive preconditioner P, the curvature that a preconditioned optimizer's stability depends on
+(docs/theory.md, section 11).
 
 With P frozen, the step :math:`\theta \leftarrow \theta - \eta P^{-1} g` is GD on
 :math:`\tilde E(\phi) = E(P^{-1/2}\phi)` in :math:`\phi = P^{1/2}\theta`, whose Hessian is

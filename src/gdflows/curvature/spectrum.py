@@ -1,4 +1,5 @@
-r"""The Hessian's spectrum as a whole: its density, trace and diagonal, from Hessian-vector products only.
+r"""The Hessian's spectrum as a whole: its density, trace and diagonal, from Hessian-vector products only
+(docs/theory.md, section 12).
 
 **Density** by stochastic Lanczos quadrature (SLQ; Ghorbani et al. 2019). For a probe v with |v| = 1,
 ``order`` = m Lanczos steps on H from v give the tridiagonal :math:`T_m = Q\,\mathrm{diag}(\theta)\,Q^T`;

@@ -1,5 +1,5 @@
 r"""The stability threshold of each optimizer: the largest (preconditioned) curvature at which its iterates
-on a quadratic do not grow, with the preconditioner frozen.
+on a quadratic do not grow, with the preconditioner frozen (docs/theory.md, section 11).
 
 Along an eigendirection with curvature :math:`\lambda` (of H for GD and momentum, of
 :math:`P^{-1/2} H P^{-1/2}` for RMSProp and Adam), with :math:`a = \eta\lambda`, each optimizer is a
