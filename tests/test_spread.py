@@ -48,3 +48,21 @@ def test_bad_input_is_refused_with_the_fix(data, subsets, match):
     batch_loss, params, _ = _regression(d=2)
     with pytest.raises(GDFlowsError, match=match):
         eigenvalue_spread(batch_loss, params, data, subsets=subsets)
+
+
+def test_batch_sharpness_is_each_batchs_curvature_along_its_gradient():
+    from gdflows.curvature.batch_sharpness import batch_sharpness
+
+    batch_loss, params, (x, y) = _regression(n=40, d=4)
+    batches = [(x[i : i + 10], y[i : i + 10]) for i in range(0, 40, 10)]
+    found = batch_sharpness(batch_loss, {"w": jnp.full(4, 0.3)}, batches)
+    expected = []
+    for bx, by in batches:
+        bx, by = np.asarray(bx), np.asarray(by)
+        H = bx.T @ bx / len(bx)
+        g = H @ np.full(4, 0.3) - bx.T @ by / len(bx)
+        expected.append(g @ H @ g / (g @ g))
+    np.testing.assert_allclose(found.values, expected, rtol=1e-10)
+    assert found.mean == pytest.approx(np.mean(expected)) and found.sem > 0
+    with pytest.raises(GDFlowsError, match="batches is empty"):
+        batch_sharpness(batch_loss, params, [])

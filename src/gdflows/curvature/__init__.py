@@ -1,6 +1,7 @@
 """Curvature: Hessian-vector products, dense Hessians, eigenpairs, spectra (density, trace, diagonal), matrix
 functions."""
 
+from gdflows.curvature.batch_sharpness import BatchSharpness, batch_sharpness
 from gdflows.curvature.blocks import block_eigenpairs, block_names, block_traces
 from gdflows.curvature.chunked import ChunkedLoss, chunked_loss, d3_of, grad_of, hvp_of
 from gdflows.curvature.eigen import DENSE_MAX_D, Eigenpairs, hessian_eigenpairs, top_eigenpairs, use_dense
@@ -31,6 +32,8 @@ __all__ = [
     "block_traces",
     "top_eigenpairs",
     "use_dense",
+    "BatchSharpness",
+    "batch_sharpness",
     "EigenvalueSpread",
     "eigenvalue_spread",
     "SpectralDensity",
