@@ -9,11 +9,13 @@ import sys
 
 import jax
 import numpy as np
+import optax
 import pytest
 
 import gdflows
+from gdflows.curvature.preconditioned import adam_preconditioner
 from gdflows.experiments.cli import main
-from gdflows.experiments.eos import eos_verdicts
+from gdflows.experiments.eos import eos_verdicts, verdict_prose
 from gdflows.experiments.network_setup import NetworkSetup
 from gdflows.experiments.report.runs import Run, read_csv
 from gdflows.experiments.train import TrainConfig, log_steps, train
@@ -106,6 +108,39 @@ def test_eos_verdicts_on_hand_made_rows():
     assert v["c0_flip_fraction"] == pytest.approx(2 / 3)
     lam[7] = 17.9  # leaves the 10% band
     assert not eos_verdicts(_rows(lam, loss, loss_next, dE))["hovers"]
+
+
+def test_eos_verdicts_judge_the_optimizers_own_sharpness_against_its_threshold():
+    """Rows whose lambda_0 never nears 2/h but whose matched sharpness rises to its threshold (Adam's 38/h)."""
+    lam = [10, 14, 18, 21, 19, 20, 21.9, 18.1, 20.5]  # hovers at 20 = the threshold below
+    rows = _rows([1.0] * 9, [1.0] * 9, [0.9] * 9, [-1] * 9)
+    for r, s in zip(rows, lam):
+        r |= {"sharpness": s, "threshold": 20.0, "threshold_name": "38/h"}
+    v = eos_verdicts(rows)
+    assert v["edge_of_stability"] and v["threshold_name"] == "38/h"
+    assert v["max_deviation_last_third"] == pytest.approx(0.095)
+    assert "the sharpness rose to 38/h and hovers there" in verdict_prose(v)
+    assert not eos_verdicts(_rows([1.0] * 9, [1.0] * 9, [0.9] * 9, [-1] * 9))["edge_of_stability"]  # lambda_0
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "momentum"])
+def test_train_logs_the_sharpness_that_matches_the_optimizer(tiny, tmp_path, optimizer):
+    problem, _ = tiny
+    lr = 0.01
+    cfg = TrainConfig(out=tmp_path, net=TINY, lr=lr, steps=4, log_every=2, k=1, tol=1e-10, optimizer=optimizer)
+    rows = train(problem, cfg, Run.open(tmp_path, cfg))
+    opt = optax.adam(lr) if optimizer == "adam" else optax.sgd(lr, momentum=0.9)
+    theta, state = problem.theta0, opt.init(problem.theta0)
+    for _ in range(4):  # the same full-batch steps, independently
+        updates, state = opt.update(jax.grad(problem.loss)(theta), state, theta)
+        theta = optax.apply_updates(theta, updates)
+    H = np.asarray(jax.hessian(problem.loss)(theta))
+    if optimizer == "adam":
+        assert np.isnan(rows[0]["sharpness"])  # no second moment before the first step
+        d = 1 / np.sqrt(np.asarray(adam_preconditioner(state)))
+        H = d[:, None] * H * d[None, :]
+    assert rows[-1]["sharpness"] == pytest.approx(np.linalg.eigvalsh(H)[-1], rel=1e-6)
+    assert rows[-1]["threshold"] == pytest.approx((38.0 if optimizer == "adam" else 3.8) / lr)
 
 
 # A CPU-sized run that reaches the edge of stability: tanh MLP, 500 MNIST images at 7x7, diagnosed every 4 steps

@@ -59,9 +59,10 @@ def eos_verdicts(rows, tol: float = 0.1, noise_rtol: float = 1e-6) -> dict:
     if len(rows) < 3:
         raise GDFlowsError(f"eos_verdicts needs at least 3 diagnosed rows, got {len(rows)}; log more often")
     steps, edge = predictors.column(rows, "step"), float(rows[0]["two_over_h"])
-    ratio = predictors.column(rows, "lambda_0") / edge
+    sharp, threshold, threshold_name, sharpness_name = edge_series(rows)
+    ratio = sharp / threshold
     last = steps >= 2 * steps[-1] / 3
-    dev = float(np.max(np.abs(ratio[last] - 1)))
+    dev = float(np.nanmax(np.abs(ratio[last] - 1)))
     scored = {r["predictor"]: r for r in predictors.table(rows, noise_rtol)}
     pf = scored["PF dE/dt"]
     sign = pf["beats_baselines"]
@@ -70,9 +71,11 @@ def eos_verdicts(rows, tol: float = 0.1, noise_rtol: float = 1e-6) -> dict:
     return {
         "lr": 2 / edge,
         "two_over_lr": edge,
-        "min_ratio_before_last_third": float(np.min(ratio[~last])),
+        "sharpness_name": sharpness_name,
+        "threshold_name": threshold_name,
+        "min_ratio_before_last_third": float(np.nanmin(ratio[~last])),
         "rose_from_below": rose,
-        "mean_ratio_last_third": float(np.mean(ratio[last])),
+        "mean_ratio_last_third": float(np.nanmean(ratio[last])),
         "max_deviation_last_third": dev,
         "hovers": dev <= tol,
         "edge_of_stability": rose and dev <= tol,
@@ -88,23 +91,35 @@ def eos_verdicts(rows, tol: float = 0.1, noise_rtol: float = 1e-6) -> dict:
     }
 
 
+def edge_series(rows) -> tuple[np.ndarray, np.ndarray, str, str]:
+    """(sharpness, threshold, the threshold's name, the sharpness' name) per diagnosed row: the optimizer's own
+    where the rows carry it (``sharpness``, ``threshold``: :func:`gdflows.experiments.train.matched_columns`),
+    else lambda_0 against GD's 2/h."""
+    if rows and str(rows[0].get("threshold", "")) not in ("", "nan"):
+        name = str(rows[0]["threshold_name"])
+        return predictors.column(rows, "sharpness"), predictors.column(rows, "threshold"), name, "the sharpness"
+    return predictors.column(rows, "lambda_0"), predictors.column(rows, "two_over_h"), "2/h", "lambda_0"
+
+
 def sharpness_title(v: dict) -> str:
-    """The sharpness figure's title, saying only what the run's verdicts say."""
+    """The sharpness figure's title, saying only what the run's verdicts say (against the run's threshold)."""
+    what, edge = v.get("sharpness_name", "lambda_0"), v.get("threshold_name", "2/h")
     if v["edge_of_stability"]:
         return "Sharpness: progressive sharpening, then the edge of stability"
     if v["hovers"]:
-        return "Sharpness: lambda_0 stays near 2/h (it did not rise from below)"
+        return f"Sharpness: {what} stays near {edge} (it did not rise from below)"
     if v["rose_from_below"]:
-        return "Sharpness: lambda_0 rises but does not settle at 2/h"
-    return "Sharpness: lambda_i against 2/h (no edge of stability)"
+        return f"Sharpness: {what} rises but does not settle at {edge}"
+    return f"Sharpness: {'lambda_i' if what == 'lambda_0' else what} against {edge} (no edge of stability)"
 
 
 def verdict_prose(v: dict) -> str:
     """Sentences on what the run showed: the edge of stability and the PF's sign prediction, from ``v``."""
+    what, threshold = v.get("sharpness_name", "lambda_0"), v.get("threshold_name", "2/h")
     if v["edge_of_stability"]:
-        edge = "lambda_0 rose to 2/h and hovers there (edge of stability)"
+        edge = f"{what} rose to {threshold} and hovers there (edge of stability)"
     else:
-        edge = f"lambda_0 did not rise to 2/h and hover there ({sharpness_title(v).split(': ', 1)[1]})"
+        edge = f"{what} did not rise to {threshold} and hover there ({sharpness_title(v).split(': ', 1)[1]})"
     logged = np.isfinite(v["quadratic_agreement"])  # runs logged before the quadratic model lack it
     quadratic = f"{v['quadratic_agreement']:.1%} for the one-step quadratic model and " if logged else ""
     rate = f"{v['sign_agreement']:.1%} of {v['steps_above_noise']} steps, against {quadratic}"

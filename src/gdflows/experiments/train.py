@@ -70,7 +70,9 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
+from gdflows.curvature.preconditioned import adam_preconditioner, preconditioned_eigenpairs
 from gdflows.errors import GDFlowsError
 from gdflows.experiments.configs import TrainConfig
 from gdflows.experiments.divergence import divergence_bound, outcome_diverged
@@ -82,7 +84,9 @@ from gdflows.experiments.optimizers.zoo import Method, method
 from gdflows.experiments.report.runs import Run
 from gdflows.experiments.steps import batch_schedule, network_steps, step_rate
 from gdflows.optim import hyperparameters
+from gdflows.optim.states import states_of
 from gdflows.problems.network import NetworkProblem
+from gdflows.stability.thresholds import stability_threshold
 from gdflows.validation import check_tol
 
 __all__ = ["TrainConfig", "run", "train", "write_report", "make_method", "log_steps"]
@@ -199,7 +203,26 @@ def diagnostics_row(problem: NetworkProblem, cfg, st: DiagnosedState, train_eval
         "rate": st.rate,
     }
     pf, vectors = pf_columns(d, st.vectors, (loss_s, g, loss_next, g_next), cfg.lr)
-    return row | pf, vectors
+    return row | pf | matched_columns(problem, cfg, st, d), vectors
+
+
+def matched_columns(problem: NetworkProblem, cfg, st: DiagnosedState, d) -> dict:
+    """The sharpness that matches ``--optimizer`` and its stability threshold (docs/theory.md, section 11),
+    for the families whose threshold is not GD's 2/h: momentum, lambda_0 against (2 + 2 beta)/h; adam,
+    lambda_max(P^-1/2 H P^-1/2) with Adam's P from its state against (2 + 2 beta_1)/((1 - beta_1) h) (NaN
+    before Adam's first step, when P is not an estimate yet). Other families: no columns (GD's apply)."""
+    if cfg.optimizer == "momentum":
+        threshold, name = stability_threshold("momentum", cfg.lr, momentum=cfg.momentum), "(2 + 2 beta)/h"
+        return {"sharpness": float(np.real(d.eigenvalues[0])), "threshold": threshold, "threshold_name": name}
+    if cfg.optimizer != "adam":
+        return {}
+    value = float("nan")
+    if int(states_of(st.opt_state, optax.ScaleByAdamState)[0].count) > 0:
+        theta = jnp.asarray(st.theta).astype(problem.curvature_dtype)
+        P = adam_preconditioner(st.opt_state)  # optax.adam's defaults: b2 = 0.999, eps = 1e-8
+        value = float(preconditioned_eigenpairs(problem.curvature_loss, theta, P, 1, tol=problem.tol).values[0])
+    name = "(2 + 2 beta_1)/((1 - beta_1) h), of P^-1/2 H P^-1/2"
+    return {"sharpness": value, "threshold": stability_threshold("adam", cfg.lr), "threshold_name": name}
 
 
 def pf_columns(d, previous, probed, lr: float) -> tuple[dict, np.ndarray]:

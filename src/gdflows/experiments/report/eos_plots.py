@@ -47,18 +47,21 @@ def sharpness(path, rows, tol: float, title: str | None = None) -> Path:
     """lambda_i against the step, with 2/h and the +-tol band over the last third; ``title`` from the run's verdicts."""
     if not rows:
         return empty(path, "Sharpness", NOTHING)
-    steps, edge = column(rows, "step"), float(rows[0]["two_over_h"])
+    steps, edge, edge_name = column(rows, "step"), float(rows[0]["two_over_h"]), "2 / h"
     fig, ax = plt.subplots(figsize=(6.5, 4))
+    if str(rows[0].get("threshold", "")) not in ("", "nan"):  # the optimizer's own sharpness and threshold
+        edge, edge_name = float(rows[0]["threshold"]), str(rows[0]["threshold_name"])
+        ax.plot(steps, column(rows, "sharpness"), lw=2, color="tab:red", label="sharpness")
     for i, key in enumerate(_lambda_keys(rows)):
         ax.plot(steps, column(rows, key), lw=2 if i == 0 else 1, alpha=1 if i == 0 else 0.6, label=key)
-    ax.axhline(edge, color="black", ls="--", lw=1, label="2 / h")
+    ax.axhline(edge, color="black", ls="--", lw=1, label=edge_name)
     ax.fill_between(
         [2 * steps[-1] / 3, steps[-1]],
         (1 - tol) * edge,
         (1 + tol) * edge,
         color="grey",
         alpha=0.2,
-        label=f"2/h +- {tol:.0%} (last third)",
+        label=f"{'2/h' if edge_name == '2 / h' else edge_name} +- {tol:.0%} (last third)",
     )
     note_hidden(ax, *(raw_column(rows, key) for key in _lambda_keys(rows)))
     ax.set(
