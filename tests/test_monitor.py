@@ -7,6 +7,7 @@ import optax
 import pytest
 
 from gdflows.curvature import hessian
+from gdflows.curvature.preconditioned import adam_preconditioner
 from gdflows.errors import GDFlowsError
 from gdflows.experiments.monitor import Monitor
 from gdflows.optim import dal, dal_rate
@@ -102,3 +103,21 @@ def test_bad_settings_are_refused_before_a_folder_exists(tmp_path, kwargs, match
     with pytest.raises(GDFlowsError, match=match):
         Monitor(tmp_path / "m", **kwargs)
     assert not (tmp_path / "m").exists()
+
+
+def test_an_adam_loop_is_judged_by_its_preconditioned_sharpness_against_38_over_h(tmp_path):
+    params, loss = _problem()
+    opt = optax.adam(0.01)
+    state = opt.init(params)
+    monitor = Monitor(tmp_path / "m", lr=0.01, every=1, k=1, optimizer="adam")
+    assert np.isnan(monitor(0, params, loss, state)["sharpness"])  # Adam has no second moment yet
+    updates, state = opt.update(jax.grad(loss)(params), state)
+    params = optax.apply_updates(params, updates)
+    row = monitor(1, params, loss, state)
+    flat, unravel = ravel(params)
+    d = 1 / np.sqrt(np.asarray(ravel(adam_preconditioner(state))[0]))
+    H = np.asarray(hessian(lambda t: loss(unravel(t)), flat))
+    assert row["sharpness"] == pytest.approx(np.linalg.eigvalsh(d[:, None] * H * d[None, :])[-1], rel=1e-7)
+    assert row["threshold"] == pytest.approx(3800.0)
+    with pytest.raises(GDFlowsError, match="optimizer must be one of gd, momentum, adam"):
+        Monitor(tmp_path / "n", lr=0.01, optimizer="lion")

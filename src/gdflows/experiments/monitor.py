@@ -43,12 +43,19 @@ from gdflows.experiments.divergence import divergence_bound, outcome_diverged
 from gdflows.experiments.eos import diagnosis_markdown, outcome
 from gdflows.experiments.report.runs import Run, atomic_write_bytes, read_csv
 from gdflows.experiments.steps import step_rate
-from gdflows.experiments.train import pf_columns
+from gdflows.experiments.train import matched_columns, pf_columns
 from gdflows.params import flatten_loss
-from gdflows.validation import check_lr, is_integer_in
+from gdflows.validation import check_lr, default_tol, is_integer_in
 
 __all__ = ["Monitor"]
 
+
+def d_tol(theta, tol):
+    """The eigenpair tolerance: ``tol``, or what theta's dtype resolves."""
+    return default_tol(theta.real.dtype) if tol is None else tol
+
+
+MATCHED = ("gd", "momentum", "adam")  # the optimizers whose own sharpness and threshold the rows carry
 VECTORS = "vectors.npy"  # the last diagnosis' oriented eigenvectors: the next one's warm start
 
 
@@ -58,7 +65,10 @@ class Monitor:
     ``lr``: the rate h the diagnoses use when the optimizer state holds none; ``k``: eigenpairs per
     diagnosis; ``tol``: their tolerance (default: what the parameters' dtype resolves); ``max_hvps``: the
     HVP budget of each Lanczos solve; ``hover_tol``, ``noise_rtol``: the report's edge-of-stability band
-    and the loss changes too small to call (as ``gdflows train --hover-tol --noise-rtol``).
+    and the loss changes too small to call (as ``gdflows train --hover-tol --noise-rtol``); ``optimizer``
+    (``gd``, ``momentum`` or ``adam``, with optax's defaults) and ``momentum``: whose sharpness and threshold
+    the rows carry and the report judges against (momentum: (2 + 2 beta)/h; adam: lambda_max of
+    P^-1/2 H P^-1/2 against 38/h, P read from ``opt_state``; gd: lambda_0 against 2/h).
     """
 
     def __init__(
@@ -71,8 +81,14 @@ class Monitor:
         max_hvps: int = 100,
         hover_tol: float = 0.1,
         noise_rtol: float = 1e-6,
+        optimizer: str = "gd",
+        momentum: float = 0.9,
     ):
         check_lr(lr)
+        if optimizer not in MATCHED:
+            raise GDFlowsError(f"optimizer must be one of {', '.join(MATCHED)}, got {optimizer!r}")
+        if not 0 <= momentum < 1:
+            raise GDFlowsError(f"momentum must be in [0, 1), got {momentum!r}")
         for name, value, low in (("every", every, 1), ("k", k, 1), ("max_hvps", max_hvps, 2)):
             if not is_integer_in(value, low):
                 raise GDFlowsError(f"{name} must be an integer >= {low}, got {value!r}")
@@ -80,7 +96,12 @@ class Monitor:
             if not 0 < value < 1:
                 raise GDFlowsError(f"{name} must be in (0, 1), got {value!r}")
         self.settings = {"lr": lr, "every": every, "k": k, "tol": tol, "max_hvps": max_hvps}
-        self.settings |= {"hover_tol": hover_tol, "noise_rtol": noise_rtol}
+        self.settings |= {
+            "hover_tol": hover_tol,
+            "noise_rtol": noise_rtol,
+            "optimizer": optimizer,
+            "momentum": momentum,
+        }
         self.run = Run.open(out, {"monitor": self.settings})
         self.rows = self.run.read_table("metrics")
         vectors = self.run.file(VECTORS)
@@ -114,6 +135,9 @@ class Monitor:
         g = grad(theta)
         nxt = theta - h * g
         columns, self.vectors = pf_columns(d, self.vectors, (value, g, flat_loss(nxt), grad(nxt)), h)
+        columns |= matched_columns(
+            s["optimizer"], h, opt_state, flat_loss, theta, d, d_tol(theta, s["tol"]), s["momentum"]
+        )
         buffer = io.BytesIO()
         np.save(buffer, np.asarray(self.vectors))
         atomic_write_bytes(self.run.file(VECTORS), buffer.getvalue())

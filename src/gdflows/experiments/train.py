@@ -203,26 +203,30 @@ def diagnostics_row(problem: NetworkProblem, cfg, st: DiagnosedState, train_eval
         "rate": st.rate,
     }
     pf, vectors = pf_columns(d, st.vectors, (loss_s, g, loss_next, g_next), cfg.lr)
-    return row | pf | matched_columns(problem, cfg, st, d), vectors
+    theta = jnp.asarray(st.theta).astype(problem.curvature_dtype)
+    matched = matched_columns(
+        cfg.optimizer, cfg.lr, st.opt_state, problem.curvature_loss, theta, d, problem.tol, cfg.momentum
+    )
+    return row | pf | matched, vectors
 
 
-def matched_columns(problem: NetworkProblem, cfg, st: DiagnosedState, d) -> dict:
-    """The sharpness that matches ``--optimizer`` and its stability threshold (docs/theory.md, section 11),
-    for the families whose threshold is not GD's 2/h: momentum, lambda_0 against (2 + 2 beta)/h; adam,
-    lambda_max(P^-1/2 H P^-1/2) with Adam's P from its state against (2 + 2 beta_1)/((1 - beta_1) h) (NaN
-    before Adam's first step, when P is not an estimate yet). Other families: no columns (GD's apply)."""
-    if cfg.optimizer == "momentum":
-        threshold, name = stability_threshold("momentum", cfg.lr, momentum=cfg.momentum), "(2 + 2 beta)/h"
+def matched_columns(optimizer: str, lr: float, opt_state, loss, theta, d, tol: float, momentum: float = 0.9) -> dict:
+    """The sharpness that matches ``optimizer`` and its stability threshold (docs/theory.md, section 11),
+    for the families whose threshold is not GD's 2/h: momentum, lambda_0 (from the diagnosis ``d``) against
+    (2 + 2 beta)/h; adam (optax's defaults b1 = 0.9, b2 = 0.999, eps = 1e-8), lambda_max(P^-1/2 H P^-1/2) of
+    ``loss`` at ``theta`` (at ``tol``), Adam's P from ``opt_state``, against (2 + 2 beta_1)/((1 - beta_1) h);
+    NaN before Adam's first step, when P is not an estimate yet. Other families: no columns (GD's apply)."""
+    if optimizer == "momentum":
+        threshold, name = stability_threshold("momentum", lr, momentum=momentum), "(2 + 2 beta)/h"
         return {"sharpness": float(np.real(d.eigenvalues[0])), "threshold": threshold, "threshold_name": name}
-    if cfg.optimizer != "adam":
+    if optimizer != "adam":
         return {}
     value = float("nan")
-    if int(states_of(st.opt_state, optax.ScaleByAdamState)[0].count) > 0:
-        theta = jnp.asarray(st.theta).astype(problem.curvature_dtype)
-        P = adam_preconditioner(st.opt_state)  # optax.adam's defaults: b2 = 0.999, eps = 1e-8
-        value = float(preconditioned_eigenpairs(problem.curvature_loss, theta, P, 1, tol=problem.tol).values[0])
+    if int(states_of(opt_state, optax.ScaleByAdamState)[0].count) > 0:
+        P = adam_preconditioner(opt_state)
+        value = float(preconditioned_eigenpairs(loss, theta, P, 1, tol=tol).values[0])
     name = "(2 + 2 beta_1)/((1 - beta_1) h), of P^-1/2 H P^-1/2"
-    return {"sharpness": value, "threshold": stability_threshold("adam", cfg.lr), "threshold_name": name}
+    return {"sharpness": value, "threshold": stability_threshold("adam", lr), "threshold_name": name}
 
 
 def pf_columns(d, previous, probed, lr: float) -> tuple[dict, np.ndarray]:
