@@ -115,7 +115,7 @@ def test_eos_verdicts_judge_the_optimizers_own_sharpness_against_its_threshold()
     lam = [10, 14, 18, 21, 19, 20, 21.9, 18.1, 20.5]  # hovers at 20 = the threshold below
     rows = _rows([1.0] * 9, [1.0] * 9, [0.9] * 9, [-1] * 9)
     for r, s in zip(rows, lam):
-        r |= {"sharpness": s, "threshold": 20.0, "threshold_name": "38/h"}
+        r |= {"sharpness": s, "sharpness_name": "the sharpness", "threshold": 20.0, "threshold_name": "38/h"}
     v = eos_verdicts(rows)
     assert v["edge_of_stability"] and v["threshold_name"] == "38/h"
     assert v["max_deviation_last_third"] == pytest.approx(0.095)

@@ -96,8 +96,8 @@ def edge_series(rows) -> tuple[np.ndarray, np.ndarray, str, str]:
     where the rows carry it (``sharpness``, ``threshold``: :func:`gdflows.experiments.train.matched_columns`),
     else lambda_0 against GD's 2/h."""
     if rows and str(rows[0].get("threshold", "")) not in ("", "nan"):
-        name = str(rows[0]["threshold_name"])
-        return predictors.column(rows, "sharpness"), predictors.column(rows, "threshold"), name, "the sharpness"
+        names = str(rows[0]["threshold_name"]), str(rows[0].get("sharpness_name") or "the sharpness")
+        return predictors.column(rows, "sharpness"), predictors.column(rows, "threshold"), *names
     return predictors.column(rows, "lambda_0"), predictors.column(rows, "two_over_h"), "2/h", "lambda_0"
 
 

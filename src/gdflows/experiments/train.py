@@ -217,16 +217,26 @@ def matched_columns(optimizer: str, lr: float, opt_state, loss, theta, d, tol: f
     ``loss`` at ``theta`` (at ``tol``), Adam's P from ``opt_state``, against (2 + 2 beta_1)/((1 - beta_1) h);
     NaN before Adam's first step, when P is not an estimate yet. Other families: no columns (GD's apply)."""
     if optimizer == "momentum":
-        threshold, name = stability_threshold("momentum", lr, momentum=momentum), "(2 + 2 beta)/h"
-        return {"sharpness": float(np.real(d.eigenvalues[0])), "threshold": threshold, "threshold_name": name}
+        threshold = stability_threshold("momentum", lr, momentum=momentum)
+        return {
+            "sharpness": float(np.real(d.eigenvalues[0])),
+            "sharpness_name": "lambda_0",
+            "threshold": threshold,
+            "threshold_name": f"(2 + 2 beta)/h = {threshold * lr:.3g}/h",
+        }
     if optimizer != "adam":
         return {}
     value = float("nan")
     if int(states_of(opt_state, optax.ScaleByAdamState)[0].count) > 0:
         P = adam_preconditioner(opt_state)
         value = float(preconditioned_eigenpairs(loss, theta, P, 1, tol=tol).values[0])
-    name = "(2 + 2 beta_1)/((1 - beta_1) h), of P^-1/2 H P^-1/2"
-    return {"sharpness": value, "threshold": stability_threshold("adam", lr), "threshold_name": name}
+    threshold = stability_threshold("adam", lr)
+    return {
+        "sharpness": value,
+        "sharpness_name": "Adam's preconditioned sharpness lambda_max(P^-1/2 H P^-1/2)",
+        "threshold": threshold,
+        "threshold_name": f"(2 + 2 beta_1)/((1 - beta_1) h) = {threshold * lr:.3g}/h",
+    }
 
 
 def pf_columns(d, previous, probed, lr: float) -> tuple[dict, np.ndarray]:
