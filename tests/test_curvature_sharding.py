@@ -1,4 +1,5 @@
-"""Data-parallel gradient, HVPs and eigenpairs on 4 forced host devices equal the 1-device results."""
+"""Data-parallel gradient, HVPs, eigenpairs, trace and SLQ density on 4 forced host devices equal the 1-device
+results."""
 
 import os
 import subprocess
@@ -12,7 +13,7 @@ SCRIPT = textwrap.dedent(
     jax.config.update("jax_enable_x64", True)
     from jax.sharding import Mesh
     from curvature_problems import tanh_mlp
-    from gdflows.curvature import hessian_eigenpairs, hvp_of, grad_of
+    from gdflows.curvature import hessian_eigenpairs, hessian_trace, hvp_of, grad_of, spectral_density
 
     assert len(jax.devices()) == 4, jax.devices()
     single, theta, _ = tanh_mlp(n=70, din=5, width=10, chunk_size=32, seed=4)
@@ -23,7 +24,9 @@ SCRIPT = textwrap.dedent(
     out = {}
     for name, loss in (("single", single), ("sharded", sharded)):
         pairs = hessian_eigenpairs(loss, theta, 3, tol=1e-10, method="lanczos")
-        out[name] = [grad_of(loss)(theta), hvp_of(loss)(theta, v), pairs.values]
+        trace = hessian_trace(loss, theta, probes=8).value
+        nodes = spectral_density(loss, theta, probes=2, order=12).nodes
+        out[name] = [grad_of(loss)(theta), hvp_of(loss)(theta, v), pairs.values, trace, nodes]
     # The loss is a jit argument (as in hessian_eigenpairs and the PF): its sharded data make the
     # per-chunk sums all-reduces across devices, i.e. data parallel (a closed-over constant would not).
     hlo = jax.jit(lambda loss, th, u: hvp_of(loss)(th, u)).lower(sharded, theta, v).compile().as_text()
