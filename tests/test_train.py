@@ -143,6 +143,18 @@ def test_train_logs_the_sharpness_that_matches_the_optimizer(tiny, tmp_path, opt
     assert rows[-1]["threshold"] == pytest.approx((38.0 if optimizer == "adam" else 3.8) / lr)
 
 
+def test_the_cli_judges_adam_against_38_over_h_and_says_so(tmp_path):
+    argv = ["train", "--optimizer", "adam", "--lr", "0.01", "--steps", "6", "--log-every", "2", "--k", "1"]
+    argv += ["--net.n-train", "50", "--net.n-test", "20", "--net.downsample", "7", "--net.width", "8"]
+    main([*argv, "--out", str(tmp_path / "adam")])
+    report = (tmp_path / "adam" / "REPORT.md").read_text()
+    assert "Ratios are Adam's preconditioned sharpness lambda_max(P^-1/2 H P^-1/2) over its threshold" in report
+    assert "(2 + 2 beta_1)/((1 - beta_1) h) = 38/h (not GD's 2/h)" in report
+    assert "Ratios are lambda_0 / (2/lr)" not in report
+    rows = read_csv(tmp_path / "adam" / "metrics.csv")
+    assert all(float(r["threshold"]) == pytest.approx(3800.0) for r in rows)
+
+
 # A CPU-sized run that reaches the edge of stability: tanh MLP, 500 MNIST images at 7x7, diagnosed every 4 steps
 # (101 rows: at every 8, the PF was right alone on 6 of 7 steps where it and gradient flow differ, p = 0.0625,
 # too few for the paired sign rule to say anything).

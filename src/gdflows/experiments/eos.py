@@ -101,6 +101,13 @@ def edge_series(rows) -> tuple[np.ndarray, np.ndarray, str, str]:
     return predictors.column(rows, "lambda_0"), predictors.column(rows, "two_over_h"), "2/h", "lambda_0"
 
 
+def ratio_text(v: dict) -> str:
+    """What the verdict's ratios divide: lambda_0 by 2/lr for GD, else the optimizer's sharpness by its threshold."""
+    if v.get("threshold_name", "2/h") == "2/h":
+        return "lambda_0 / (2/lr)"
+    return f"{v['sharpness_name']} over its threshold {v['threshold_name']} (not GD's 2/h)"
+
+
 def sharpness_title(v: dict) -> str:
     """The sharpness figure's title, saying only what the run's verdicts say (against the run's threshold)."""
     what, edge = v.get("sharpness_name", "lambda_0"), v.get("threshold_name", "2/h")
@@ -194,7 +201,7 @@ def diagnosis_markdown(run: Run, rows, hover_tol: float, noise_rtol: float, pref
         lines += [
             markdown_table([v], VERDICT_COLUMNS, VERDICT_FORMAT),
             "",
-            f"Ratios are lambda_0 / (2/lr); the edge-of-stability verdict asks the ratio to fall "
+            f"Ratios are {ratio_text(v)}; the edge-of-stability verdict asks the ratio to fall "
             f"below {1 - hover_tol:g} before the last third and to stay within "
             f"{hover_tol:.0%} of 1 in it. Sign agreement: sign(PF dE/dt) = sign(E_(n+1) - E_n) "
             f"on steps where |E_(n+1) - E_n| > {noise_rtol:g} E_n; quadratic_agreement and "
