@@ -160,6 +160,28 @@ def torch_net(model: str, arrays, dtype):
     return torch.nn.Sequential(*layers, FlattenNHWC(), linear(b1, w1), torch.nn.Tanh(), linear(b2, w2))
 
 
+def criterion(out, target):
+    """gdflows' mse: (1/N) sum_n (1/2) |f_n - e_{y_n}|^2."""
+    return 0.5 * ((out - target) ** 2).sum(dim=1).mean()
+
+
+def peer_runs(npz: Path, model: str):
+    """(run, net, data) for each run read from stdin as JSON, the net and data built once per dtype, that dtype
+    made PyTorch's default (the PyTorch side of every peer benchmark)."""
+    import torch
+
+    arrays, nets = np.load(npz), {}
+    for line in sys.stdin:
+        run = json.loads(line)
+        dtype = {"float32": torch.float32, "float64": torch.float64}[run["dtype"]]
+        torch.set_default_dtype(dtype)
+        if run["dtype"] not in nets:
+            x = torch.from_numpy(arrays["x"]).to(dtype)
+            onehot = torch.nn.functional.one_hot(torch.from_numpy(arrays["y"]).long(), 10).to(dtype)
+            nets[run["dtype"]] = (torch_net(model, arrays, dtype), (x, onehot))
+        yield run, *nets[run["dtype"]]
+
+
 def pyhessian_side(npz: Path, model: str) -> None:
     """Answer each run read from stdin (JSON: dtype, k, tol, max_iter) with one JSON line on stdout."""
     import importlib
@@ -177,21 +199,7 @@ def pyhessian_side(npz: Path, model: str) -> None:
         return product(*a)
 
     pyhessian_module.hessian_vector_product = counted_product  # count its HVPs; the maths is untouched
-    arrays = np.load(npz)
-
-    def criterion(out, target):  # gdflows' mse: (1/N) sum_n (1/2) |f_n - e_{y_n}|^2
-        return 0.5 * ((out - target) ** 2).sum(dim=1).mean()
-
-    nets = {}
-    for line in sys.stdin:
-        run = json.loads(line)
-        dtype = {"float32": torch.float32, "float64": torch.float64}[run["dtype"]]
-        torch.set_default_dtype(dtype)
-        if run["dtype"] not in nets:
-            x = torch.from_numpy(arrays["x"]).to(dtype)
-            onehot = torch.nn.functional.one_hot(torch.from_numpy(arrays["y"]).long(), 10).to(dtype)
-            nets[run["dtype"]] = (torch_net(model, arrays, dtype), (x, onehot))
-        net, data = nets[run["dtype"]]
+    for run, net, data in peer_runs(npz, model):
         torch.manual_seed(0)
         hvps[0] = 0
         start = time.perf_counter()

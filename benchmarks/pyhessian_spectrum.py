@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from pyhessian_peer import NETS, pin, torch_net  # noqa: E402
+from pyhessian_peer import NETS, criterion, peer_runs, pin  # noqa: E402
 
 TARGETS = (0.1, 0.03, 0.01)
 
@@ -103,21 +103,7 @@ def pyhessian_side(npz: Path, model: str) -> None:
 
     torch_eig_shim(torch)  # PyTorch >= 1.9 keeps a torch.eig that only raises
     torch.set_num_threads(len(os.sched_getaffinity(0)))
-    arrays = np.load(npz)
-
-    def criterion(out, target):  # gdflows' mse: (1/N) sum_n (1/2) |f_n - e_{y_n}|^2
-        return 0.5 * ((out - target) ** 2).sum(dim=1).mean()
-
-    nets = {}
-    for line in sys.stdin:
-        run = json.loads(line)
-        dtype = {"float32": torch.float32, "float64": torch.float64}[run["dtype"]]
-        torch.set_default_dtype(dtype)
-        if run["dtype"] not in nets:
-            x = torch.from_numpy(arrays["x"]).to(dtype)
-            onehot = torch.nn.functional.one_hot(torch.from_numpy(arrays["y"]).long(), 10).to(dtype)
-            nets[run["dtype"]] = (torch_net(model, arrays, dtype), (x, onehot))
-        net, data = nets[run["dtype"]]
+    for run, net, data in peer_runs(npz, model):
         torch.manual_seed(run["seed"])
         start = time.perf_counter()
         comp = hessian(net, criterion, data=data, cuda=False)
