@@ -53,6 +53,24 @@ def test_preconditioned_eigenvalues_equal_a_dense_p_half_h_p_half(which):
     assert bool(found.converged)
 
 
+def test_a_new_preconditioner_reuses_the_compiled_solve():
+    params, loss = _net()
+    traces = []
+
+    def counted(p):
+        if isinstance(jax.tree_util.tree_leaves(p)[0], jax.core.Tracer):  # JAX tracing, not an eager check
+            traces.append(1)
+        return loss(p)
+
+    P = jax.tree_util.tree_map(lambda x: jnp.full_like(x, 2.0), params)
+    first = preconditioned_eigenpairs(counted, params, P, k=1, tol=1e-10)
+    traced = len(traces)
+    halved = jax.tree_util.tree_map(lambda x: x / 2, P)
+    second = preconditioned_eigenpairs(counted, params, halved, k=1, tol=1e-10)
+    assert traced > 0 and len(traces) == traced  # a monitor calling this every N steps compiles once
+    assert float(second.values[0]) == pytest.approx(2 * float(first.values[0]), rel=1e-8)  # P/2: twice the curvature
+
+
 def test_adams_preconditioner_is_optaxs_own_scaling():
     params, loss = _net()
     opt = optax.scale_by_adam(b2=0.99, eps=1e-3)

@@ -76,11 +76,19 @@ def preconditioned_loss(loss: Callable, params, preconditioner) -> tuple[Callabl
     if not bool(jnp.all(p > 0)):
         raise GDFlowsError("the preconditioner must be positive everywhere (a diagonal SPD P); add eps")
     d = (1 / jnp.sqrt(p)).astype(theta.dtype)
+    return PreconditionedLoss(flat_loss, d), theta / d, lambda phi: d * phi
 
-    def loss_phi(phi):
-        return flat_loss(d * phi)
 
-    return loss_phi, theta / d, lambda phi: d * phi
+class PreconditionedLoss(eqx.Module):
+    r""":math:`\tilde E(\phi) = E(d \odot \phi)`, :math:`d = P^{-1/2}`. A module, not a closure, so that d is
+    traced: compiled solves on it are reused from one preconditioner to the next (a closure over d would be
+    a new function, and a fresh compilation, at every call)."""
+
+    loss: Callable
+    d: jax.Array
+
+    def __call__(self, phi):
+        return self.loss(self.d * phi)
 
 
 def preconditioned_eigenpairs(
