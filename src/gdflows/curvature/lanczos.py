@@ -57,12 +57,15 @@ class Krylov(eqx.Module):
     basis: (capacity + b, D); rows [0, size) are Q_n, rows [size, size + b)
     the next block, the rest zero (capacity: the current stage's, see the module).
     proj: the matching square T, with the coupling R_n in rows [size, size + b). block: b.
+    floor: the capacity of the stage before (the basis holds more rows than that), so that no branch is
+    compiled for fewer rows than the stage can hold.
     """
 
     basis: jax.Array
     proj: jax.Array
     size: jax.Array
     block: int = eqx.field(static=True)
+    floor: int = eqx.field(static=True, default=0)
 
 
 class Ritz(NamedTuple):
@@ -93,7 +96,7 @@ def _orthogonalise(basis, w):
     return w, c1 + c2
 
 
-def _orthogonalise_filled(basis, w, rows, window: int):
+def _orthogonalise_filled(basis, w, rows, window: int, floor: int = 0):
     r""":func:`_orthogonalise` against the first ``rows`` rows of ``basis`` (the rest are zero), with the first
     pass on the last ``window`` filled rows only.
 
@@ -102,14 +105,15 @@ def _orthogonalise_filled(basis, w, rows, window: int):
     rows is rounding (loss of orthogonality), which one pass over all filled rows removes: two passes, as
     :func:`_orthogonalise`, but the first costs 3b rows instead of n. The full pass runs on the smallest
     leading block of :func:`_bucket_sizes` (from 8 rows) that holds the filled rows, so a step's cost follows
-    the basis built so far. The coefficients are returned over the full basis.
+    the basis built so far; blocks no larger than ``floor`` (rows a stage starts with) are never compiled.
+    The coefficients are returned over the full basis.
     """
     total = basis.shape[0]
     start = jnp.maximum(rows - window, 0)
     recent = jax.lax.dynamic_slice_in_dim(basis, start, min(window, total), axis=0)
     w, local = _project_out(recent, w)
     coef = jax.lax.dynamic_update_slice_in_dim(jnp.zeros(total, w.dtype), local, start, axis=0)
-    sizes = _bucket_sizes(total, smallest=8)
+    sizes = _stage_sizes(total, floor, smallest=8, margin=window // 3)
 
     def leading(w, p):
         out, c = _project_out(basis[:p], w)
@@ -125,7 +129,7 @@ def _bilinear_norm(w):
     return jnp.sqrt(w @ w)
 
 
-def _next_vector(basis, w, key, rows, window):
+def _next_vector(basis, w, key, rows, window, floor: int = 0):
     """Orthonormalise w against the rows of ``basis`` (only the first ``rows`` are non-zero; see
     :func:`_orthogonalise_filled` for ``window``): returns (q, Q w, norm).
 
@@ -133,7 +137,7 @@ def _next_vector(basis, w, key, rows, window):
     a fresh random direction and norm is 0, so the coupling it records is 0.
     """
     scale = jnp.linalg.norm(w)
-    w, coef = _orthogonalise_filled(basis, w, rows, window)
+    w, coef = _orthogonalise_filled(basis, w, rows, window, floor)
     norm = _bilinear_norm(w)
     broke = jnp.abs(norm) <= 1e3 * jnp.finfo(basis.real.dtype).eps * scale
     q = jax.lax.cond(broke, _fresh_direction, lambda *_: w / norm, basis, key)
@@ -141,9 +145,14 @@ def _next_vector(basis, w, key, rows, window):
 
 
 def _fresh_direction(basis, key):
-    """A random unit vector orthogonal to the rows of ``basis`` (only built on breakdown:
-    it costs as much as the reorthogonalisation itself)."""
-    fresh = jax.random.normal(key, basis.shape[1:], basis.real.dtype).astype(basis.dtype)
+    """A pseudo-random unit vector orthogonal to the rows of ``basis`` (only built on breakdown: it costs as
+    much as the reorthogonalisation itself). Its entries, frac(43758.5453 sin(12.9898 i + s)) - 1/2 with s
+    from ``key``, are a hash of their index rather than ``jax.random``'s draws: threefry compiles in about
+    0.1 s, paid in every stage of every solve for a branch that rarely runs."""
+    real = basis.real.dtype
+    seed = jnp.sum(jax.random.key_data(key).astype(real) * jnp.asarray([1.0, 0.618], real))
+    fresh = 43758.5453 * jnp.sin(12.9898 * jnp.arange(basis.shape[1], dtype=real) + seed)
+    fresh = (fresh - jnp.floor(fresh) - 0.5).astype(basis.dtype)
     fresh = _orthogonalise(basis, fresh)[0]
     return fresh / _bilinear_norm(fresh)
 
@@ -152,14 +161,14 @@ def _append_block(krylov: Krylov, products, key) -> Krylov:
     """Add the columns H q_j (j in the current block) to T and the next block to Q."""
     basis, proj, n, b = krylov.basis, krylov.proj, krylov.size, krylov.block
     for i in range(b):
-        q, coef, norm = _next_vector(basis, products[i], jax.random.fold_in(key, i), n + b + i, 3 * b)
+        q, coef, norm = _next_vector(basis, products[i], jax.random.fold_in(key, i), n + b + i, 3 * b, krylov.floor)
         basis = basis.at[n + b + i].set(q)
         proj = proj.at[:, n + i].set(coef.at[n + b + i].set(norm))
     cols = jax.lax.dynamic_slice_in_dim(proj, n, b, axis=1)
     proj = jax.lax.dynamic_update_slice_in_dim(proj, cols.T, n, axis=0)
     diag = jax.lax.dynamic_slice(proj, (n, n), (b, b))
     proj = jax.lax.dynamic_update_slice(proj, (diag + diag.T) / 2, (n, n))
-    return Krylov(basis, proj, n + b, b)
+    return Krylov(basis, proj, n + b, b, krylov.floor)
 
 
 def start(block, capacity: int, key) -> Krylov:
@@ -171,16 +180,16 @@ def start(block, capacity: int, key) -> Krylov:
     return Krylov(basis, jnp.zeros((capacity + b,) * 2, block.dtype), jnp.asarray(0), b)
 
 
-def ritz(proj, size, block: int) -> Ritz:
+def ritz(proj, size, block: int, floor: int = 0) -> Ritz:
     """Ritz pairs of T_n (n = ``size``, T and the coupling R_n in ``proj``) with their residual norms |R_n s|.
 
     The eigenproblem is solved on the smallest of a few leading sizes
     (32, 64, 128, ..., m; m + b rows in ``proj``) that holds T_n, so early steps
-    stay cheap; padded to m. It takes T alone, not the basis: a branch that
-    carried the (m, D) basis would cost a copy of it at every check.
+    stay cheap; padded to m; sizes up to ``floor`` (n is larger) are not compiled. It takes T alone, not
+    the basis: a branch that carried the (m, D) basis would cost a copy of it at every check.
     """
     m = proj.shape[0] - block
-    sizes = _bucket_sizes(m)
+    sizes = _stage_sizes(m, floor)
     index = jnp.searchsorted(jnp.asarray(sizes), size)
     branches = [functools.partial(_ritz_leading, p=p, m=m, b=block) for p in sizes]
     return jax.lax.switch(index, branches, proj, size)
@@ -189,6 +198,14 @@ def ritz(proj, size, block: int) -> Ritz:
 def _bucket_sizes(m: int, smallest: int = 32) -> tuple[int, ...]:
     """The powers of two from ``smallest`` below m, then m: the leading sizes a step may work on."""
     return tuple(p for p in (2**e for e in range(31)) if smallest <= p < m) + (m,)
+
+
+def _stage_sizes(total: int, floor: int, smallest: int = 32, margin: int = 0) -> tuple[int, ...]:
+    """The sizes of :func:`_bucket_sizes` a stage can use: above ``floor`` (the rows it starts with) and, but
+    for ``total`` itself, below ``total - margin`` (a branch for all but the last ``margin`` rows would
+    serve one step). Each size is a compiled branch: a few tenths of a second of XLA's time apiece."""
+    inner = _bucket_sizes(total, smallest)[:-1]
+    return tuple(p for p in inner if floor < p < total - margin) + (total,)
 
 
 def _ritz_leading(proj, n, p: int, m: int, b: int) -> Ritz:
@@ -244,7 +261,7 @@ def _run_stage(stages, matvec, krylov: Krylov, pairs, aux, done, monitor, readou
     b, capacity = krylov.block, stages[0]
 
     def check(proj, size, aux):
-        pairs = _pad_ritz(ritz(proj, size, b), max_size)
+        pairs = _pad_ritz(ritz(proj, size, b, krylov.floor), max_size)
         done, aux = monitor(size, pairs, aux)
         return pairs, aux, done
 
@@ -289,7 +306,8 @@ def _grow(krylov: Krylov, capacity: int) -> Krylov:
     """The same basis and projected matrix in room for ``capacity`` rows (the extra rows zero)."""
     pad = capacity + krylov.block - krylov.basis.shape[0]
     basis = jnp.pad(krylov.basis, ((0, pad), (0, 0)))
-    return Krylov(basis, jnp.pad(krylov.proj, ((0, pad), (0, pad))), krylov.size, krylov.block)
+    floor = krylov.basis.shape[0] - krylov.block
+    return Krylov(basis, jnp.pad(krylov.proj, ((0, pad), (0, pad))), krylov.size, krylov.block, floor)
 
 
 def _pad_ritz(pairs: Ritz, m: int) -> Ritz:
