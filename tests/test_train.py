@@ -13,7 +13,7 @@ import optax
 import pytest
 
 import gdflows
-from gdflows.curvature.preconditioned import adam_preconditioner
+from gdflows.curvature.preconditioned import adam_preconditioner, rmsprop_preconditioner
 from gdflows.experiments.cli import main
 from gdflows.experiments.eos import eos_verdicts, verdict_prose
 from gdflows.experiments.network_setup import NetworkSetup
@@ -123,24 +123,28 @@ def test_eos_verdicts_judge_the_optimizers_own_sharpness_against_its_threshold()
     assert not eos_verdicts(_rows([1.0] * 9, [1.0] * 9, [0.9] * 9, [-1] * 9))["edge_of_stability"]  # lambda_0
 
 
-@pytest.mark.parametrize("optimizer", ["adam", "momentum"])
+OPTAX = {"adam": optax.adam, "rmsprop": optax.rmsprop, "momentum": lambda lr: optax.sgd(lr, momentum=0.9)}
+PRECONDITIONER = {"adam": adam_preconditioner, "rmsprop": rmsprop_preconditioner}
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "rmsprop", "momentum"])
 def test_train_logs_the_sharpness_that_matches_the_optimizer(tiny, tmp_path, optimizer):
     problem, _ = tiny
     lr = 0.01
     cfg = TrainConfig(out=tmp_path, net=TINY, lr=lr, steps=4, log_every=2, k=1, tol=1e-10, optimizer=optimizer)
     rows = train(problem, cfg, Run.open(tmp_path, cfg))
-    opt = optax.adam(lr) if optimizer == "adam" else optax.sgd(lr, momentum=0.9)
+    opt = OPTAX[optimizer](lr)
     theta, state = problem.theta0, opt.init(problem.theta0)
     for _ in range(4):  # the same full-batch steps, independently
         updates, state = opt.update(jax.grad(problem.loss)(theta), state, theta)
         theta = optax.apply_updates(theta, updates)
     H = np.asarray(jax.hessian(problem.loss)(theta))
-    if optimizer == "adam":
+    if optimizer in PRECONDITIONER:
         assert np.isnan(rows[0]["sharpness"])  # no second moment before the first step
-        d = 1 / np.sqrt(np.asarray(adam_preconditioner(state)))
+        d = 1 / np.sqrt(np.asarray(PRECONDITIONER[optimizer](state)))
         H = d[:, None] * H * d[None, :]
     assert rows[-1]["sharpness"] == pytest.approx(np.linalg.eigvalsh(H)[-1], rel=1e-6)
-    assert rows[-1]["threshold"] == pytest.approx((38.0 if optimizer == "adam" else 3.8) / lr)
+    assert rows[-1]["threshold"] == pytest.approx({"adam": 38.0, "rmsprop": 2.0, "momentum": 3.8}[optimizer] / lr)
 
 
 def test_the_cli_judges_adam_against_38_over_h_and_says_so(tmp_path):

@@ -103,9 +103,10 @@ def edge_series(rows) -> tuple[np.ndarray, np.ndarray, str, str]:
 
 def ratio_text(v: dict) -> str:
     """What the verdict's ratios divide: lambda_0 by 2/lr for GD, else the optimizer's sharpness by its threshold."""
-    if v.get("threshold_name", "2/h") == "2/h":
+    name, edge = v.get("sharpness_name", "lambda_0"), v.get("threshold_name", "2/h")
+    if (name, edge) == ("lambda_0", "2/h"):
         return "lambda_0 / (2/lr)"
-    return f"{v['sharpness_name']} over its threshold {v['threshold_name']} (not GD's 2/h)"
+    return f"{name} over its threshold {edge}" + ("" if edge.startswith("2/h") else " (not GD's 2/h)")
 
 
 def sharpness_title(v: dict) -> str:

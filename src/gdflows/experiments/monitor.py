@@ -55,7 +55,7 @@ def d_tol(theta, tol):
     return default_tol(theta.real.dtype) if tol is None else tol
 
 
-MATCHED = ("gd", "momentum", "adam")  # the optimizers whose own sharpness and threshold the rows carry
+MATCHED = ("gd", "momentum", "adam", "rmsprop")  # the optimizers whose own sharpness and threshold the rows carry
 VECTORS = "vectors.npy"  # the last diagnosis' oriented eigenvectors: the next one's warm start
 
 
@@ -66,9 +66,10 @@ class Monitor:
     diagnosis; ``tol``: their tolerance (default: what the parameters' dtype resolves); ``max_hvps``: the
     HVP budget of each Lanczos solve; ``hover_tol``, ``noise_rtol``: the report's edge-of-stability band
     and the loss changes too small to call (as ``gdflows train --hover-tol --noise-rtol``); ``optimizer``
-    (``gd``, ``momentum`` or ``adam``, with optax's defaults) and ``momentum``: whose sharpness and threshold
-    the rows carry and the report judges against (momentum: (2 + 2 beta)/h; adam: lambda_max of
-    P^-1/2 H P^-1/2 against 38/h, P read from ``opt_state``; gd: lambda_0 against 2/h).
+    (``gd``, ``momentum``, ``adam`` or ``rmsprop``, with optax's defaults) and ``momentum``: whose sharpness
+    and threshold the rows carry and the report judges against (momentum: (2 + 2 beta)/h; adam: lambda_max of
+    P^-1/2 H P^-1/2 against 38/h, P read from ``opt_state``; rmsprop: the same against 2/h; gd: lambda_0
+    against 2/h).
     """
 
     def __init__(

@@ -72,7 +72,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from gdflows.curvature.preconditioned import adam_preconditioner, preconditioned_eigenpairs
+from gdflows.curvature.preconditioned import adam_preconditioner, preconditioned_eigenpairs, rmsprop_preconditioner
 from gdflows.errors import GDFlowsError
 from gdflows.experiments.configs import TrainConfig
 from gdflows.experiments.divergence import divergence_bound, outcome_diverged
@@ -210,12 +210,30 @@ def diagnostics_row(problem: NetworkProblem, cfg, st: DiagnosedState, train_eval
     return row | pf | matched, vectors
 
 
+# The families whose stability is that of a preconditioned GD: family -> (P from the optax state, the state
+# has taken a step (P is an estimate), the sharpness's name). optax's defaults: Adam b2 = 0.999, eps = 1e-8;
+# RMSProp decay 0.9, eps = 1e-8 inside the root.
+PRECONDITIONED = {
+    "adam": (
+        adam_preconditioner,
+        lambda st: int(states_of(st, optax.ScaleByAdamState)[0].count) > 0,
+        "Adam's preconditioned sharpness lambda_max(P^-1/2 H P^-1/2)",
+    ),
+    "rmsprop": (
+        rmsprop_preconditioner,
+        lambda st: any(bool(jnp.any(n != 0)) for n in jax.tree.leaves(states_of(st, optax.ScaleByRmsState)[0].nu)),
+        "RMSProp's preconditioned sharpness lambda_max(P^-1/2 H P^-1/2)",
+    ),
+}
+
+
 def matched_columns(optimizer: str, lr: float, opt_state, loss, theta, d, tol: float, momentum: float = 0.9) -> dict:
     """The sharpness that matches ``optimizer`` and its stability threshold (docs/theory.md, section 11),
-    for the families whose threshold is not GD's 2/h: momentum, lambda_0 (from the diagnosis ``d``) against
-    (2 + 2 beta)/h; adam (optax's defaults b1 = 0.9, b2 = 0.999, eps = 1e-8), lambda_max(P^-1/2 H P^-1/2) of
-    ``loss`` at ``theta`` (at ``tol``), Adam's P from ``opt_state``, against (2 + 2 beta_1)/((1 - beta_1) h);
-    NaN before Adam's first step, when P is not an estimate yet. Other families: no columns (GD's apply)."""
+    for the families whose threshold is not GD's 2/h or whose curvature is preconditioned: momentum, lambda_0
+    (from the diagnosis ``d``) against (2 + 2 beta)/h; adam and rmsprop (:data:`PRECONDITIONED`),
+    lambda_max(P^-1/2 H P^-1/2) of ``loss`` at ``theta`` (at ``tol``), P from ``opt_state``, against
+    (2 + 2 beta_1)/((1 - beta_1) h) and 2/h; NaN before the first step, when P is not an estimate yet.
+    Other families: no columns (GD's apply)."""
     if optimizer == "momentum":
         threshold = stability_threshold("momentum", lr, momentum=momentum)
         return {
@@ -224,19 +242,15 @@ def matched_columns(optimizer: str, lr: float, opt_state, loss, theta, d, tol: f
             "threshold": threshold,
             "threshold_name": f"(2 + 2 beta)/h = {threshold * lr:.3g}/h",
         }
-    if optimizer != "adam":
+    if optimizer not in PRECONDITIONED:
         return {}
+    preconditioner, stepped, name = PRECONDITIONED[optimizer]
     value = float("nan")
-    if int(states_of(opt_state, optax.ScaleByAdamState)[0].count) > 0:
-        P = adam_preconditioner(opt_state)
-        value = float(preconditioned_eigenpairs(loss, theta, P, 1, tol=tol).values[0])
-    threshold = stability_threshold("adam", lr)
-    return {
-        "sharpness": value,
-        "sharpness_name": "Adam's preconditioned sharpness lambda_max(P^-1/2 H P^-1/2)",
-        "threshold": threshold,
-        "threshold_name": f"(2 + 2 beta_1)/((1 - beta_1) h) = {threshold * lr:.3g}/h",
-    }
+    if stepped(opt_state):
+        value = float(preconditioned_eigenpairs(loss, theta, preconditioner(opt_state), 1, tol=tol).values[0])
+    threshold = stability_threshold(optimizer, lr)
+    edge = f"(2 + 2 beta_1)/((1 - beta_1) h) = {threshold * lr:.3g}/h" if optimizer == "adam" else "2/h"
+    return {"sharpness": value, "sharpness_name": name, "threshold": threshold, "threshold_name": edge}
 
 
 def pf_columns(d, previous, probed, lr: float) -> tuple[dict, np.ndarray]:

@@ -21,6 +21,7 @@ OPTIMIZERS: dict[str, str] = {
         "prodigy",
         "momentum",
         "adam",
+        "rmsprop",
         "dal_momentum",
         "dal_adam",
         "cdat",

@@ -4,7 +4,8 @@ Every factory returns an optax transformation that accepts ``value`` and ``value
 batch and its function), so any family runs in the same step (``update(g, state, params, value=...,
 value_fn=...)``). Rates: ``lr`` is a fixed rate; ``max_lr`` caps the rate a family picks itself.
 
-* ``gd``: GD / SGD at ``lr``; ``momentum``: heavy ball (``momentum`` = beta) at ``lr``; ``adam``: Adam at ``lr``.
+* ``gd``: GD / SGD at ``lr``; ``momentum``: heavy ball (``momentum`` = beta) at ``lr``; ``adam``: Adam at ``lr``;
+  ``rmsprop``: RMSProp at ``lr`` (optax's defaults).
 * ``dal``: DAL-p (h = min(2 / (|Hg|/|g|)^p, max_lr), Hg by ``hg``); ``dal_momentum``, ``dal_adam``: the same
   rule along heavy ball's and Adam's directions (:mod:`gdflows.optim.dal`).
 * ``cdat``: CDAT on the gradient at ``sigma`` (2: "on the edge"); ``polyak``: optax's ``polyak_sgd`` (SPS,
@@ -39,6 +40,10 @@ def momentum(lr: float, momentum: float = MOMENTUM):
 
 def adam(lr: float):
     return _extra(optax.adam(lr))
+
+
+def rmsprop(lr: float):
+    return _extra(optax.rmsprop(lr))
 
 
 def dal(p: float = 1.0, max_lr: float = 5.0, hg: str = "hvp", fixed_lr: float | None = None):
