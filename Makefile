@@ -24,7 +24,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests benchmarks
 
 test: lint
-	$(BIN)/python -m pytest -n 2 --dist loadscope --durations=15
+	$(BIN)/python -m pytest -n 2 --dist loadscope --no-loadscope-reorder --durations=15
 
 # Fashion-MNIST (70,000 images) from Debian's package, where load_dataset("fashion_mnist") finds it.
 FMNIST_DIR := /usr/share/datasets/fashion-mnist

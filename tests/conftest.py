@@ -13,3 +13,22 @@ import jax
 
 jax.config.update("jax_enable_x64", True)
 os.environ.setdefault("GDFLOWS_NO_CACHE", "1")
+
+
+# The slowest files first (their summed durations in `make test`, measured): with --no-loadscope-reorder, xdist
+# hands files to its workers in this order, so no long file starts last and runs alone at the end.
+SLOWEST = (
+    "test_reproduce.py",
+    "test_train.py",
+    "test_readme.py",
+    "test_parallel.py",
+    "test_train_scale.py",
+    "test_network_problem.py",
+    "test_pytrees.py",
+    "test_curvature_eigen.py",
+)
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: i for i, name in enumerate(SLOWEST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(SLOWEST)))  # stable: the rest keep their order
