@@ -8,8 +8,9 @@ With P frozen, the step :math:`\theta \leftarrow \theta - \eta P^{-1} g` is GD o
 phi: the threshold on :math:`\lambda_{\max}(\tilde H)` is the optimizer's
 (:func:`gdflows.stability.thresholds.stability_threshold`), and the Principal Flow of preconditioned GD is
 the PF of :math:`\tilde E` (:func:`preconditioned_loss`), mapped back by :math:`\theta = P^{-1/2}\phi`.
-Lanczos runs on :math:`v \mapsto d \odot H (d \odot v)`, :math:`d = P^{-1/2}`: one HVP per product,
-never :math:`P^{-1}H` formed.
+Lanczos (above DENSE_MAX_D parameters; a dense :math:`\tilde H` below, as everywhere in gdflows) runs
+on :math:`v \mapsto d \odot H (d \odot v)`, :math:`d = P^{-1/2}`: one HVP per product, never
+:math:`P^{-1}H` formed.
 
 Preconditioners from optax states (hyperparameters as passed to optax, which does not store them):
 Adam's :math:`P = \sqrt{\hat\nu} + \epsilon`, :math:`\hat\nu = \nu / (1 - \beta_2^{t})`
@@ -27,8 +28,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from gdflows.curvature.eigen import Eigenpairs, eigsh
-from gdflows.curvature.operator import hessian_operator
+from gdflows.curvature.eigen import METHODS, Eigenpairs, top_eigenpairs
 from gdflows.errors import GDFlowsError
 from gdflows.optim.states import states_of
 from gdflows.params import flatten_loss, ravel
@@ -92,23 +92,32 @@ class PreconditionedLoss(eqx.Module):
 
 
 def preconditioned_eigenpairs(
-    loss: Callable, params, preconditioner, k: int = 1, tol: float | None = None, max_size: int | None = None, key=None
+    loss: Callable,
+    params,
+    preconditioner,
+    k: int = 1,
+    tol: float | None = None,
+    max_size: int | None = None,
+    key=None,
+    method: str = "auto",
 ) -> Eigenpairs:
-    """The k largest eigenpairs of P^{-1/2} H P^{-1/2} at ``params`` (see the module), by Lanczos; the
-    vectors are flat, in phi coordinates. ``preconditioner``: P's diagonal, like ``params`` (e.g.
-    :func:`adam_preconditioner`); ``tol``: relative Ritz residual (default: the dtype's)."""
+    """The k largest eigenpairs of P^{-1/2} H P^{-1/2} at ``params`` (see the module); the vectors are flat,
+    in phi coordinates. ``preconditioner``: P's diagonal, like ``params`` (e.g. :func:`adam_preconditioner`);
+    ``tol``: relative Ritz residual (default: the dtype's); ``method``: "dense", "lanczos", or "auto" (dense
+    up to D = DENSE_MAX_D, as :func:`gdflows.curvature.hessian_eigenpairs`)."""
     loss_phi, phi, _ = preconditioned_loss(loss, params, preconditioner)
     check_loss_at(loss_phi, phi)
     dim = phi.shape[0]
     if not is_integer_in(k, 1, dim):
         raise GDFlowsError(f"k must be an integer in [1, D = {dim}], got {k!r}")
+    if method not in METHODS:
+        raise GDFlowsError(f"method must be one of {METHODS}, got {method!r}")
     tol = default_tol(phi.dtype) if tol is None else check_tol(tol, phi.dtype)
     max_size = min(dim, max(100, 4 * k)) if max_size is None else max_size
     key = jax.random.PRNGKey(0) if key is None else key
-    return _eigs(loss_phi, phi, k, float(tol), int(max_size), key)
+    return _eigs(loss_phi, phi, k, float(tol), int(max_size), key, method)
 
 
 @eqx.filter_jit
-def _eigs(loss_phi, phi, k, tol, max_size, key):
-    op = hessian_operator(loss_phi, phi)
-    return eigsh(op.matvec, jax.random.normal(key, (1, phi.shape[0]), phi.dtype), k, "LA", tol, max_size, key)
+def _eigs(loss_phi, phi, k, tol, max_size, key, method):
+    return top_eigenpairs(loss_phi, phi, k, tol=tol, max_size=max_size, method=method, key=key)
