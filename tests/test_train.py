@@ -21,14 +21,25 @@ from gdflows.experiments.report.runs import Run, read_csv
 from gdflows.experiments.train import TrainConfig, log_steps, train
 from gdflows.stability import stability_coefficients
 
-TINY = NetworkSetup(n_train=50, n_test=20, downsample=7, width=8)  # 4x4 images, 298 parameters
+TINY = NetworkSetup(n_train=50, n_test=20, downsample=7, width=8)  # 4x4 images, 298 parameters: Lanczos
+DENSE = dataclasses.replace(TINY, width=6)  # 214 parameters: dense eigenpairs (compiled in a fraction of the time)
+DENSE_FLAGS = ["--net.n-train", "50", "--net.n-test", "20", "--net.downsample", "7", "--net.width", "6"]
+
+
+def _start(net):
+    problem = net.build()
+    lam0 = np.linalg.eigvalsh(np.asarray(jax.hessian(problem.loss)(problem.theta0)))[-1]
+    return problem, 1.5 / lam0  # h lambda_0 = 1.5 at the start: c_0 flips sign every step
 
 
 @pytest.fixture(scope="module")
 def tiny():
-    problem = TINY.build()
-    lam0 = np.linalg.eigvalsh(np.asarray(jax.hessian(problem.loss)(problem.theta0)))[-1]
-    return problem, 1.5 / lam0  # h lambda_0 = 1.5 at the start: c_0 flips sign every step
+    return _start(TINY)
+
+
+@pytest.fixture(scope="module")
+def dense():
+    return _start(DENSE)
 
 
 def _dense(loss, theta):
@@ -59,11 +70,11 @@ def test_rows_match_a_dense_hessian(tiny, tmp_path):
     assert rows[0]["c_0"] > 0 and rows[0]["c_0"] * rows[0]["c_0_next"] < 0  # h lambda_0 = 1.5 flips c_0
 
 
-def test_a_diverging_cli_run_ends_with_its_report_and_figures(tiny, tmp_path):
-    problem, lr = tiny
+def test_a_diverging_cli_run_ends_with_its_report_and_figures(dense, tmp_path):
+    problem, lr = dense
     lr = float(40 * lr)
-    flags = ["--net.n-train", "50", "--net.n-test", "20", "--net.downsample", "7", "--net.width", "8", "--k", "1"]
-    main(["train", *flags, "--lr", repr(lr), "--steps", "400", "--log-every", "100", "--out", str(tmp_path)])
+    flags = [*DENSE_FLAGS, "--k", "1", "--lr", repr(lr), "--steps", "400", "--log-every", "100"]
+    main(["train", *flags, "--out", str(tmp_path)])
     thetas = gdflows.gd(problem.loss, problem.theta0, lr, 400)
     losses = np.array([problem.loss(t) for t in thetas])
     first = int(np.flatnonzero(~(losses <= 1e6 * losses[0]))[0])  # diverged: above 1e6 x the start, or not finite
@@ -128,10 +139,10 @@ PRECONDITIONER = {"adam": adam_preconditioner, "rmsprop": rmsprop_preconditioner
 
 
 @pytest.mark.parametrize("optimizer", ["adam", "rmsprop", "momentum"])
-def test_train_logs_the_sharpness_that_matches_the_optimizer(tiny, tmp_path, optimizer):
-    problem, _ = tiny
+def test_train_logs_the_sharpness_that_matches_the_optimizer(dense, tmp_path, optimizer):
+    problem, _ = dense  # the Lanczos path of the preconditioned sharpness: tests/test_preconditioned.py
     lr = 0.01
-    cfg = TrainConfig(out=tmp_path, net=TINY, lr=lr, steps=4, log_every=2, k=1, tol=1e-10, optimizer=optimizer)
+    cfg = TrainConfig(out=tmp_path, net=DENSE, lr=lr, steps=4, log_every=2, k=1, tol=1e-10, optimizer=optimizer)
     rows = train(problem, cfg, Run.open(tmp_path, cfg))
     opt = OPTAX[optimizer](lr)
     theta, state = problem.theta0, opt.init(problem.theta0)
@@ -149,7 +160,7 @@ def test_train_logs_the_sharpness_that_matches_the_optimizer(tiny, tmp_path, opt
 
 def test_the_cli_judges_adam_against_38_over_h_and_says_so(tmp_path):
     argv = ["train", "--optimizer", "adam", "--lr", "0.01", "--steps", "6", "--log-every", "2", "--k", "1"]
-    argv += ["--net.n-train", "50", "--net.n-test", "20", "--net.downsample", "7", "--net.width", "8"]
+    argv += DENSE_FLAGS
     main([*argv, "--out", str(tmp_path / "adam")])
     report = (tmp_path / "adam" / "REPORT.md").read_text()
     assert "Ratios are Adam's preconditioned sharpness lambda_max(P^-1/2 H P^-1/2) over its threshold" in report
