@@ -8,6 +8,7 @@ where the run diverged.
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -49,9 +50,13 @@ def sharpness(path, rows, tol: float, title: str | None = None) -> Path:
         return empty(path, "Sharpness", NOTHING)
     steps, edge, edge_name = column(rows, "step"), float(rows[0]["two_over_h"]), "2 / h"
     fig, ax = plt.subplots(figsize=(6.5, 4))
-    if str(rows[0].get("threshold", "")) not in ("", "nan"):  # the optimizer's own sharpness and threshold
+    matched = str(rows[0].get("threshold", "")) not in ("", "nan")  # the optimizer's own sharpness and threshold
+    if matched:
         edge, edge_name = float(rows[0]["threshold"]), str(rows[0]["threshold_name"])
-        ax.plot(steps, column(rows, "sharpness"), lw=2, color="tab:red", label="sharpness")
+        name = textwrap.fill(str(rows[0].get("sharpness_name") or "sharpness"), 40)
+        ax.plot(steps, column(rows, "sharpness"), lw=2, color="tab:red", label=name)
+        if edge > 10 * np.nanmax(np.abs(column(rows, "lambda_0")), initial=0):  # e.g. Adam's 38/h beside H's lambda_0
+            ax.set_yscale("log")
     for i, key in enumerate(_lambda_keys(rows)):
         ax.plot(steps, column(rows, key), lw=2 if i == 0 else 1, alpha=1 if i == 0 else 0.6, label=key)
     ax.axhline(edge, color="black", ls="--", lw=1, label=edge_name)
@@ -65,10 +70,10 @@ def sharpness(path, rows, tol: float, title: str | None = None) -> Path:
     )
     note_hidden(ax, *(raw_column(rows, key) for key in _lambda_keys(rows)))
     ax.set(
-        title=title or "Sharpness: lambda_i against 2/h",
-        xlabel="GD step n",
-        ylabel="Hessian eigenvalue",
+        xlabel="step n" if matched else "GD step n",
+        ylabel="eigenvalue" if matched else "Hessian eigenvalue",
     )
+    ax.set_title(textwrap.fill(title or "Sharpness: lambda_i against 2/h", 70), fontsize=10)
     ax.legend(fontsize=8)
     return save(fig, path)
 
