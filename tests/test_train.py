@@ -280,3 +280,27 @@ def test_the_log_schedule_turns_dense_once_a_diagnosis_reaches_the_edge_and_resu
     assert list(log_steps(dataclasses.replace(cfg, edge_every=0), 0, rows)) == [0, 20, 40, 60, 80, 100]
     # ending after 3 diagnoses at the edge: 40, 45, 50 (no last step: the run ends at 50)
     assert list(log_steps(dataclasses.replace(cfg, edge_diagnoses=3), 0, rows)) == [0, 20, 40, 45, 50]
+
+
+def test_minibatch_sgd_logs_its_batch_sharpness_against_2_over_h(dense, tmp_path):
+    """Rows of minibatch SGD hold E_B[g_B^T H_B g_B / |g_B|^2] over 16 batches drawn as the row's seed says,
+    checked against each batch's dense Hessian."""
+    from gdflows.experiments.train import BATCHES
+
+    problem, _ = dense
+    lr, size = 0.05, 10
+    cfg = TrainConfig(out=tmp_path, net=DENSE, lr=lr, steps=4, log_every=2, k=1, tol=1e-10, batch_size=size)
+    rows = train(problem, cfg, Run.open(tmp_path, cfg))
+    theta = problem.theta0  # the row of step 0
+    rng = np.random.default_rng((DENSE.seed, 0))
+    x, y = problem.train_xy
+    ratios = []
+    for _ in range(BATCHES):
+        i = rng.choice(len(problem.data.y_train), size, replace=False)
+        loss = lambda t, i=i: problem.batch_loss(t, x[i], y[i])  # noqa: E731
+        g, H = np.asarray(jax.grad(loss)(theta)), np.asarray(jax.hessian(loss)(theta))
+        ratios.append(g @ H @ g / (g @ g))
+    assert rows[0]["sharpness"] == pytest.approx(np.mean(ratios), rel=1e-9)
+    assert rows[0]["sharpness_sem"] == pytest.approx(np.std(ratios, ddof=1) / np.sqrt(BATCHES), rel=1e-6)
+    assert rows[0]["threshold"] == pytest.approx(2 / lr) and rows[0]["threshold_name"] == "2/h"
+    assert all(np.isfinite(r["sharpness"]) for r in rows)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterable
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -35,18 +36,19 @@ class BatchSharpness:
 
 
 def batch_sharpness(batch_loss: Callable, params, batches: Iterable) -> BatchSharpness:
-    """Batch sharpness of ``batch_loss(params, batch)`` over ``batches`` (see the module); params a pytree."""
-    values = []
-    for batch in batches:
-        flat_loss, theta, _ = flatten_loss(lambda p, batch=batch: batch_loss(p, batch), params)
-        values.append(float(_ratio(flat_loss, theta)))
-    if not values:
+    """Batch sharpness of ``batch_loss(params, batch)`` over ``batches`` (see the module); params a pytree.
+    Compiled once per ``batch_loss`` and batch shape (pass the same function at every call)."""
+    values = np.asarray([float(_ratio(batch_loss, params, batch)) for batch in batches])
+    if not values.size:
         raise GDFlowsError("batches is empty; pass at least one minibatch")
-    values = np.asarray(values)
     sem = values.std(ddof=1) / np.sqrt(len(values)) if len(values) > 1 else float("nan")
     return BatchSharpness(values, float(values.mean()), float(sem))
 
 
-def _ratio(loss, theta):
-    g, hg = jax.jvp(jax.grad(loss), (theta,), (jax.grad(loss)(theta),))
-    return (g @ hg) / (g @ g) if bool(jnp.any(g != 0)) else jnp.nan
+@eqx.filter_jit
+def _ratio(batch_loss, params, batch):
+    """g_B^T H_B g_B / |g_B|^2 (NaN where g_B = 0)."""
+    flat_loss, theta, _ = flatten_loss(lambda p: batch_loss(p, batch), params)
+    g, hg = jax.jvp(jax.grad(flat_loss), (theta,), (jax.grad(flat_loss)(theta),))
+    gg = g @ g
+    return jnp.where(gg > 0, (g @ hg) / jnp.where(gg > 0, gg, 1), jnp.nan)

@@ -64,14 +64,16 @@ from __future__ import annotations
 import dataclasses
 import functools
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
+from gdflows.curvature.batch_sharpness import batch_sharpness
 from gdflows.curvature.preconditioned import adam_preconditioner, preconditioned_eigenpairs, rmsprop_preconditioner
 from gdflows.errors import GDFlowsError
 from gdflows.experiments.configs import TrainConfig
@@ -207,7 +209,38 @@ def diagnostics_row(problem: NetworkProblem, cfg, st: DiagnosedState, train_eval
     matched = matched_columns(
         cfg.optimizer, cfg.lr, st.opt_state, problem.curvature_loss, theta, d, problem.tol, cfg.momentum
     )
+    if cfg.batch_size and cfg.optimizer == "gd":  # minibatch SGD
+        matched = batch_columns(problem, cfg.batch_size, cfg.lr, st.theta, (cfg.net.seed, st.step))
     return row | pf | matched, vectors
+
+
+BATCHES = 16  # minibatches per batch-sharpness estimate
+
+
+class _OnBatch(eqx.Module):
+    """``loss(theta, x, y)`` as ``f(theta, (x, y))``; equal for the same loss, so its compilation is reused."""
+
+    loss: Callable
+
+    def __call__(self, theta, batch):
+        return self.loss(theta, *batch)
+
+
+def batch_columns(problem: NetworkProblem, batch_size: int, lr: float, theta, seed) -> dict:
+    """Minibatch SGD's batch sharpness E_B[g_B^T H_B g_B / |g_B|^2] (:mod:`gdflows.curvature.batch_sharpness`)
+    over :data:`BATCHES` minibatches of ``batch_size`` training examples, each drawn without replacement
+    as SGD draws them (numpy's generator seeded by ``seed``), against 2/h; with its standard error."""
+    rng = np.random.default_rng(seed)
+    x, y = problem.train_xy
+    picks = [rng.choice(len(problem.data.y_train), batch_size, replace=False) for _ in range(BATCHES)]
+    found = batch_sharpness(_OnBatch(problem.batch_loss), theta, [(x[i], y[i]) for i in picks])
+    return {
+        "sharpness": found.mean,
+        "sharpness_sem": found.sem,
+        "sharpness_name": "batch sharpness E_B[g_B^T H_B g_B / |g_B|^2]",
+        "threshold": 2 / lr,
+        "threshold_name": "2/h",
+    }
 
 
 # The families whose stability is that of a preconditioned GD: family -> (P from the optax state, the state
