@@ -81,7 +81,8 @@ def test_a_diverging_cli_run_ends_with_its_report_and_figures(dense, tmp_path):
     assert np.isfinite(losses[first])  # the bound, not an overflow, stops it
     rows = read_csv(tmp_path / "metrics.csv")
     assert rows[-1]["outcome"] == f"diverged at step {first}" and int(rows[-1]["step"]) == first
-    assert f"Outcome: **diverged at step {first}**" in (tmp_path / "REPORT.md").read_text()
+    report = (tmp_path / "REPORT.md").read_text()
+    assert f"Outcome: **diverged at step {first}**" in report and "do not model this run's steps" not in report
     assert sorted(p.name for p in (tmp_path / "figures").glob("*.png")) == [
         "c0.png",
         "loss.png",
@@ -166,6 +167,7 @@ def test_the_cli_judges_adam_against_38_over_h_and_says_so(tmp_path):
     assert "Ratios are Adam's preconditioned sharpness lambda_max(P^-1/2 H P^-1/2) over its threshold" in report
     assert "(2 + 2 beta_1)/((1 - beta_1) h) = 38/h (not GD's 2/h)" in report
     assert "Ratios are lambda_0 / (2/lr)" not in report
+    assert "they do not model this run's steps (adam's update)" in report
     rows = read_csv(tmp_path / "adam" / "metrics.csv")
     assert all(float(r["threshold"]) == pytest.approx(3800.0) for r in rows)
 

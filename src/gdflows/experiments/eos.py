@@ -191,6 +191,12 @@ def report_markdown(run: Run, cfg, prefix: str = "") -> str:
         f"({cfg.optimizer}, lr = {cfg.lr:g}, {cfg.net.model} {cfg.net.activation}, "
         f"{cfg.net.loss}, {cfg.net.n_train} training images)."
     )
+    if cfg.optimizer != "gd" or cfg.batch_size:
+        update = f"minibatches of {cfg.batch_size}" if cfg.optimizer == "gd" else f"{cfg.optimizer}'s update"
+        head += (
+            " The PF's columns (dE/dt, sc_i, the sign agreement) are full-batch GD's at h = lr on the curvature "
+            f"subset: they do not model this run's steps ({update}); the sharpness columns do."
+        )
     return head + "\n\n" + diagnosis_markdown(run, rows, cfg.hover_tol, cfg.noise_rtol, prefix)
 
 
