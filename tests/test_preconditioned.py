@@ -177,3 +177,26 @@ def test_the_pf_of_preconditioned_gd_follows_it_exactly_on_a_quadratic():
 def test_bad_input_is_refused_with_the_fix(call, match):
     with pytest.raises(GDFlowsError, match=match):
         call()
+
+
+def _heavy_ball(h, beta, steps, lam=1.0, x0=1.0):
+    """optax's SGD with momentum on E = lam x^2 / 2: the iterates x_0..x_steps."""
+    opt = optax.sgd(h, momentum=beta)
+    x, state, xs = jnp.asarray(x0), opt.init(jnp.asarray(x0)), [x0]
+    for _ in range(steps):
+        updates, state = opt.update(lam * x, state)
+        x = optax.apply_updates(x, updates)
+        xs.append(float(x))
+    return np.asarray(xs)
+
+
+def test_what_no_flow_of_theta_can_model_momentum():
+    """docs/theory.md, section 11: heavy ball (beta = 0.9) beside GD's PF at the effective rate h / (1 - beta),
+    which on this quadratic is exactly GD's iterates (1 - h_eff lam)^n at t = n h_eff."""
+    xs = _heavy_ball(0.05, 0.9, 60)  # h lam = 0.05: complex modes, |z| = sqrt(0.9)
+    pf = 0.5 ** np.arange(61)  # h_eff lam = 0.5
+    assert np.flatnonzero(np.diff(np.sign(xs)))[0] + 1 == 8  # heavy ball crosses the minimum at step 8 ...
+    assert np.all(pf > 0)  # ... which no real 1-D flow of theta started beside it can
+    assert np.abs(pf - xs).max() == pytest.approx(0.608, abs=1e-3)
+    stable = _heavy_ball(0.5, 0.9, 60)  # h lam = 0.5 < 2 + 2 beta = 3.8: stable ...
+    assert abs(stable[-1]) < 0.1 and abs(1 - 0.5 / (1 - 0.9)) > 1  # ... where GD at h_eff (h_eff lam = 5) diverges
