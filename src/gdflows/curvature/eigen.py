@@ -49,6 +49,16 @@ METHODS = ("auto", "dense", "lanczos")  # how eigenpairs (and the PF field) are 
 DENSE_MAX_D = 256  # "auto": a dense Hessian and eigh up to this D, Lanczos above
 
 
+def check_eigen_args(dim: int, k, method: str, max_size: int | None) -> int:
+    """Raise with the fix for a bad ``k`` or ``method`` of a D = ``dim`` eigenproblem; return ``max_size``
+    (default ``min(D, max(100, 4k))``)."""
+    if method not in METHODS:
+        raise GDFlowsError(f"method must be one of {METHODS}, got {method!r}")
+    if not is_integer_in(k, 1, dim):
+        raise GDFlowsError(f"k must be an integer in [1, D = {dim}], got {k!r}")
+    return min(dim, max(100, 4 * k)) if max_size is None else int(max_size)
+
+
 def use_dense(dim: int, method: str = "auto") -> bool:
     """Whether eigenpairs of a D = ``dim`` Hessian are computed densely (see the module docstring)."""
     return method == "dense" or (method == "auto" and dim <= DENSE_MAX_D)
@@ -194,11 +204,7 @@ def hessian_eigenpairs(
     dim = theta.shape[0]
     if which not in WHICH:
         raise GDFlowsError(f"which must be one of {WHICH}, got {which!r}")
-    if method not in METHODS:
-        raise GDFlowsError(f"method must be one of {METHODS}, got {method!r}")
-    if not is_integer_in(k, 1, dim):
-        raise GDFlowsError(f"k must be an integer in [1, D = {dim}], got {k!r}")
-    max_size = min(dim, max(100, 4 * k)) if max_size is None else int(max_size)
+    max_size = check_eigen_args(dim, k, method, max_size)
     tol = default_tol(theta.real.dtype) if tol is None else tol
     lanczos.check_krylov_args(dim, max_size, 1, tol, theta.dtype)  # a warm start is summed into one vector
     if max_size < k:

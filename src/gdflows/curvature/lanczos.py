@@ -33,8 +33,8 @@ that needs 13 HVPs thus writes a 17-row basis, not a ``max_size``-row one: on a
 CPU, first touching a fresh 47 MB basis (D = 118k, 100 rows, float32) costs
 about three HVPs (``benchmarks/hvp_paths.py``). Stages grow eightfold because
 each compiles its own copy of the HVP and of the steps: with 16, 32, 64, 100
-a solve took 5.1 s to compile against 3.7 s with 16, 100 (298 parameters). The Ritz problem at size n is the
-problem of the stage's size with the unused part replaced by a decoupled
+a solve took 5.1 s to compile against 3.7 s with 16, 100 (298 parameters).
+The Ritz problem at size n is the problem of the stage's size with the unused part replaced by a decoupled
 diagonal (a "sentinel" above the spectrum) whose eigenpairs are recognised
 and dropped, padded to ``max_size``.
 """

@@ -28,11 +28,11 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from gdflows.curvature.eigen import METHODS, Eigenpairs, top_eigenpairs
+from gdflows.curvature.eigen import Eigenpairs, check_eigen_args, top_eigenpairs
 from gdflows.errors import GDFlowsError
 from gdflows.optim.states import states_of
 from gdflows.params import flatten_loss, ravel
-from gdflows.validation import check_loss_at, check_tol, default_tol, is_integer_in
+from gdflows.validation import check_loss_at, check_tol, default_tol
 
 __all__ = ["adam_preconditioner", "rmsprop_preconditioner", "preconditioned_loss", "preconditioned_eigenpairs"]
 
@@ -107,15 +107,10 @@ def preconditioned_eigenpairs(
     up to D = DENSE_MAX_D, as :func:`gdflows.curvature.hessian_eigenpairs`)."""
     loss_phi, phi, _ = preconditioned_loss(loss, params, preconditioner)
     check_loss_at(loss_phi, phi)
-    dim = phi.shape[0]
-    if not is_integer_in(k, 1, dim):
-        raise GDFlowsError(f"k must be an integer in [1, D = {dim}], got {k!r}")
-    if method not in METHODS:
-        raise GDFlowsError(f"method must be one of {METHODS}, got {method!r}")
+    max_size = check_eigen_args(phi.shape[0], k, method, max_size)
     tol = default_tol(phi.dtype) if tol is None else check_tol(tol, phi.dtype)
-    max_size = min(dim, max(100, 4 * k)) if max_size is None else max_size
     key = jax.random.PRNGKey(0) if key is None else key
-    return _eigs(loss_phi, phi, k, float(tol), int(max_size), key, method)
+    return _eigs(loss_phi, phi, k, float(tol), max_size, key, method)
 
 
 @eqx.filter_jit
