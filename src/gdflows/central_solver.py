@@ -17,6 +17,7 @@ import numpy as np
 
 from gdflows.errors import GDFlowsError
 from gdflows.flows.central import Central, CentralInfo, Tracked
+from gdflows.flows.central_rmsprop import CentralRMSProp
 from gdflows.params import is_flat, ravel, states_like, with_flat_loss
 from gdflows.status import SUBSPACE_MARGIN, Status
 from gdflows.validation import check_loss_at, check_steps, is_integer_in
@@ -58,13 +59,9 @@ def _gd_step(flow: Central, state: Tracked):
     """One GD step of flow time: the basis renewed, then ``substeps`` Euler substeps of dt; returns
     (state, record at its start)."""
 
-    def substep(state, _):
-        field, info, carried = flow.field_at(state)
-        return eqx.tree_at(lambda s: s.theta, carried, state.theta + flow.dt * field), info
-
     start = state.theta
     state, hvps, eig_converged = flow.refresh(state)
-    state, infos = jax.lax.scan(substep, state, None, length=flow.substeps)
+    state, infos = jax.lax.scan(lambda s, _: flow.substep(s), state, None, length=flow.substeps)
     first = jax.tree.map(lambda x: x[0], infos)
     return state, _record(first, start, infos, hvps, eig_converged)
 
@@ -129,20 +126,34 @@ def _status(records: StepRecord, dim: int) -> Status:
 
 
 def solve_central(
-    flow: Central, theta0, steps: int, chunk: int = 100, callback: Callable[[int], None] | None = None, key=None
+    flow: Central,
+    theta0,
+    steps: int,
+    chunk: int = 100,
+    callback: Callable[[int], None] | None = None,
+    key=None,
+    nu0=None,
 ) -> CentralSolution:
     """Solve ``flow`` from ``theta0`` over ``steps`` GD steps (see the module docstring).
 
     ``theta0``: a flat vector or a pytree of parameters (the flow's loss then takes that pytree, and
     ``thetas`` comes back as that pytree with a leading steps + 1 axis). Runs ``chunk`` GD steps per compiled
     call and calls ``callback(steps done)`` after each; stops early once the state is non-finite (later rows NaN).
-    ``key`` draws the first Lanczos block.
+    ``key`` draws the first Lanczos block. ``nu0``: RMSProp's EMA at the start, like ``theta0`` (flows from
+    :func:`gdflows.flows.central_rmsprop` only; default g(theta0)^2).
     """
     if not isinstance(flow, Central):
         raise GDFlowsError(f"solve_central needs a flow from gdflows.flows.central(), got {type(flow).__name__}")
+    rmsprop = isinstance(flow, CentralRMSProp)
+    if nu0 is not None and not rmsprop:
+        raise GDFlowsError("nu0 is RMSProp's EMA: pass it with a flow from gdflows.flows.central_rmsprop()")
     steps = check_steps(steps)
     params = theta0
     theta0, unravel = ravel(params)
+    if nu0 is not None:
+        nu0 = ravel(nu0)[0]
+        if nu0.shape != theta0.shape or not bool(jnp.all(nu0 >= 0)):
+            raise GDFlowsError(f"nu0 must be like theta0 ({theta0.size} entries) and >= 0")
     if not is_flat(params):
         flow = with_flat_loss(flow, unravel)
     if jnp.iscomplexobj(theta0):
@@ -152,7 +163,12 @@ def solve_central(
         raise GDFlowsError(f"chunk must be an integer >= 1, got {chunk!r}")
     if flow.k > theta0.shape[0]:
         raise GDFlowsError(f"k = {flow.k} exceeds the dimension D = {theta0.shape[0]}; pass k <= D")
-    state, parts, done, finite = flow.start(theta0, key), [], 0, True
+    state = (
+        flow.start(theta0, key, nu=None if nu0 is None else nu0.astype(theta0.dtype))
+        if rmsprop
+        else flow.start(theta0, key)
+    )
+    parts, done, finite = [], 0, True
     while done <= steps and finite:  # the last call also records the final state (the step it takes is dropped)
         n = min(chunk, steps + 1 - done)
         state, records = advance(flow, state, jnp.asarray(n), chunk)

@@ -39,6 +39,8 @@ _API = {
     "PFInfo": "gdflows.flows.principal",
     "central": "gdflows.flows.central",
     "Central": "gdflows.flows.central",
+    "central_rmsprop": "gdflows.flows.central_rmsprop",
+    "CentralRMSProp": "gdflows.flows.central_rmsprop",
 }
 __all__ = ["FLOWS", "make_flow", *_API]
 lazy_package(__name__, _API)

@@ -102,13 +102,15 @@ class CentralInfo(FieldInfo):
 
 class Tracked(eqx.Module):
     """What the solver carries between substeps: the state, the subspace basis U (k, D), S in it, the
-    ceiling, and the curvature gradients J (m, D) of that basis."""
+    ceiling, the curvature gradients J (m, D) of that basis, and the optimizer's own state where it has one
+    (RMSProp's nu, :mod:`gdflows.flows.central_rmsprop`; None for GD)."""
 
     theta: jax.Array
     vectors: jax.Array
     S: jax.Array
     ceiling: jax.Array
     J: jax.Array
+    nu: jax.Array | None = None
 
 
 def curvature_gradients(loss: Callable, theta, vectors):
@@ -184,6 +186,11 @@ class Central(Flow):
             ceiling=ceiling,
         )
         return field, info, Tracked(theta, U, S, ceiling, J)
+
+    def substep(self, state: Tracked) -> tuple[Tracked, CentralInfo]:
+        """One Euler substep of dt from ``state``: theta <- theta + dt * field."""
+        field, info, carried = self.field_at(state)
+        return eqx.tree_at(lambda s: s.theta, carried, state.theta + self.dt * field), info
 
     def start(self, theta, key=None) -> Tracked:
         """The carried state at a start: a random basis, S = 0, no ceiling yet (set by the first evaluation)."""
