@@ -94,6 +94,10 @@ def test_slowdown_compares_time_per_step_with_two_and_one_eigenvalues_at_the_edg
 )
 def test_claims_say_yes_no_and_not_measured_from_the_numbers(values, answers):
     assert [row["verdict"] for row in exp.claims(values)] == answers
+    rmsprop = exp.claims(values, exp.NAMES["rmsprop"])
+    assert [row["verdict"] for row in rmsprop] == answers
+    assert "time-averaged RMSProp" in rmsprop[0]["claim"] and "preconditioned lambda_0" in rmsprop[1]["claim"]
+    assert "RMSProp's stable flow" in rmsprop[2]["claim"] and "GD" not in " ".join(r["claim"] for r in rmsprop)
 
 
 def test_config_refuses_bad_settings_before_any_work(tmp_path):
@@ -101,6 +105,10 @@ def test_config_refuses_bad_settings_before_any_work(tmp_path):
         exp.CentralConfig(out=tmp_path, window=10).validate()
     with pytest.raises(GDFlowsError, match="steps"):
         exp.CentralConfig(out=tmp_path, steps=100, window=301).validate()
+    with pytest.raises(GDFlowsError, match="--decay"):
+        exp.CentralConfig(out=tmp_path, optimizer="rmsprop", decay=1.0).validate()
+    with pytest.raises(GDFlowsError, match="--optimizer 'adam' is not one of"):
+        exp.CentralConfig(out=tmp_path, optimizer="adam").validate()
     with pytest.raises(GDFlowsError, match="--lr must be finite and > 0"):
         exp.CentralConfig(out=tmp_path, lr=-1.0).validate()
     assert not (tmp_path / "config.json").exists()

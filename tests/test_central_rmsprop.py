@@ -4,7 +4,6 @@ eigenspace, and on a small net at the edge it tracks time-averaged RMSProp where
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
 
 from gdflows.central_solver import solve_central
@@ -12,6 +11,7 @@ from gdflows.errors import GDFlowsError
 from gdflows.experiments import central as exp
 from gdflows.experiments.network_setup import NetworkSetup
 from gdflows.flows import central, central_rmsprop
+from gdflows.flows.central_rmsprop import rmsprop_iterates, stable_flow
 from gdflows.status import Status
 
 
@@ -40,38 +40,6 @@ def test_below_the_edge_it_is_rmsprops_stable_flow_and_its_basis_is_the_precondi
     np.testing.assert_allclose((state.vectors * P) @ state.vectors.T, np.eye(2), atol=1e-12)  # U^T P U = I
 
 
-def rmsprop_run(loss, theta0, nu0, lr, decay, steps):
-    """optax's RMSProp from (theta0, nu0): the losses at steps 0..steps."""
-    opt = optax.rmsprop(lr, decay=decay, eps=1e-8)
-    state = (opt.init(theta0)[0]._replace(nu=nu0),) + tuple(opt.init(theta0)[1:])
-
-    def step(carry, _):
-        theta, state = carry
-        updates, state = opt.update(jax.grad(loss)(theta), state, theta)
-        theta = theta + updates
-        return (theta, state), loss(theta)
-
-    _, losses = jax.lax.scan(step, (theta0, state), None, length=steps)
-    return np.concatenate([[float(loss(theta0))], np.asarray(losses)])
-
-
-def stable_flow_losses(loss, theta0, nu0, lr, decay, steps, sub=20):
-    """RMSProp's stable flow (S = 0) by Euler at dt = lr / sub: the losses at t = n lr."""
-    r, dt = (1 - decay) / (decay * lr), lr / sub
-
-    def substep(carry, _):
-        theta, nu = carry
-        g = jax.grad(loss)(theta)
-        return (theta - dt * g / jnp.sqrt(nu + 1e-8), nu + dt * r * (g**2 - nu)), None
-
-    def step(carry, _):
-        carry = jax.lax.scan(substep, carry, None, length=sub)[0]
-        return carry, loss(carry[0])
-
-    losses = jax.lax.scan(step, (theta0, nu0), None, length=steps)[1]
-    return np.concatenate([[float(loss(theta0))], np.asarray(losses)])
-
-
 def test_on_a_small_net_it_tracks_time_averaged_rmsprop_where_the_stable_flow_does_not():
     """A tanh MLP with D = 46 on 64 MNIST images (4x4 pooled), RMSProp at lr 0.01, decay 0.9, from
     nu0 = g(theta0)^2: its loss first rises at step ~60 with the preconditioned sharpness at 2/lr. The
@@ -81,7 +49,7 @@ def test_on_a_small_net_it_tracks_time_averaged_rmsprop_where_the_stable_flow_do
     prob = NetworkSetup(n_train=64, classes=(0, 1, 2, 3), downsample=7, depth=1, width=2).build()
     lr, decay, steps, window = 0.01, 0.9, 300, 41
     nu0 = jax.grad(prob.loss)(prob.theta0) ** 2
-    losses = rmsprop_run(prob.loss, prob.theta0, nu0, lr, decay, steps)
+    losses = np.asarray(jax.vmap(prob.loss)(rmsprop_iterates(prob.loss, prob.theta0, nu0, lr, steps, decay)[0]))
     onset = exp.eos_onset(losses)
     assert 30 < onset < 100
     average = exp.centred_average(losses, window)
@@ -89,7 +57,8 @@ def test_on_a_small_net_it_tracks_time_averaged_rmsprop_where_the_stable_flow_do
     assert sol.status is Status.OK
     tracked = exp.loss_tracking(average, sol.prediction, onset)
     assert tracked["fraction"] == 1.0 and tracked["largest"] < 0.01
-    stable = exp.loss_tracking(average, stable_flow_losses(prob.loss, prob.theta0, nu0, lr, decay, steps), onset)
+    stable_losses = jax.vmap(prob.loss)(stable_flow(prob.loss, prob.theta0, nu0, lr, steps, decay)[0])
+    stable = exp.loss_tracking(average, np.asarray(stable_losses), onset)
     assert stable["largest"] > 0.04
     assert np.max(np.abs(sol.eigenvalues[onset:, 0] * lr / 2 - 1)) < 2e-3
 

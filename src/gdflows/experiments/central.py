@@ -27,10 +27,17 @@ states, and the report gives the loss claim for shorter windows beside it.
 A GD run that diverges is analysed up to its last finite iterate (the report
 says where it stopped); a central flow that diverges fails the trajectory
 claim.
+
+``--optimizer rmsprop`` runs the same comparison for full-batch RMSProp
+(:mod:`gdflows.flows.central_rmsprop`): RMSProp from nu_0 = g(theta_0)^2, its
+stable flow (the central flow with Sigma = 0; Euler at h/20) in gradient
+flow's place, RMSProp's central flow, and the preconditioned sharpness
+lambda_max(P^-1/2 H P^-1/2) in lambda_0's, against the same 2/h.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
@@ -39,13 +46,15 @@ import numpy as np
 
 from gdflows.central_solver import CentralSolution, solve_central
 from gdflows.curvature.eigen import hessian_eigenpairs
+from gdflows.curvature.preconditioned import preconditioned_eigenpairs
 from gdflows.experiments.configs import CentralConfig
 from gdflows.experiments.network_setup import network_run
 from gdflows.experiments.report.markdown import markdown_table
 from gdflows.experiments.report.plots import plt, save
 from gdflows.experiments.report.progress import track
 from gdflows.experiments.verdicts import meets
-from gdflows.flows import central, ngf
+from gdflows.flows import central, central_rmsprop, ngf
+from gdflows.flows.central_rmsprop import rmsprop_iterates, stable_flow
 from gdflows.gd import first_nonfinite, gd
 from gdflows.integrate import integrate
 
@@ -55,6 +64,23 @@ HOLD_REL = 0.01  # lambda_0 on the flow within 1% of 2/h while GD is at EoS
 DISTANCE_RATIO = 0.3  # |avg GD - central| <= 0.3 |avg GD - gradient flow| at the end
 SLOWDOWN = 5.0  # time per step with two eigenvalues at 2/h <= 5x that with one
 EDGE_REL = 0.01  # an eigenvalue of the flow "at 2/h" when within 1% of it
+
+
+@dataclasses.dataclass(frozen=True)
+class Names:
+    """How a run names the optimizer, its flow below the edge and their columns."""
+
+    optimizer: str = "GD"
+    prefix: str = "gd"
+    comparator: str = "gradient flow"
+    comparator_prefix: str = "gf"
+    sharpness: str = "lambda"
+
+
+NAMES = {
+    "gd": Names(),
+    "rmsprop": Names("RMSProp", "rmsprop", "RMSProp's stable flow", "stable", "preconditioned lambda"),
+}
 
 
 def centred_average(x, window: int) -> np.ndarray:
@@ -166,15 +192,16 @@ def slowdown(chunk_rows, key: str = "seconds") -> dict:
     return out
 
 
-def claims(metrics: dict) -> list[dict]:
+def claims(metrics: dict, names: Names = Names()) -> list[dict]:
     """The four acceptance claims with their measured numbers and verdicts."""
+    opt, lam = names.optimizer, names.sharpness
     rows = [
-        ("loss: time-averaged GD within 5% of L + <Sigma,H>/2 after EoS onset", "fraction of steps", "loss_fraction",
-         LOSS_FRACTION, False),
-        ("sharpness: flow lambda_0 within 1% of 2/h while GD is at EoS", "largest |h lambda_0/2 - 1|", "hold",
+        (f"loss: time-averaged {opt} within 5% of L + <Sigma,H>/2 after EoS onset", "fraction of steps",
+         "loss_fraction", LOSS_FRACTION, False),
+        (f"sharpness: flow {lam}_0 within 1% of 2/h while {opt} is at EoS", f"largest |h {lam}_0/2 - 1|", "hold",
          HOLD_REL, True),
-        ("trajectory: |avg GD - central| <= 0.3 |avg GD - gradient flow| at the end", "ratio", "distance_ratio",
-         DISTANCE_RATIO, True),
+        (f"trajectory: |avg {opt} - central| <= 0.3 |avg {opt} - {names.comparator}| at the end", "ratio",
+         "distance_ratio", DISTANCE_RATIO, True),
         ("cost: time per step with 2 eigenvalues at 2/h <= 5x that with 1", "CPU-time ratio", "slowdown", SLOWDOWN,
          True),
     ]  # fmt: skip
@@ -190,18 +217,22 @@ def claims(metrics: dict) -> list[dict]:
     ]
 
 
-def gd_sharpness(loss, thetas, k: int, every: int) -> tuple[np.ndarray, np.ndarray]:
-    """(steps, top-k eigenvalues (rows, k)) of H at GD iterates 0, every, 2 every, ... (warm-started)."""
+def gd_sharpness(loss, thetas, k: int, every: int, nus=None, eps: float = 1e-8) -> tuple[np.ndarray, np.ndarray]:
+    """(steps, top-k eigenvalues (rows, k)) of H at GD iterates 0, every, 2 every, ... (warm-started); with
+    RMSProp's EMAs ``nus``, of P^-1/2 H P^-1/2, P = sqrt(nu + eps), at its iterates."""
     steps = np.arange(0, len(thetas), every)
     values, previous = [], None
-    for n in track(steps, "central: GD sharpness"):
-        pairs = hessian_eigenpairs(loss, thetas[n], k, tol=1e-8, warm_start=previous)
+    for n in track(steps, "central: sharpness"):
+        if nus is None:
+            pairs = hessian_eigenpairs(loss, thetas[n], k, tol=1e-8, warm_start=previous)
+            previous = pairs
+        else:
+            pairs = preconditioned_eigenpairs(loss, thetas[n], np.sqrt(nus[n] + eps), k, tol=1e-8)
         values.append(np.asarray(pairs.values))
-        previous = pairs
     return steps, np.array(values)
 
 
-def solve_timed(flow, theta0, steps: int, chunk: int) -> tuple[CentralSolution, list[dict]]:
+def solve_timed(flow, theta0, steps: int, chunk: int, nu0=None) -> tuple[CentralSolution, list[dict]]:
     """The central flow, with the wall and CPU time of each compiled call of ``chunk`` GD steps (a row per call).
 
     CPU time (this process's) is the steadier measure on a shared machine."""
@@ -214,7 +245,7 @@ def solve_timed(flow, theta0, steps: int, chunk: int) -> tuple[CentralSolution, 
         next(bar, None)
 
     next(bar, None)
-    sol = solve_central(flow, theta0, steps, chunk=chunk, callback=tick)
+    sol = solve_central(flow, theta0, steps, chunk=chunk, callback=tick, nu0=nu0)
     for _ in bar:
         pass
     at_edge = edge_count(sol.eigenvalues, float(flow.lr))
@@ -235,29 +266,31 @@ def solve_timed(flow, theta0, steps: int, chunk: int) -> tuple[CentralSolution, 
     return sol, rows
 
 
-def step_rows(lr, gd_losses, gd_average, gf_losses, sol: CentralSolution, gd_eigs) -> list[dict]:
-    """One row per GD step: losses of GD (raw, averaged), gradient flow and the central flow, the
-    central prediction, the flow's tracked h*lambda_i, GD's h*lambda_i where measured."""
+def step_rows(lr, gd_losses, gd_average, gf_losses, sol: CentralSolution, gd_eigs, names=Names()) -> list[dict]:
+    """One row per step: losses of the optimizer (raw, averaged), its comparator (gradient flow) and the
+    central flow, the central prediction, the flow's tracked h*lambda_i, the optimizer's where measured
+    (columns named by ``names``: gd_loss, gf_loss, ... for GD)."""
+    p, q = names.prefix, names.comparator_prefix
     eig_steps, eig_values = gd_eigs
     measured = dict(zip(eig_steps.tolist(), eig_values))
     rows = []
     for n in range(len(gd_losses)):
         row = {
             "n": n,
-            "gd_loss": float(gd_losses[n]),
-            "gd_loss_average": float(gd_average[n]),
-            "gf_loss": float(gf_losses[n]),
+            f"{p}_loss": float(gd_losses[n]),
+            f"{p}_loss_average": float(gd_average[n]),
+            f"{q}_loss": float(gf_losses[n]),
             "central_loss": float(sol.loss[n]),
             "central_prediction": float(sol.prediction[n]),
         }
         row.update({f"central_h_lambda{i}": float(lr * v) for i, v in enumerate(sol.eigenvalues[n])})
         if n in measured:
-            row.update({f"gd_h_lambda{i}": float(lr * v) for i, v in enumerate(measured[n])})
+            row.update({f"{p}_h_lambda{i}": float(lr * v) for i, v in enumerate(measured[n])})
         rows.append(row)
     return rows
 
 
-def loss_figure(path, rows, onset, title: str) -> Path:
+def loss_figure(path, rows, onset, title: str, names: Names = Names()) -> Path:
     """GD's loss (raw and time-averaged), gradient flow's, the central flow's and its prediction: the
     whole run (log scale) and, beside it, the steps from EoS onset on (linear scale)."""
     n = np.array([r["n"] for r in rows])
@@ -265,10 +298,11 @@ def loss_figure(path, rows, onset, title: str) -> Path:
     def col(key):
         return np.array([r[key] for r in rows])
 
+    p, opt = names.prefix, names.optimizer
     curves = [
-        ("gd_loss", dict(color="0.75", lw=0.6, label="GD")),
-        ("gd_loss_average", dict(color="black", lw=1.4, label="GD, centred average")),
-        ("gf_loss", dict(color="tab:blue", lw=1.2, label="gradient flow")),
+        (f"{p}_loss", dict(color="0.75", lw=0.6, label=opt)),
+        (f"{p}_loss_average", dict(color="black", lw=1.4, label=f"{opt}, centred average")),
+        (f"{names.comparator_prefix}_loss", dict(color="tab:blue", lw=1.2, label=names.comparator)),
         ("central_loss", dict(color="tab:orange", lw=1.2, ls="--", label="central flow L(w)")),
         ("central_prediction", dict(color="tab:red", lw=1.4, label="central prediction L + <Sigma,H>/2")),
     ]
@@ -279,7 +313,7 @@ def loss_figure(path, rows, onset, title: str) -> Path:
             ax.plot(n[part], col(key)[part], **style)
         if onset is not None:
             ax.axvline(onset, color="0.5", ls=":", lw=1, label="EoS onset")
-        ax.set(xlabel="GD step n (flow time t = n h)", ylabel="training loss")
+        ax.set(xlabel=f"{opt} step n (flow time t = n h)", ylabel="training loss")
     zoom = col("central_prediction")[start:]
     axes[0].set(yscale="log", title=title)
     axes[1].set(ylim=(0.8 * np.nanmin(zoom), 1.25 * np.nanmax(zoom)), title="from EoS onset")
@@ -287,20 +321,21 @@ def loss_figure(path, rows, onset, title: str) -> Path:
     return save(fig, path)
 
 
-def sharpness_figure(path, rows, title: str) -> Path:
-    """h*lambda_i along GD (where measured) and along the central flow, against 2."""
+def sharpness_figure(path, rows, title: str, names: Names = Names()) -> Path:
+    """h*lambda_i along the optimizer (where measured) and along the central flow, against 2."""
     fig, ax = plt.subplots(figsize=(7, 4.2))
     n = np.array([r["n"] for r in rows])
     keys = [key for key in rows[0] if key.startswith("central_h_lambda")]
     for i, key in enumerate(keys):
         ax.plot(n, [r[key] for r in rows], color="tab:red", lw=1.4 if i == 0 else 0.9, alpha=1 if i == 0 else 0.6,
                 label="central flow" if i == 0 else None)  # fmt: skip
-    measured = [r for r in rows if "gd_h_lambda0" in r]
+    p, lam = names.prefix, names.sharpness
+    measured = [r for r in rows if f"{p}_h_lambda0" in r]
     for i in range(len(keys)):
-        ax.plot([r["n"] for r in measured], [r[f"gd_h_lambda{i}"] for r in measured], color="black", lw=0.7,
-                alpha=1 if i == 0 else 0.5, label="GD" if i == 0 else None)  # fmt: skip
-    ax.axhline(2.0, color="0.4", ls="--", lw=1, label="h lambda = 2")
-    ax.set(xlabel="GD step n", ylabel="h * lambda_i (top eigenvalues)", title=title)
+        ax.plot([r["n"] for r in measured], [r[f"{p}_h_lambda{i}"] for r in measured], color="black", lw=0.7,
+                alpha=1 if i == 0 else 0.5, label=names.optimizer if i == 0 else None)  # fmt: skip
+    ax.axhline(2.0, color="0.4", ls="--", lw=1, label=f"h {lam} = 2")
+    ax.set(xlabel=f"{names.optimizer} step n", ylabel=f"h * {lam}_i (top eigenvalues)", title=title)
     ax.legend(fontsize=7)
     return save(fig, path)
 
@@ -339,32 +374,47 @@ def measure(lr, window, gd_thetas, gd_losses, gf_thetas, sol: CentralSolution, c
 WINDOWS = (21, 101, 201)  # also reported: how the loss claim depends on the averaging window
 
 
+def optimizer_runs(cfg: CentralConfig, loss, theta0):
+    """(thetas, nus or None, comparator thetas, its status, the central flow, nu0): the optimizer's iterates
+    (up to the last finite one), its flow below the edge, and its central flow (see the module docstring)."""
+    lr, steps = cfg.lr, cfg.steps
+    if cfg.optimizer == "gd":
+        thetas = np.asarray(gd(loss, theta0, lr, steps))
+        gf = integrate(ngf(loss), theta0, lr, steps, rtol=cfg.gf_rtol, atol=cfg.gf_atol)
+        return thetas, None, gf.thetas, str(gf.status), central(loss, lr, cfg.k, cfg.substeps), None
+    nu0 = jax.grad(loss)(theta0) ** 2
+    thetas, nus = map(np.asarray, rmsprop_iterates(loss, theta0, nu0, lr, steps, cfg.decay))
+    stable, _ = stable_flow(loss, theta0, nu0, lr, steps, cfg.decay)
+    flow = central_rmsprop(loss, lr, decay=cfg.decay, k=cfg.k, substeps=cfg.substeps)
+    status = "finite (Euler, dt = h/20)" if np.all(np.isfinite(stable)) else "nonfinite"
+    return thetas, nus, np.asarray(stable), status, flow, nu0
+
+
 def run(cfg: CentralConfig) -> Path:
     """``gdflows central``: GD, gradient flow and the central flow; tables, figures and REPORT.md in ``cfg.out``."""
     folder, prob = network_run(cfg)
     if folder is None:
         return Path(cfg.out)
-    loss, theta0, lr = prob.loss, prob.theta0, cfg.lr
-    gd_thetas = np.asarray(gd(loss, theta0, lr, cfg.steps))
+    loss, theta0, lr, names = prob.loss, prob.theta0, cfg.lr, NAMES[cfg.optimizer]
+    gd_thetas, nus, gf_thetas, gf_status, flow, nu0 = optimizer_runs(cfg, loss, theta0)
     diverged = first_nonfinite(gd_thetas)
     gd_thetas = gd_thetas[:diverged]
     gd_losses = np.asarray(jax.jit(jax.vmap(loss))(gd_thetas))
-    gf = integrate(ngf(loss), theta0, lr, cfg.steps, rtol=cfg.gf_rtol, atol=cfg.gf_atol)
-    gf_losses = np.asarray(jax.jit(jax.vmap(loss))(gf.thetas))
-    sol, calls = solve_timed(central(loss, lr, cfg.k, cfg.substeps), theta0, len(gd_thetas) - 1, cfg.chunk)
-    gd_eigs = gd_sharpness(loss, gd_thetas, cfg.k, cfg.sharpness_every)
-    metrics = measure(lr, cfg.window, gd_thetas, gd_losses, gf.thetas[: len(gd_thetas)], sol, calls)
-    metrics.update(gd_diverged_at=diverged, gradient_flow_status=str(gf.status), central_status=str(sol.status))
-    rows = step_rows(lr, gd_losses, centred_average(gd_losses, cfg.window), gf_losses, sol, gd_eigs)
+    gf_losses = np.asarray(jax.jit(jax.vmap(loss))(gf_thetas))
+    sol, calls = solve_timed(flow, theta0, len(gd_thetas) - 1, cfg.chunk, nu0)
+    gd_eigs = gd_sharpness(loss, gd_thetas, cfg.k, cfg.sharpness_every, nus)
+    metrics = measure(lr, cfg.window, gd_thetas, gd_losses, gf_thetas[: len(gd_thetas)], sol, calls)
+    metrics.update(gd_diverged_at=diverged, gradient_flow_status=gf_status, central_status=str(sol.status))
+    rows = step_rows(lr, gd_losses, centred_average(gd_losses, cfg.window), gf_losses, sol, gd_eigs, names)
     folder.write_table("central_steps", rows)
     folder.write_table("central_calls", calls)
     folder.write_table("central_metrics", [metrics])
-    verdicts = claims(metrics)
+    verdicts = claims(metrics, names)
     folder.write_table("central_claims", verdicts)
-    title = f"{cfg.net.activation} MLP (D = {theta0.size}), h = {lr}"
+    title = f"{names.optimizer}, {cfg.net.activation} MLP (D = {theta0.size}), h = {lr}"
     figures = [
-        loss_figure(folder.figure_path("loss.png"), rows, metrics["onset"], f"Loss: {title}"),
-        sharpness_figure(folder.figure_path("sharpness.png"), rows, f"Top eigenvalues: {title}"),
+        loss_figure(folder.figure_path("loss.png"), rows, metrics["onset"], f"Loss: {title}", names),
+        sharpness_figure(folder.figure_path("sharpness.png"), rows, f"Top eigenvalues: {title}", names),
     ]
     windows = window_rows(gd_losses, sol.prediction, metrics["onset"], WINDOWS + (cfg.window,))
     folder.write_table("central_windows", windows)
@@ -395,33 +445,43 @@ def _fmt(value, spec="{:.3g}") -> str:
 
 def report(cfg: CentralConfig, prob, sol: CentralSolution, metrics: dict, verdicts, windows, figures) -> str:
     """REPORT.md: the setting, the claims with their verdicts, the cost, the window sensitivity, the figures."""
-    m = metrics
-    net = cfg.net
+    m, net, names = metrics, cfg.net, NAMES[cfg.optimizer]
+    opt, comparator = names.optimizer, names.comparator
+    if cfg.optimizer == "gd":
+        method = f"full-batch GD at h = {cfg.lr} (2/h = {2 / cfg.lr:g})"
+        below = f"Gradient flow: the NGF solved to rtol {cfg.gf_rtol:g}."
+    else:
+        method = (
+            f"full-batch RMSProp (optax, decay {cfg.decay:g}, eps 1e-8) at h = {cfg.lr} from nu_0 = g(theta_0)^2, "
+            f"judged by its preconditioned sharpness lambda_max(P^-1/2 H P^-1/2), P = sqrt(nu + eps), against 2/h = "
+            f"{2 / cfg.lr:g}"
+        )
+        below = f"{comparator}: the central flow with Sigma = 0, Euler at dt = h/20."
     setting = (
         f"{net.activation} MLP ({net.depth} hidden layer(s) of {net.width}, D = {prob.theta0.size} parameters), "
         f"{net.loss} loss on {net.n_train} images of {net.dataset} (classes {list(net.classes) or 'all'}, "
-        f"pooled by {net.downsample}), full-batch GD at h = {cfg.lr} (2/h = {2 / cfg.lr:g}) for {cfg.steps} steps "
-        f"from initialisation (seed {net.seed}). Central flow: k = {cfg.k} tracked directions, {cfg.substeps} "
-        f"Euler substeps per GD step. Gradient flow: the NGF solved to rtol {cfg.gf_rtol:g}. GD is averaged by a "
-        f"centred moving average over {cfg.window} steps."
+        f"pooled by {net.downsample}), {method} for {cfg.steps} steps from initialisation (seed {net.seed}). "
+        f"Central flow: k = {cfg.k} tracked directions, {cfg.substeps} Euler substeps per step. {below} "
+        f"{opt} is averaged by a centred moving average over {cfg.window} steps."
     )
     claim_table = markdown_table(
         verdicts, ["claim", "measure", "measured", "threshold", "verdict"], {"measured": "{:.3g}", "threshold": "{:g}"}
     )
     details = "\n".join(
         [
-            f"- EoS onset (GD's loss first rises): step {_fmt(m['onset'])}; GD at EoS on {m['steps_at_eos']} steps; "
+            f"- EoS onset ({opt}'s loss first rises): step {_fmt(m['onset'])}; {opt} at EoS on "
+            f"{m['steps_at_eos']} steps; "
             f"its oscillation comes in bursts {_fmt(m['cycle_median'])} steps apart (median; the average runs "
             f"over {cfg.window} steps); "
             f"a second eigenvalue of the flow within {EDGE_REL:.0%} of 2/h from step {_fmt(m['second_at_edge'])}.",
             f"- Loss after onset: median gap {_fmt(m['loss_median_gap'])}, largest {_fmt(m['loss_largest_gap'])} "
             "(relative to the prediction).",
-            f"- GD diverged at step {m['gd_diverged_at']}; the comparison stops before it."
+            f"- {opt} diverged at step {m['gd_diverged_at']}; the comparison stops before it."
             if m["gd_diverged_at"] is not None
-            else f"- GD stayed finite over all {cfg.steps} steps.",
-            f"- At step {_fmt(m['distance_step'])}: |avg GD - central| = {_fmt(m['distance_central'])}, "
-            f"|avg GD - gradient flow| = {_fmt(m['distance_gradient_flow'])}.",
-            f"- Solves: central flow `{m['central_status']}` ({sol.status.message}); gradient flow "
+            else f"- {opt} stayed finite over all {cfg.steps} steps.",
+            f"- At step {_fmt(m['distance_step'])}: |avg {opt} - central| = {_fmt(m['distance_central'])}, "
+            f"|avg {opt} - {comparator}| = {_fmt(m['distance_gradient_flow'])}.",
+            f"- Solves: central flow `{m['central_status']}` ({sol.status.message}); {comparator} "
             f"`{m['gradient_flow_status']}`.",
         ]
     )
@@ -449,7 +509,7 @@ def report(cfg: CentralConfig, prob, sol: CentralSolution, metrics: dict, verdic
         f"## Cost of the central flow\n\n{cost}\n\nTimes are this run's, this process's CPU time (steadier than wall "
         "time on a shared machine), compilation excluded (the first call is left out); the HVP and SDCP counts do "
         "not depend on the machine.\n\n"
-        "## The loss claim against the averaging window\n\nFraction of steps after onset with the averaged GD loss "
+        f"## The loss claim against the averaging window\n\nFraction of steps after onset with the averaged {opt} loss "
         f"within {LOSS_REL:.0%} of the prediction:\n\n{window_table}\n\n"
         "## Figures\n\n" + "\n".join(f"![{f.stem}](figures/{f.name})" for f in figures) + "\n"
     )

@@ -47,6 +47,7 @@ from collections.abc import Callable
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import optax
 
 from gdflows.curvature.eigen import top_eigenpairs
 from gdflows.curvature.hvp import hvp
@@ -168,3 +169,40 @@ def central_rmsprop(
         for name in ("loss", "lr", "k", "substeps", "method", "eig_tol", "sdcp_tol", "sdcp_max_iter")
     }
     return CentralRMSProp(**fields, decay=float(decay), eps=float(eps))
+
+
+def rmsprop_iterates(loss: Callable, theta0, nu0, lr, steps: int, decay: float = 0.9, eps: float = 1e-8):
+    """(thetas, nus), each (steps + 1, D): RMSProp as ``optax.rmsprop(lr, decay, eps)`` runs it, started
+    from the EMA ``nu0`` (optax starts from 0): nu <- decay nu + (1 - decay) g^2, then
+    theta <- theta - lr g / sqrt(nu + eps)."""
+    opt = optax.rmsprop(lr, decay=decay, eps=eps)
+    state = opt.init(theta0)
+    state = (state[0]._replace(nu=jnp.asarray(nu0, theta0.dtype)),) + tuple(state[1:])
+
+    def step(carry, _):
+        theta, state = carry
+        updates, state = opt.update(jax.grad(loss)(theta), state, theta)
+        theta = theta + updates
+        return (theta, state), (theta, state[0].nu)
+
+    _, (thetas, nus) = jax.jit(lambda c: jax.lax.scan(step, c, None, length=steps))((theta0, state))
+    return jnp.concatenate([theta0[None], thetas]), jnp.concatenate([jnp.asarray(nu0, theta0.dtype)[None], nus])
+
+
+def stable_flow(loss: Callable, theta0, nu0, lr, steps: int, decay: float = 0.9, eps: float = 1e-8, substeps: int = 20):
+    """(thetas, nus) at t = n lr, n = 0..steps: RMSProp's stable flow (the central flow with S = 0),
+    dw/dt = -g / P, dnu/dt = r (g^2 - nu), by Euler at dt = lr / ``substeps`` (error O(dt))."""
+    r, dt = (1 - decay) / (decay * lr), lr / substeps
+
+    def substep(carry, _):
+        theta, nu = carry
+        g = jax.grad(loss)(theta)
+        return (theta - dt * g / jnp.sqrt(nu + eps), nu + dt * r * (g**2 - nu)), None
+
+    def step(carry, _):
+        carry = jax.lax.scan(substep, carry, None, length=substeps)[0]
+        return carry, carry
+
+    nu0 = jnp.asarray(nu0, theta0.dtype)
+    _, (thetas, nus) = jax.jit(lambda c: jax.lax.scan(step, c, None, length=steps))((theta0, nu0))
+    return jnp.concatenate([theta0[None], thetas]), jnp.concatenate([nu0[None], nus])
