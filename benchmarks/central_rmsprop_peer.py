@@ -10,7 +10,8 @@ substeps each and k = 5 tracked directions, from the same theta_0, nu_0 and star
 * the authors': ``Flow(loss, RMSProp(lr, beta2, eps=0)).central`` called once per GD step (their example
   notebook's loop), in its own process and virtual environment (``--peer-python``).
 
-Printed: each side's time (compile included, and the run alone), wall and CPU; the largest relative
+Printed: each side's time, compiling included (``--repeats`` runs per side, alternated, each in a fresh
+process: the median ratio and its range), wall and CPU; the largest relative
 difference of their losses L(w) and of their loss predictions over the 1,000 steps; and how each prediction
 tracks RMSProp's own loss averaged over centred windows of 21 and 101 steps from the edge on (RMSProp run
 by optax from the same state).
@@ -158,17 +159,24 @@ def rmsprop_losses(loss, theta0, nu0, steps):
     return np.concatenate([[float(loss(theta0))], np.asarray(losses)])
 
 
-def ours(loss, theta0, nu0, steps):
-    """(solution, compile (wall, CPU) seconds, total (wall, CPU) seconds)."""
+def our_side(npz: Path, out: Path, steps: int) -> None:
+    """gdflows' central flow in a fresh process (so that both sides compile once per repeat)."""
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
     from gdflows.central_solver import solve_central
     from gdflows.flows.central_rmsprop import central_rmsprop
 
+    loss, theta0 = swish_problem()
+    nu0 = np.load(npz)["nu0"]
     flow = central_rmsprop(loss, LR, decay=DECAY, eps=0.0, k=K, substeps=SUBSTEPS)
     start = clocks()
     solve_central(flow, theta0, 1, chunk=100, nu0=nu0)
-    compiled = clocks() - start
+    first = clocks() - start
     sol = solve_central(flow, theta0, steps, chunk=100, nu0=nu0)
-    return sol, compiled, clocks() - start
+    total = clocks() - start
+    np.savez(out, loss=sol.loss, prediction=sol.prediction, eigs=sol.eigenvalues * LR, first=first, total=total,
+             status=str(sol.status))  # fmt: skip
 
 
 def tracking(prediction, losses) -> str:
@@ -183,15 +191,18 @@ def tracking(prediction, losses) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--side", choices=("ours", "peer"), default="ours")
+    parser.add_argument("--side", choices=("race", "ours", "peer"), default="race")
     parser.add_argument("--peer-python", default="/tmp/cfj/bin/python")
     parser.add_argument("--peer-fix", action="store_true", help="the authors' EMA term replaced by diag(H Sigma H)")
     parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--repeats", type=int, default=3, help="runs per side, alternated (each in a fresh process)")
     parser.add_argument("--npz", type=Path)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     if args.side == "peer":
         return peer_side(args.npz, args.out, args.peer_fix, args.steps)
+    if args.side == "ours":
+        return our_side(args.npz, args.out, args.steps)
 
     import jax
 
@@ -201,41 +212,45 @@ def main() -> None:
     U0 = np.linalg.qr(np.asarray(jax.random.normal(jax.random.PRNGKey(1), (theta0.size, K), theta0.dtype)))[0]
     folder = Path(tempfile.mkdtemp())
     np.savez(folder / "in.npz", nu0=np.asarray(nu0), U0=U0)
-    command = [
-        args.peer_python,
-        __file__,
-        "--side",
-        "peer",
-        "--steps",
-        str(args.steps),
-        "--npz",
-        str(folder / "in.npz"),
-    ]
-    command += ["--out", str(folder / "out.npz")] + (["--peer-fix"] if args.peer_fix else [])
-    subprocess.run(command, check=True)
-    peer = np.load(folder / "out.npz")
+    common = ["--steps", str(args.steps), "--npz", str(folder / "in.npz")]
+    sides = {
+        "peer": [args.peer_python, __file__, "--side", "peer", *common] + (["--peer-fix"] if args.peer_fix else []),
+        "ours": [sys.executable, __file__, "--side", "ours", *common],
+    }
+    runs = {"peer": [], "ours": []}
+    for r in range(args.repeats):
+        for side in ("peer", "ours") if r % 2 == 0 else ("ours", "peer"):
+            out = folder / f"{side}{r}.npz"
+            subprocess.run([*sides[side], "--out", str(out)], check=True)
+            runs[side].append(np.load(out))
+    peer, mine = runs["peer"][0], runs["ours"][0]
     if abs(float(peer["loss0"]) - float(loss(theta0))) > 1e-14:
         sys.exit("the two processes built different networks")
-    sol, compiled, total = ours(loss, theta0, nu0, args.steps)
     losses = rmsprop_losses(loss, theta0, nu0, args.steps)
     name = "the authors' (EMA term replaced by diag(H Sigma H))" if args.peer_fix else "the authors'"
-    print(f"RMSProp lr {LR}, beta_2 {DECAY}, eps 0; {args.steps} GD steps, {SUBSTEPS} substeps, k = {K}")
-    print(f"D = {theta0.size}; gdflows: {total[0]:.1f} s wall, {total[1]:.1f} s CPU", end=" ")
-    print(f"({compiled[0]:.1f} s wall compiling); status {sol.status}")
-    print(f"{name}: {peer['total'][0]:.1f} s wall, {peer['total'][1]:.1f} s CPU", end=" ")
-    print(f"({peer['first'][0]:.1f} s for the first step, compiling included)")
-    print(f"time, theirs / ours: {peer['total'][0] / total[0]:.2f}x wall, {peer['total'][1] / total[1]:.2f}x CPU")
-    for label, a, b in (("loss L(w)", sol.loss, peer["loss"]), ("prediction", sol.prediction, peer["prediction"])):
+    print(
+        f"RMSProp lr {LR}, beta_2 {DECAY}, eps 0; {args.steps} GD steps, {SUBSTEPS} substeps, k = {K}; D {theta0.size}"
+    )
+    print(f"gdflows status: {mine['status']}; {args.repeats} runs per side, alternated, each in a fresh process")
+    for label, i in (("wall", 0), ("CPU", 1)):
+        ours_t = np.array([m["total"][i] for m in runs["ours"]])
+        peer_t = np.array([m["total"][i] for m in runs["peer"]])
+        ratio = peer_t / ours_t
+        print(f"{label} seconds, compiling included: gdflows {np.median(ours_t):.1f} [{ours_t.min():.1f}, "
+              f"{ours_t.max():.1f}], {name} {np.median(peer_t):.1f} [{peer_t.min():.1f}, {peer_t.max():.1f}]; "
+              f"theirs / ours {np.median(ratio):.2f}x [{ratio.min():.2f}, {ratio.max():.2f}]")  # fmt: skip
+    for label, a, b in (
+        ("loss L(w)", mine["loss"], peer["loss"]),
+        ("prediction", mine["prediction"], peer["prediction"]),
+    ):
         gap = np.abs(a - b) / np.abs(b)
         print(
             f"{label}: largest relative difference {gap.max():.2e} (step {gap.argmax()}), median {np.median(gap):.2e}"
         )
-    print(f"gdflows' prediction vs time-averaged RMSProp: {tracking(sol.prediction, losses)}")
+    print(f"gdflows' prediction vs time-averaged RMSProp: {tracking(mine['prediction'], losses)}")
     print(f"{name} prediction vs time-averaged RMSProp: {tracking(peer['prediction'], losses)}")
-    print(
-        f"preconditioned sharpness / (2/lr), largest: gdflows {np.nanmax(sol.eigenvalues[:, 0]) * LR / 2:.4f}, "
-        f"theirs {np.max(peer['eigs'][:, 0]) / 2:.4f}"
-    )
+    print(f"preconditioned sharpness / (2/lr), largest: gdflows {np.nanmax(mine['eigs'][:, 0]) / 2:.4f}, "
+          f"theirs {np.max(peer['eigs'][:, 0]) / 2:.4f}")  # fmt: skip
 
 
 if __name__ == "__main__":
