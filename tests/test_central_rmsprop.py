@@ -4,6 +4,7 @@ eigenspace, and on a small net at the edge it tracks time-averaged RMSProp where
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 from gdflows.central_solver import solve_central
@@ -74,3 +75,17 @@ def test_bad_arguments_are_refused_before_any_work():
         solve_central(central_rmsprop(bowl, 0.1, k=2), jnp.ones(3), 2, nu0=jnp.ones(2))
     with pytest.raises(GDFlowsError, match="solve_central"):
         central_rmsprop(bowl, 0.1, k=2).evaluate(jnp.ones(3))
+
+
+def test_rmsprop_iterates_are_optax_rmsprop_started_from_nu0():
+    lr, decay, eps, steps = 0.05, 0.9, 1e-8, 6
+    theta = jnp.array([0.5, 1.0, 0.3])
+    nu0 = jnp.array([0.2, 0.01, 0.05])
+    thetas, nus = rmsprop_iterates(bowl, theta, nu0, lr, steps, decay, eps)
+    opt = optax.rmsprop(lr, decay=decay, eps=eps)
+    state = (opt.init(theta)[0]._replace(nu=nu0),) + tuple(opt.init(theta)[1:])
+    for n in range(steps):
+        update, state = opt.update(jax.grad(bowl)(theta), state, theta)
+        theta = optax.apply_updates(theta, update)
+        np.testing.assert_allclose(thetas[n + 1], theta, rtol=1e-12)
+        np.testing.assert_allclose(nus[n + 1], state[0].nu, rtol=1e-12)

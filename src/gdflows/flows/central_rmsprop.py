@@ -47,7 +47,6 @@ from collections.abc import Callable
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import optax
 
 from gdflows.curvature.eigen import top_eigenpairs
 from gdflows.curvature.hvp import hvp
@@ -172,21 +171,26 @@ def central_rmsprop(
 
 
 def rmsprop_iterates(loss: Callable, theta0, nu0, lr, steps: int, decay: float = 0.9, eps: float = 1e-8):
-    """(thetas, nus), each (steps + 1, D): RMSProp as ``optax.rmsprop(lr, decay, eps)`` runs it, started
-    from the EMA ``nu0`` (optax starts from 0): nu <- decay nu + (1 - decay) g^2, then
-    theta <- theta - lr g / sqrt(nu + eps)."""
-    opt = optax.rmsprop(lr, decay=decay, eps=eps)
-    state = opt.init(theta0)
-    state = (state[0]._replace(nu=jnp.asarray(nu0, theta0.dtype)),) + tuple(state[1:])
+    """(thetas, nus), each (steps + 1, D): RMSProp as ``optax.rmsprop(lr, decay, eps)`` steps, started from
+    the EMA ``nu0`` (optax starts from 0):
+
+    .. math:: \\nu_{n+1} = \\beta_2 \\nu_n + (1 - \\beta_2) g_n^2, \\quad
+        \\theta_{n+1} = \\theta_n - h\\, g_n / \\sqrt{\\nu_{n+1} + \\epsilon}.
+
+    The recurrence itself, as :func:`gdflows.gd.gd` is GD's (training loops step optax in
+    :mod:`gdflows.experiments.steps`)."""
+    grad = jax.grad(loss)
 
     def step(carry, _):
-        theta, state = carry
-        updates, state = opt.update(jax.grad(loss)(theta), state, theta)
-        theta = theta + updates
-        return (theta, state), (theta, state[0].nu)
+        theta, nu = carry
+        g = grad(theta)
+        nu = decay * nu + (1 - decay) * g**2
+        theta = theta - lr * g / jnp.sqrt(nu + eps)
+        return (theta, nu), (theta, nu)
 
-    _, (thetas, nus) = jax.jit(lambda c: jax.lax.scan(step, c, None, length=steps))((theta0, state))
-    return jnp.concatenate([theta0[None], thetas]), jnp.concatenate([jnp.asarray(nu0, theta0.dtype)[None], nus])
+    nu0 = jnp.asarray(nu0, theta0.dtype)
+    _, (thetas, nus) = jax.jit(lambda c: jax.lax.scan(step, c, None, length=steps))((theta0, nu0))
+    return jnp.concatenate([theta0[None], thetas]), jnp.concatenate([nu0[None], nus])
 
 
 def stable_flow(loss: Callable, theta0, nu0, lr, steps: int, decay: float = 0.9, eps: float = 1e-8, substeps: int = 20):
