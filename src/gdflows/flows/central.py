@@ -168,10 +168,18 @@ class Central(Flow):
         lam = jnp.linalg.eigvalsh(M)[::-1]
         ceiling = jnp.minimum(state.ceiling, jnp.maximum(2 / self.lr, lam[0]))
         G = J @ g
-        C = (ceiling * jnp.eye(self.k, dtype=M.dtype) - M) / self.dt + smat(G, self.k)
-        scale = jnp.maximum(jnp.linalg.norm(G), jnp.finfo(G.dtype).tiny)
-        sol = solve_sdcp(C, 0.5 * J @ J.T, state.S, self.sdcp_tol, self.sdcp_max_iter, scale)
+        gap = ceiling * jnp.eye(self.k, dtype=M.dtype) - M
+        sol, info = self.oscillation(state, gap, G, 0.5 * J @ J.T, value, M, lam, ceiling)
         field = -g - 0.5 * J.T @ sol.s
+        return field, info, Tracked(theta, U, info.S, ceiling, J)
+
+    def oscillation(self, state: Tracked, gap, G, Q, value, M, lam, ceiling):
+        """(SDCP solution, info): the oscillation covariance S >= 0 complementary to
+        A(S) = gap / dt + smat(G) + Q(S) >= 0 (``gap``: c times the metric minus U^T H U), warm-started
+        from ``state.S``; the predicted loss is E + <S, U^T H U> / 2."""
+        C = gap / self.dt + smat(G, self.k)
+        scale = jnp.maximum(jnp.linalg.norm(G), jnp.finfo(G.dtype).tiny)
+        sol = solve_sdcp(C, Q, state.S, self.sdcp_tol, self.sdcp_max_iter, scale)
         S = smat(sol.s, self.k)
         info = CentralInfo(
             converged=sol.converged,
@@ -185,7 +193,7 @@ class Central(Flow):
             eig_converged=jnp.asarray(True),
             ceiling=ceiling,
         )
-        return field, info, Tracked(theta, U, S, ceiling, J)
+        return sol, info
 
     def substep(self, state: Tracked) -> tuple[Tracked, CentralInfo]:
         """One Euler substep of dt from ``state``: theta <- theta + dt * field."""

@@ -52,7 +52,7 @@ from gdflows.curvature.eigen import top_eigenpairs
 from gdflows.curvature.hvp import hvp
 from gdflows.curvature.preconditioned import PreconditionedLoss
 from gdflows.errors import GDFlowsError
-from gdflows.flows._sdcp import psd_part, smat, solve_sdcp, svec_weights, triu_pairs
+from gdflows.flows._sdcp import psd_part, svec_weights, triu_pairs
 from gdflows.flows.central import Central, CentralInfo, Tracked, central, curvature_gradients
 
 
@@ -104,23 +104,8 @@ class CentralRMSProp(Central):
         uu, hh = _pair_products(U), _pair_products(HU)
         G = ceiling * uu @ (r * (g**2 - nu) / (2 * P)) + J @ (g / P)
         Q = psd_part(0.5 * (J / P) @ J.T + (ceiling * r / 2) * (uu / P) @ hh.T)
-        C = (ceiling * N - M) / self.dt + smat(G, self.k)
-        scale = jnp.maximum(jnp.linalg.norm(G), jnp.finfo(G.dtype).tiny)
-        sol = solve_sdcp(C, Q, state.S, self.sdcp_tol, self.sdcp_max_iter, scale)
-        S = smat(sol.s, self.k)
-        info = CentralInfo(
-            converged=sol.converged,
-            error=sol.residual,
-            eigenvalues=lam,
-            S=S,
-            loss=value,
-            prediction=value + 0.5 * jnp.sum(S * M),
-            hvps=jnp.asarray(self.k),
-            sdcp_iterations=sol.iterations,
-            eig_converged=jnp.asarray(True),
-            ceiling=ceiling,
-        )
-        carried = Tracked(theta, U, S, ceiling, J, nu)
+        sol, info = self.oscillation(state, ceiling * N - M, G, Q, value, M, lam, ceiling)
+        carried = Tracked(theta, U, info.S, ceiling, J, nu)
         return -(g + 0.5 * J.T @ sol.s) / P, r * (g**2 + hh.T @ sol.s - nu), info, carried
 
     def field_at(self, state: Tracked):
