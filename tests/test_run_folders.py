@@ -106,6 +106,12 @@ def test_a_conflict_names_the_keys_that_differ(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # a relative and an absolute path to the same folder are the same run
     Run.prepare("r", TrainConfig(out="r", lr=0.05, steps=6))
     assert config_conflicts({"a": {"b": 1}}, {"a": {"b": 2}}) == ["a.b: 1 in the folder, 2 now"]
+    # a list key that may be extended: entries added (any order) reopen it, an entry left out does not
+    assert config_conflicts({"s": [1, 2]}, {"s": [3, 2, 1]}, extendable=("s",)) == []
+    assert config_conflicts({"s": [1, 2]}, {"s": [2, 3]}, extendable=("s",)) == [
+        "s leaves out [1] that this folder holds (a list keeping them extends it)"
+    ]
+    assert config_conflicts({"s": [1, 2]}, {"s": [1, 2, 3]}) == ["s: [1, 2] in the folder, [1, 2, 3] now"]
 
 
 @pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])

@@ -46,7 +46,8 @@ class EosConvConfig(Command):
     """
 
     runner: ClassVar[str] = "gdflows.experiments.eos_conv:run"
-    extendable: ClassVar[tuple[str, ...]] = ("steps",)  # a larger --steps extends every run (resumed, not redone)
+    # a larger --steps extends every run (resumed, not redone); more models, rates or seeds add runs
+    extendable: ClassVar[tuple[str, ...]] = ("steps", "models", "vgg_lrs", "resnet_lrs", "seeds")
 
     out: Path = Path("runs/eos_conv")  # the run folder
     size: EosConvSize = "cpu"  # accelerator: 5,000 images (replaces net.n-train, net.n-test, steps, log-every)

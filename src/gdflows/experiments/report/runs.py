@@ -6,7 +6,8 @@ permissions (0666 less the umask, e.g. 0644).
 
 A folder holds one run. Its identity is the config without ``out`` (where the
 folder is) and without the keys a resumable command may raise (``extendable``:
-``steps`` for ``gdflows train``): reopened with the same identity, a run
+``steps`` for ``gdflows train``) or add entries to (a list: ``eos-conv``'s rates and seeds, ``track``'s
+starts): reopened with the same identity, a run
 resumes from its checkpoint, or extends to a larger ``steps``; with a different
 one it is refused, naming the keys that differ. Nothing is
 created until :meth:`Run.create`, so a config refused on validation leaves no
@@ -216,7 +217,8 @@ def _flat(config: Mapping, prefix: str = "") -> dict[str, Any]:
 
 def config_conflicts(stored: Mapping, given: Mapping, extendable=()) -> list[str]:
     """What keeps ``given`` from reopening a folder that holds ``stored``: one entry per differing key
-    (identity keys), or per extendable key that ``given`` lowers."""
+    (identity keys), or per extendable key that ``given`` lowers (a number) or leaves an entry out of (a list:
+    a design that adds runs or starts keeps those already computed)."""
     old, new = _flat(stored), _flat(given)
     problems = []
     for key in sorted(set(old) | set(new)):
@@ -224,6 +226,10 @@ def config_conflicts(stored: Mapping, given: Mapping, extendable=()) -> list[str
         if key in extendable and isinstance(a, int) and isinstance(b, int):
             if b < a:
                 problems.append(f"{key} {b} < the {a} this folder holds (a larger value extends the run)")
+        elif key in extendable and isinstance(a, list) and isinstance(b, list):
+            dropped = [v for v in a if v not in b]
+            if dropped:
+                problems.append(f"{key} leaves out {dropped} that this folder holds (a list keeping them extends it)")
         elif a != b:
             problems.append(f"{key}: {a!r} in the folder, {b!r} now")
     return problems

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# The conv-net evidence designs (docs/eos_conv, docs/eos_conv_ce, docs/track_conv) on one accelerator, in one
+# go: their runs as parallel processes on the one GPU (each run is small; one process leaves the GPU idle):
+#   * eos-conv, ResNet, MSE: one process per rate (0.021, 0.023, 0.025) and seed (0, 1, 2);
+#   * eos-conv, VGG, cross-entropy: one process per rate (0.2, 0.25, 0.3) and seed (0, 1, 2);
+#   * track on eos-conv's VGG at h = 0.03, seed 1: 12 starts in its edge-of-stability phase, two per process.
+# The designs are the CPU-size ones (same data, nets, tolerances, float32 with matmuls at full float32
+# precision), so a folder computed here merges with one computed on a CPU (eos-conv and track extend a run
+# by more rates, seeds or starts; merge the folders and rerun the command to write the report).
+# Every process runs under LIMIT seconds (Ctrl-C first: a run keeps what it computed and resumes later).
+# Results: $OUT/runs.tgz (every run folder), $OUT/logs.tgz, $OUT/TIMINGS.txt.
+#
+# Usage:   OUT=/path/to/results bash benchmarks/conv_evidence_device.sh
+# Needs Python 3.12 with JAX (a CUDA build), optax, diffrax, equinox, matplotlib and rich; wheels of the rest
+# in .whl/ (tyro, docstring-parser, typeguard, matfree); Fashion-MNIST in .data/fashion_mnist/ (or Debian's).
+# GDFLOWS_TINY=1 shrinks every run (any machine, a few minutes on a CPU): a check that the script runs.
+set -u -o pipefail
+OUT=${OUT:?set OUT to the folder for the results}
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT" || exit 1
+PY=${PYTHON:-python3}
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+WORK=${WORK:-/tmp/conv_evidence}
+mkdir -p "$WORK/runs" "$WORK/logs"
+START=$(date +%s)
+say() { echo "[conv_evidence $(($(date +%s) - START)) s] $*" | tee -a "$OUT/TIMINGS.txt"; }
+
+if compgen -G ".whl/*.whl" >/dev/null; then
+  $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
+    || { echo "installing the wheels in .whl/ failed" >&2; exit 1; }
+  export PYTHONPATH=/tmp/site:$ROOT/src
+else
+  export PYTHONPATH=$ROOT/src${PYTHONPATH:+:$PYTHONPATH}
+fi
+[ -d .data/fashion_mnist ] && export GDFLOWS_DATA=$ROOT/.data/fashion_mnist
+export JAX_DEFAULT_MATMUL_PRECISION=highest  # float32 means float32: no TF32 in the convolutions and matmuls
+export XLA_PYTHON_CLIENT_PREALLOCATE=false   # many processes share the GPU
+export JAX_COMPILATION_CACHE_DIR=${JAX_COMPILATION_CACHE_DIR:-/tmp/gdflows-xla}
+LIMIT=${LIMIT:-470}
+
+RESNET_LRS=(0.021 0.023 0.025)
+CE_LRS=(0.2 0.25 0.3)
+SEEDS=(0 1 2)
+TRACK_STARTS=("1270 1280" "1290 1300" "1310 1320" "1330 1340" "1490 1500" "1510 1520")
+EOS=()
+TRACK=(--lr 0.03 --train-steps 1575 --horizon 10 --rtol 1e-4 --atol 1e-7 --net.dataset fashion_mnist
+  --net.model vgg --net.width 4 --net.n-train 1000 --net.n-test 500 --net.dtype float32 --net.seed 1)
+if [ "${GDFLOWS_TINY:-0}" = 1 ]; then
+  EOS=(--net.n-train 40 --net.n-test 20 --net.width 1 --steps 30 --log-every 10 --edge-diagnoses 4
+    --tol 1e-5 --max-hvps 12)
+  TRACK=(--lr 0.03 --train-steps 8 --horizon 2 --rtol 1e-4 --atol 1e-7 --net.dataset fashion_mnist
+    --net.model vgg --net.width 1 --net.n-train 40 --net.n-test 20 --net.dtype float32 --net.seed 1)
+  RESNET_LRS=(0.021)
+  CE_LRS=(0.2)
+  SEEDS=(0)
+  TRACK_STARTS=("2 3" "4 5")
+  LIMIT=600
+fi
+
+{ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || echo "no nvidia-smi"; } \
+  | sed 's/^/device: /' | tee -a "$OUT/TIMINGS.txt"
+$PY -c "import jax; print('jax', jax.__version__, jax.devices())" 2>&1 | tee -a "$OUT/TIMINGS.txt"
+
+job() {  # job NAME ARGS...: gdflows ARGS under LIMIT seconds (SIGINT, then SIGKILL 20 s later), logged
+  local name=$1 t0=$(date +%s)
+  shift
+  timeout --signal=INT --kill-after=20 "$LIMIT" "$PY" -m gdflows.experiments.cli "$@" >"$WORK/logs/$name.log" 2>&1
+  say "$name: exit $? after $(($(date +%s) - t0)) s"
+}
+
+for s in "${SEEDS[@]}"; do
+  for lr in "${RESNET_LRS[@]}"; do
+    job "resnet_lr${lr}_s$s" eos-conv --models resnet --resnet-lrs "$lr" --seeds "$s" "${EOS[@]}" \
+      --out "$WORK/runs/resnet_lr${lr}_s$s" &
+  done
+  for lr in "${CE_LRS[@]}"; do
+    job "ce_lr${lr}_s$s" eos-conv --models vgg --vgg-lrs "$lr" --seeds "$s" --net.loss cross_entropy "${EOS[@]}" \
+      --out "$WORK/runs/ce_lr${lr}_s$s" &
+  done
+done
+for i in "${!TRACK_STARTS[@]}"; do
+  # shellcheck disable=SC2086  # the pair of starts is two arguments
+  job "track_$i" track "${TRACK[@]}" --starts ${TRACK_STARTS[$i]} --out "$WORK/runs/track_$i" &
+done
+say "started $(jobs -p | wc -l) processes (limit $LIMIT s each)"
+wait
+nvidia-smi --query-gpu=name,utilization.gpu,memory.used --format=csv,noheader 2>/dev/null | sed 's/^/after: /'
+tar czf "$OUT/runs.tgz" -C "$WORK/runs" . && tar czf "$OUT/logs.tgz" -C "$WORK/logs" .
+say "done: $(du -h "$OUT/runs.tgz" | cut -f1) of run folders"

@@ -1,0 +1,63 @@
+"""Merge run folders computed in parallel (e.g. by conv_evidence_device.sh) into one, for the command to finish.
+
+    python benchmarks/merge_run_folders.py DEST SRC [SRC ...]
+
+DEST starts as a copy of the first folder when it does not exist. From every SRC, the run subfolders DEST
+lacks are copied in, and the rows of SRC's top-level CSV tables that DEST's tables lack are appended
+(``timings.csv`` of eos-conv, ``track_*.csv`` of track). Reports, figures and summaries are left as they
+are: rerun the command on DEST with the union of the designs (more rates, seeds or starts extend a run
+folder) and it computes nothing already there and writes the report from everything.
+"""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import sys
+from pathlib import Path
+
+DERIVED = ("summary.csv", "predictors.csv", "track_summary.csv", "track_holding.csv")  # rewritten by the rerun
+
+
+def rows(path: Path) -> tuple[list[str], list[dict]]:
+    with path.open(newline="") as f:
+        reader = csv.DictReader(f)
+        return list(reader.fieldnames or []), list(reader)
+
+
+def merge_table(dest: Path, src: Path) -> int:
+    """Append the rows of ``src`` that ``dest`` lacks; returns how many."""
+    if not dest.exists():
+        shutil.copy2(src, dest)
+        return len(rows(src)[1])
+    fields, have = rows(dest)
+    more_fields, more = rows(src)
+    fields += [f for f in more_fields if f not in fields]
+    seen = {tuple(sorted(r.items())) for r in have}
+    new = [r for r in more if tuple(sorted(r.items())) not in seen]
+    with dest.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(have + new)
+    return len(new)
+
+
+def merge(dest: Path, sources: list[Path]) -> None:
+    if not dest.exists():
+        shutil.copytree(sources[0], dest)
+    for src in sources:
+        if src.resolve() == dest.resolve():
+            continue
+        for sub in sorted(p for p in src.iterdir() if p.is_dir() and p.name != "figures"):
+            if not (dest / sub.name).exists():
+                shutil.copytree(sub, dest / sub.name)
+                print(f"{dest}: + {sub.name}/")
+        for table in sorted(src.glob("*.csv")):
+            if table.name not in DERIVED:
+                print(f"{dest}: + {merge_table(dest / table.name, table)} rows of {table.name}")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 3:
+        sys.exit(__doc__)
+    merge(Path(sys.argv[1]), [Path(p) for p in sys.argv[2:]])
