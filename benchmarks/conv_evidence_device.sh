@@ -33,7 +33,7 @@ if compgen -G ".whl/*.whl" >/dev/null; then
 else
   export PYTHONPATH=$ROOT/src${PYTHONPATH:+:$PYTHONPATH}
 fi
-[ -d .data/fashion_mnist ] && export GDFLOWS_DATA=$ROOT/.data/fashion_mnist
+[ -d .data/fashion_mnist ] && export GDFLOWS_DATA=$ROOT/.data  # holds fashion_mnist/
 export JAX_DEFAULT_MATMUL_PRECISION=highest  # float32 means float32: no TF32 in the convolutions and matmuls
 export XLA_PYTHON_CLIENT_PREALLOCATE=false   # many processes share the GPU
 export JAX_COMPILATION_CACHE_DIR=${JAX_COMPILATION_CACHE_DIR:-/tmp/gdflows-xla}

@@ -32,6 +32,13 @@ def test_wilson_matches_scipy(k, n):
     assert wilson(k, n) == pytest.approx((ci.low, ci.high), abs=1e-12)
 
 
+def test_wilson_holds_the_fraction_itself_at_every_n():
+    """At p = 0 and p = 1 the bounds equal p exactly (rounding once put 1 just outside, and a figure's error
+    bar below zero)."""
+    for n in range(1, 400):
+        assert wilson(n, n)[1] == 1.0 and wilson(0, n)[0] == 0.0
+
+
 def test_scores_on_a_hand_counted_confusion_table():
     # observed: 4 rises, 6 falls; predicted: rises right 3, falls right 4 (2 false rises)
     observed = [1, 1, 1, 1, -1, -1, -1, -1, -1, -1]
