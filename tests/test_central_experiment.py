@@ -38,6 +38,12 @@ def test_onset_is_the_first_rise_and_at_eos_marks_rises_in_the_window():
     assert exp.at_eos(losses, 1).sum() == 1
 
 
+def test_a_rise_below_the_noise_threshold_is_not_a_rise():
+    losses = np.float32([0.25, 0.25, np.nextafter(np.float32(0.25), np.float32(1)), 0.2499, 0.26])
+    np.testing.assert_array_equal(exp.rises(losses), [False, True, False, True])
+    np.testing.assert_array_equal(exp.rises(losses, 1e-6), [False, False, False, True])
+
+
 def test_burst_starts_separate_rises_by_quiet_stretches():
     up = np.zeros(100, bool)
     up[[10, 12, 14, 50, 52, 90]] = True

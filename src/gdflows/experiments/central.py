@@ -96,10 +96,11 @@ def centred_average(x, window: int) -> np.ndarray:
     return out
 
 
-def rises(losses) -> np.ndarray:
-    """rises[n]: GD's loss rose at step n (L_{n+1} > L_n); length len(losses) - 1."""
+def rises(losses, rtol: float = 0.0) -> np.ndarray:
+    """rises[n]: GD's loss rose at step n by more than ``rtol`` of it (L_{n+1} - L_n > rtol |L_n|); length
+    len(losses) - 1. A float32 loss that barely moves rises by rounding alone: pass rtol ~ 1e-6 there."""
     losses = np.asarray(losses, float)
-    return losses[1:] > losses[:-1]
+    return losses[1:] - losses[:-1] > rtol * np.abs(losses[:-1])
 
 
 def eos_onset(losses) -> int | None:

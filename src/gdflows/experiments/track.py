@@ -27,7 +27,8 @@ over its period-two oscillation, the centred filter
 :math:`(-1)^n a` exactly and leaves a linear drift unchanged (rows ``central vs averaged GD``).
 
 Starts are labelled by what GD does there, not by h*lambda_0 alone: "at EoS" when GD's loss rises
-within m steps either side of the start (it oscillates; :func:`gdflows.experiments.central.rises`),
+by more than :data:`NOISE_RTOL` of itself within m steps either side of the start (it oscillates;
+:func:`gdflows.experiments.central.rises`; a float32 loss that barely moves rises by rounding alone),
 otherwise "before EoS" (h*lambda_0 < 2) or "above 2/h, not oscillating" (h*lambda_0 >= 2 while GD
 still follows gradient flow). The run resumes start by start: each finished start is a row of
 ``track_starts.csv`` (with its CPU seconds), written after its distances and sharpness rows.
@@ -58,6 +59,7 @@ from gdflows.gd import gd
 
 CENTRAL_K = 3  # tracked directions of the central flow
 HOLD_TOL = 0.05  # a model holds while its distance to GD is within 5% of how far GD has moved
+NOISE_RTOL = 1e-6  # a loss rise below this fraction of the loss is rounding (float32), not an oscillation
 QUADRATIC = "quadratic"  # the quadratic model (--flows quadratic)
 AVERAGED = "vs averaged GD"  # rows "central vs averaged GD", "NGF vs averaged GD"
 NUMERIC = (
@@ -119,7 +121,7 @@ def track_start(loss, gd_thetas, lr, start, horizon, names, tol, **solve_kw) -> 
     theta_s = gd_thetas[start]
     h_lam = lr * sharpness(loss, theta_s, tol)
     losses = np.asarray(jax.vmap(loss)(gd_thetas[max(0, start - horizon) : start + horizon + 1]))
-    tags = {"start": start, "h_lambda0": h_lam, "phase": phase(bool(np.any(rises(losses))), h_lam)}
+    tags = {"start": start, "h_lambda0": h_lam, "phase": phase(bool(np.any(rises(losses, NOISE_RTOL))), h_lam)}
     flows = [n for n in names if n not in ("central", QUADRATIC)]
     sols = solve_flows_displaced(loss, theta_s, lr, horizon, flows, **solve_kw)
     if QUADRATIC in names:
