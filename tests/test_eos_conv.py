@@ -11,7 +11,7 @@ import pytest
 
 from gdflows.data import downsample, load_dataset
 from gdflows.errors import GDFlowsError
-from gdflows.experiments import paper_scale
+from gdflows.experiments import eos_conv, paper_scale
 from gdflows.experiments.cli import main
 from gdflows.experiments.configs import EosConvConfig, NetworkSetup
 from gdflows.experiments.eos_conv import (
@@ -246,3 +246,12 @@ def test_a_resumed_or_extended_run_adds_its_sessions_times(tmp_path):
     times = {t["run"]: (float(t["wall_s"]), float(t["cpu_s"])) for t in run.read_table("timings")}
     assert times == {"vgg_lr0.03_s0": (15.0, 22.0), "vgg_lr0.03_s1": (1.5, 2.0)}
     assert cpu_text(run) == " Total: 0 CPU-minutes (0 minutes wall) over 2 runs (`timings.csv`)."
+
+
+def test_an_interrupted_run_keeps_its_time(tmp_path, monkeypatch):
+    run = Run.open(tmp_path, {})
+    clock = iter([0.0, 4.0])
+    monkeypatch.setattr(eos_conv.time, "perf_counter", lambda: next(clock))
+    with pytest.raises(KeyboardInterrupt), eos_conv.timed(run, "resnet_lr0.021_s0"):
+        raise KeyboardInterrupt
+    assert [float(t["wall_s"]) for t in run.read_table("timings")] == [4.0]

@@ -23,6 +23,7 @@ report's prose and figure titles follow those verdicts.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
 from pathlib import Path
@@ -430,6 +431,20 @@ def add_time(run: Run, name: str, wall: float, cpu: float) -> None:
     run.write_table("timings", list(times.values()))
 
 
+@contextlib.contextmanager
+def timed(run: Run, name: str):
+    """Add the wall and CPU seconds of the block to run ``name``'s line of ``timings.csv``, also when it is
+    interrupted (the run resumes later; its time so far counts)."""
+    start, cpu = time.perf_counter(), time.process_time()
+    try:
+        yield
+    finally:
+        wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+        if wall > 1:  # a run finished before is skipped in no time: its time stays as recorded
+            add_time(run, name, wall, cpu)
+        print(f"{name}: {wall:.0f} s wall, {cpu:.0f} s CPU (this process)")
+
+
 def run(cfg: EosConvConfig) -> Path:
     """``gdflows eos-conv``: each train run (resumable, a finished one skipped; its time kept in
     ``timings.csv``), then the summary and report."""
@@ -444,12 +459,8 @@ def run(cfg: EosConvConfig) -> Path:
     load_dataset(net.dataset, data_dir=net.data_dir, n_train=net.n_train, n_test=net.n_test)
     run = folder.create()
     for train in configs:
-        start, cpu = time.perf_counter(), time.process_time()
-        train.run()
-        wall, cpu = time.perf_counter() - start, time.process_time() - cpu
-        if wall > 1:  # a run finished before is skipped in no time: its time stays as recorded
-            add_time(run, train.out.name, wall, cpu)
-        print(f"{train.out.name}: {wall:.0f} s wall, {cpu:.0f} s CPU (this process)")
+        with timed(run, train.out.name):
+            train.run()
     write_report(run, cfg)
     folder.finish()
     print(f"report: {run.file('REPORT.md')}")
