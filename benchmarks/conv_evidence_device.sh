@@ -3,7 +3,8 @@
 # go: their runs as parallel processes on the one GPU (each run is small; one process leaves the GPU idle):
 #   * eos-conv, ResNet, MSE: one process per rate (0.021, 0.023, 0.025) and seed (0, 1, 2);
 #   * eos-conv, VGG, cross-entropy: one process per rate (0.2, 0.25, 0.3) and seed (0, 1, 2);
-#   * track on eos-conv's VGG at h = 0.03, seed 1: 12 starts in its edge-of-stability phase, two per process.
+#   * track on docs/track_conv's VGG (256 images) at h = 0.03: 10 starts in its two bursts of loss rises
+#     (steps 1309-1329 and 2328-2353), two per process.
 # The designs are the CPU-size ones (same data, nets, tolerances, float32 with matmuls at full float32
 # precision), so a folder computed here merges with one computed on a CPU (eos-conv and track extend a run
 # by more rates, seeds or starts; merge the folders and rerun the command to write the report).
@@ -42,10 +43,11 @@ LIMIT=${LIMIT:-470}
 RESNET_LRS=(0.021 0.023 0.025)
 CE_LRS=(0.2 0.25 0.3)
 SEEDS=(0 1 2)
-TRACK_STARTS=("1270 1280" "1290 1300" "1310 1320" "1330 1340" "1490 1500" "1510 1520")
+TRACK_STARTS=("1300 1305" "1310 1315" "1320 1325" "1330 2330" "2340 2350")
 EOS=()
-TRACK=(--lr 0.03 --train-steps 1575 --horizon 10 --rtol 1e-4 --atol 1e-7 --net.dataset fashion_mnist
-  --net.model vgg --net.width 4 --net.n-train 1000 --net.n-test 500 --net.dtype float32 --net.seed 1)
+TRACK=(--lr 0.03 --train-steps 2380 --horizon 10 --rtol 1e-4 --atol 1e-7 --flows NGF PF PF+NP central quadratic
+  --net.dataset fashion_mnist --net.model vgg --net.width 4 --net.depth 1 --net.downsample 2 --net.classes
+  --net.n-train 256 --net.n-test 100 --net.curvature-size 256 --net.dtype float32 --net.seed 1)
 if [ "${GDFLOWS_TINY:-0}" = 1 ]; then
   EOS=(--net.n-train 40 --net.n-test 20 --net.width 1 --steps 30 --log-every 10 --edge-diagnoses 4
     --tol 1e-5 --max-hvps 12)
