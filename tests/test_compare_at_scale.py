@@ -12,7 +12,7 @@ from gdflows.errors import GDFlowsError
 from gdflows.experiments import configs
 from gdflows.experiments.cli import main
 from gdflows.experiments.optimizers import compare, field_report, plans, tables
-from gdflows.experiments.optimizers.spread import tally, versus
+from gdflows.experiments.optimizers.spread import at_chance, failed_run, tally, versus
 from gdflows.experiments.report.runs import read_csv
 from gdflows.experiments.steps import batch_schedule
 from gdflows.problems.network import network_problem
@@ -74,8 +74,12 @@ def _rows():
         row("adam_lr0.001", "adam", 1, 1.0, "nan", "nan", "nan", diverged=True),
         row("dal_p1_hvp", "dal", 0, 6.0, 0.90, 0.4, 0.2),
         row("dal_p1_hvp", "dal", 1, 6.0, 0.80, 0.5, 0.3),
-        row("momentum_lr0.03", "momentum", 0, 1.5, 0.50, 1.2, 0.9),
-        row("momentum_lr0.03", "momentum", 1, 1.5, 0.50, 1.2, 0.9),
+        row("momentum_lr0.03", "momentum", 0, 1.5, 0.50, 0.95, 0.9),
+        row("momentum_lr0.03", "momentum", 1, 1.5, 0.50, 0.95, 0.9),
+        row("cdat", "cdat", 0, 1.0, 0.10, 0.5, 0.3),  # at chance: failed
+        row("cdat", "cdat", 1, 1.0, 0.30, 0.5, 0.3),
+        row("polyak", "polyak", 0, 1.0, 0.60, 1.3, 0.3),  # above its starting test loss (1.0): failed
+        row("polyak", "polyak", 1, 1.0, 0.60, 0.9, 0.3),
     ]
 
 
@@ -93,7 +97,7 @@ def _curves(rows):
 
 def test_budget_summary_and_tuned_sgd_by_hand():
     rows = _rows()
-    summary = {s["method"]: s for s in tables.summarise(rows, _curves(rows))}
+    summary = {s["method"]: s for s in tables.summarise(rows, _curves(rows), 2000, 10)}
     assert tables.budget(list(summary.values())) == {"vgg": 3.0}  # tuned SGD's (2 + 4) / 2, not momentum's 1.5
     dal = summary["dal_p1_hvp"]
     assert (dal["test_acc"], dal["test_acc_std"]) == (pytest.approx(0.85), pytest.approx(math.sqrt(0.005)))
@@ -101,11 +105,14 @@ def test_budget_summary_and_tuned_sgd_by_hand():
     sgd = summary["gd_lr0.1"]  # seed 0 finished at 2 s (acc 0.70), seed 1 is at 3 s of its 4 (0.1 * 3)
     assert sgd["test_acc_at_T"] == pytest.approx(0.5) and sgd["test_acc_at_T_std"] == pytest.approx(0.4 / math.sqrt(2))
     assert summary["adam_lr0.001"]["diverged"] == 1 and summary["adam_lr0.001"]["test_acc"] == 0.8
+    assert [summary[m]["failed"] for m in ("adam_lr0.001", "cdat", "polyak", "momentum_lr0.03")] == [1, 1, 1, 0]
     assert tables.tuned_sgd(list(summary.values()), "vgg")["method"] == "gd_lr0.1"  # gd_lr1 diverged once
     assert [s["method"] for s in tables.field(list(summary.values()), "vgg")] == [
         "gd_lr0.1",
         "adam_lr0.001",
         "momentum_lr0.03",
+        "cdat",
+        "polyak",
     ]
     assert summary["momentum_lr0.03"]["test_acc_at_T"] == 0.5  # finished before T: its final value
 
@@ -116,21 +123,34 @@ def test_versus_says_each_answer():
     assert versus((0.80, 0.03, False), (0.76, 0.03, False), True) == "tie"  # 0.04 < 0.0424
     assert versus((0.80, 0.03, False), (0.75, 0.03, False), True) == "win"  # 0.05 > 0.0424
     assert versus((0.5, 0.0, False), (0.6, 0.0, False), False) == "win"  # lower loss wins
-    assert versus((0.9, 0.0, True), (0.1, 0.0, False), True) == "loss"  # a diverged seed loses
-    assert versus((0.1, 0.0, False), (math.nan, 0.0, False), True) == "win"
-    assert versus((0.9, 0.0, True), (0.1, 0.0, True), True) == "tie"
-    assert tally(["win", "tie", "win", "loss"]) == {"win": 2, "tie": 1, "loss": 1}
+    assert versus((0.9, 0.0, True), (0.1, 0.0, False), True) == "failed"  # a failed method is compared with no one
+    assert versus((0.1, 0.0, False), (0.9, 0.0, True), True) == "failed"  # and is nobody's loss
+    assert versus((0.1, 0.0, False), (math.nan, 0.0, False), True) == "failed"
+    assert tally(["win", "tie", "win", "loss", "failed"]) == {"win": 2, "tie": 1, "loss": 1, "failed": 1}
+
+
+def test_a_run_fails_at_chance_above_its_start_or_diverged():
+    assert at_chance(0.11, 2000, 10) and not at_chance(0.12, 2000, 10)  # Wilson lower ends 0.097 and 0.106
+    assert at_chance(math.nan, 2000, 10) and not at_chance(0.3, 100, 10)
+    assert not failed_run(0.8, 2000, 10, 0.5, 2.3, diverged=False)
+    assert failed_run(0.8, 2000, 10, 2.3, 2.3, diverged=False)  # no lower than where it started
+    assert failed_run(0.8, 2000, 10, math.nan, 2.3, diverged=False)
+    assert failed_run(0.8, 2000, 10, 0.5, 2.3, diverged=True)
+    assert failed_run(0.1, 2000, 10, 0.5, 2.3, diverged=False)
 
 
 def test_verdict_lines_follow_the_verdicts():
     rows = _rows()
-    lines = field_report.verdict_lines(tables.summarise(rows, _curves(rows)))
+    lines = field_report.verdict_lines(tables.summarise(rows, _curves(rows), 2000, 10))
     # equal epochs, accuracy: DAL 0.85 +- 0.071 vs tuned SGD 0.71 +- 0.014: 0.14 > 0.072, a win; Adam diverged once
-    assert lines[0].startswith("- vgg, equal epochs: dal_p1_hvp (0.850 +- 0.071) beats gd_lr0.1, adam_lr0.001, mom")
-    assert "equal epochs, test accuracy: DAL variants against the field: 3 wins, 0 ties, 0 losses" in lines[1]
+    assert lines[0] == (
+        "- vgg, equal epochs: dal_p1_hvp (0.850 +- 0.071) beats gd_lr0.1, momentum_lr0.03; ties none; loses to "
+        "none; not compared (failed): adam_lr0.001, cdat, polyak."
+    )  # Adam diverged once, CDAT ended at chance once, Polyak above its starting loss once
+    assert "test accuracy: DAL variants against the field: 2 wins, 0 ties, 0 losses (3 pairs with a" in lines[1]
     # at T = 3 s: DAL 0.3 +- 0 vs SGD 0.5 +- 0.283: -0.2 within 0.283, a tie; vs momentum 0.5 +- 0: a loss
     at_t = next(line for line in lines if line.startswith("- vgg, equal wall-clock time: dal_p1_hvp"))
-    assert "(0.300 +- 0.000) beats adam_lr0.001; ties gd_lr0.1; loses to momentum_lr0.03." in at_t
+    assert "(0.300 +- 0.000) beats none; ties gd_lr0.1; loses to momentum_lr0.03; not compared (failed): " in at_t
 
 
 def test_seed_theta_is_network_problems_initialisation():

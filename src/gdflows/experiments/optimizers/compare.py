@@ -194,6 +194,7 @@ def train_run(trainer: Trainer, seed: int) -> tuple[list[dict], dict]:
         "train_acc": float(train[1]),
         "test_loss": last["test_loss"],
         "test_acc": last["test_acc"],
+        "test_n": len(problem.data.y_test),
         **_progress(trainer, log, diverged_at),
         "diverged": diverged_at is not None,
         "diverged_at": "" if diverged_at is None else diverged_at,

@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from gdflows.experiments.optimizers import tables  # noqa: E402
 from gdflows.experiments.optimizers.report import sections  # noqa: E402
-from gdflows.experiments.optimizers.spread import LOSS, TIE, WIN, tally, versus  # noqa: E402
+from gdflows.experiments.optimizers.spread import FAILED, LOSS, TIE, WIN, tally, versus  # noqa: E402
 from gdflows.experiments.report import markdown  # noqa: E402
 from gdflows.experiments.report.runs import Run, read_csv  # noqa: E402
 from gdflows.optim import DAL_FAMILIES  # noqa: E402
@@ -27,12 +27,12 @@ def pm(mean: float, std: float, digits: int = 3) -> str:
 
 
 def _triple(row, metric: str, suffix: str) -> tuple:
-    return row[metric + suffix], row[f"{metric}{suffix}_std"], row["diverged"] > 0
+    return row[metric + suffix], row[f"{metric}{suffix}_std"], row["failed"] > 0
 
 
 def outcomes(summary, model: str, dal: dict, metric: str, suffix: str) -> dict:
     """The field method names per answer of ``dal`` against each, on ``metric`` at one budget."""
-    out = {WIN: [], TIE: [], LOSS: []}
+    out = {WIN: [], TIE: [], LOSS: [], FAILED: []}
     for other in tables.field(summary, model):
         out[versus(_triple(dal, metric, suffix), _triple(other, metric, suffix), HIGHER[metric])].append(
             other["method"]
@@ -46,7 +46,7 @@ def verdict_lines(summary) -> list[str]:
     for model in sorted({s["model"] for s in summary}):
         for budget, suffix in BUDGETS.items():
             for metric in HIGHER:
-                counts = {WIN: 0, TIE: 0, LOSS: 0}
+                counts = {WIN: 0, TIE: 0, LOSS: 0, FAILED: 0}
                 for dal in tables.dal_rows(summary, model):
                     o = outcomes(summary, model, dal, metric, suffix)
                     counts = {k: counts[k] + v for k, v in tally(w for w in o for _ in o[w]).items()}
@@ -54,11 +54,13 @@ def verdict_lines(summary) -> list[str]:
                         lines.append(
                             f"- {model}, {budget}: {dal['method']} "
                             f"({pm(*_triple(dal, metric, suffix)[:2])}) beats {', '.join(o[WIN]) or 'none'}; "
-                            f"ties {', '.join(o[TIE]) or 'none'}; loses to {', '.join(o[LOSS]) or 'none'}."
+                            f"ties {', '.join(o[TIE]) or 'none'}; loses to {', '.join(o[LOSS]) or 'none'}"
+                            + (f"; not compared (failed): {', '.join(o[FAILED])}." if o[FAILED] else ".")
                         )
                 lines.append(
                     f"- **{model}, {budget}, {LABEL[metric]}: DAL variants against the field: "
-                    f"{counts[WIN]} wins, {counts[TIE]} ties, {counts[LOSS]} losses.**"
+                    f"{counts[WIN]} wins, {counts[TIE]} ties, {counts[LOSS]} losses "
+                    f"({counts[FAILED]} pairs with a failed method not counted).**"
                 )
     return lines
 
@@ -77,6 +79,7 @@ def table_rows(summary) -> list[dict]:
                 {
                     "model": model,
                     "method": s["method"] + (" (tuned SGD)" if s is sgd else ""),
+                    "failed": f"{s['failed']}/{s['seeds']}",
                     "diverged": f"{s['diverged']}/{s['seeds']}",
                     "test acc": pm(s["test_acc"], s["test_acc_std"]),
                     "test loss": pm(s["test_loss"], s["test_loss_std"]),
@@ -96,6 +99,7 @@ def sweep_rows(summary) -> list[dict]:
         {
             "model": s["model"],
             "method": s["method"],
+            "failed": f"{s['failed']}/{s['seeds']}",
             "diverged": f"{s['diverged']}/{s['seeds']}",
             "train loss": pm(s["train_loss"], s["train_loss_std"], 4),
             "test acc": pm(s["test_acc"], s["test_acc_std"]),
@@ -135,7 +139,7 @@ def write(run: Run, cfg, plan) -> None:
     (net, *_), (batch, *_) = plan.nets, plan.regimes.values()
     rows = read_csv(run.file("results.csv"))
     curves = read_csv(run.file("curves.csv"))
-    summary = tables.summarise(rows, curves)
+    summary = tables.summarise(rows, curves, plan.n_test, plan.classes)
     budgets = tables.budget(summary)
     run.write_table("summary", summary)
     main = table_rows(summary)
@@ -143,7 +147,8 @@ def write(run: Run, cfg, plan) -> None:
     table = markdown.markdown_table(main, list(main[0]) if main else [])
     run.write_text("table.md", table + "\n")
     names = figures(run, summary, curves)
-    sweep = markdown.markdown_table(sweep_rows(summary), ["model", "method", "diverged", "train loss", "test acc"])
+    sweep_table = sweep_rows(summary)
+    sweep = markdown.markdown_table(sweep_table, list(sweep_table[0]) if sweep_table else [])
     sizes = ", ".join(f"{m} ({next(r['params'] for r in rows if r['model'] == m)} parameters)" for m in budgets)
     text = [
         "# compare-optimizers: DAL against the field",
@@ -155,7 +160,7 @@ def write(run: Run, cfg, plan) -> None:
         f"Polyak (f_min = 0) capped at {plan.max_lr:g}. Fixed rates: SGD sweep {', '.join(map(str, plan.lrs))}; "
         f"momentum {plan.rates['momentum']:g} (beta 0.9); Adam {plan.rates['adam']:g}; "
         f"schedule-free SGD {plan.rates['schedule_free']:g}.",
-        "Tuned SGD: the sweep's rate with the lowest mean final training loss and no diverged seed "
+        "Tuned SGD: the sweep's rate with the lowest mean final training loss and no failed seed "
         "(the test set plays no part in the choice).",
         "Entries are mean +- sample std over seeds, of the runs that did not diverge. 'at T': read off each "
         "run's curve at the last evaluation logged within the model's budget T, tuned SGD's mean training time "
@@ -163,8 +168,10 @@ def write(run: Run, cfg, plan) -> None:
         + ", ".join(f"{m} T = {t:.1f} s" for m, t in budgets.items())
         + ". Training time excludes evaluations and compilation; measured on a machine shared with other jobs, so "
         "the wall-clock columns are indicative. FLOPs: XLA's cost analysis of one step.",
-        "Verdicts: a beats b when its mean is better by more than sqrt(s_a^2 + s_b^2); otherwise a tie; "
-        "a method with a diverged seed loses to one without.",
+        "Verdicts: a beats b when its mean is better by more than sqrt(s_a^2 + s_b^2); otherwise a tie. "
+        "A failed seed (diverged, test accuracy at chance: the lower end of its 95% Wilson interval at or below "
+        f"1/{plan.classes}, or a final test loss at or above its starting one) fails its method, which is then "
+        "compared with no one: its pairs are listed as failed and counted as nobody's win or loss.",
         *sections(verdict_lines(summary), table, names, ("The SGD sweep", sweep)),
     ]
     run.write_text("REPORT.md", "\n".join(text))

@@ -54,6 +54,7 @@ class Plan:
     loss_target: float | None = None  # report the steps to reach this training loss
     lambda_tol: float | None = None  # track lambda_0 of the full loss (seed 0, DAL families) at this tolerance
     report: str = "field"  # the report: "field" (conv nets) or "subset"
+    classes: int = 10  # labels the nets tell apart (chance accuracy: 1 / classes)
 
     def schedule(self, n: int, batch_size: int | None) -> tuple[int, int]:
         """(steps, log_every) of a run on n examples: the plan's steps, or ``logs_per_epoch`` equal chunks per

@@ -8,8 +8,11 @@
   (:func:`value_at`: the last point logged at or before T, the parameters a
   user stopping at T would hold).
 * Tuned SGD: of the SGD sweep, the rate with the lowest mean final training
-  loss over seeds and no diverged seed (the training objective; the test set
+  loss over seeds and no failed seed (the training objective; the test set
   plays no part in the choice) (:func:`tuned_sgd`).
+* Failed seeds (:func:`run_failed`): diverged, at chance test accuracy, or
+  ending at or above the starting test loss; such a method is compared with
+  no one (:mod:`gdflows.experiments.optimizers.spread`).
 
 Standard deviations are sample ones (ddof = 1; 0 for a single seed).
 """
@@ -21,6 +24,7 @@ from collections import defaultdict
 
 import numpy as np
 
+from gdflows.experiments.optimizers.spread import failed_run
 from gdflows.optim import DAL_FAMILIES
 
 METRICS = ("test_acc", "test_loss")
@@ -72,9 +76,22 @@ def _at_time(points, t: float) -> dict:
     return {k: value_at(times, [p[k] for p in points], t) for k in METRICS + ("epoch",)}
 
 
-def _stats(model: str, method: str, rs) -> dict:
+def run_failed(r: dict, points: list[dict], test_n: int | None, classes: int) -> bool:
+    """:func:`~gdflows.experiments.optimizers.spread.failed_run` for a results row: its final test accuracy
+    and loss against chance and against its first logged test loss (step 0); ``test_n``: the test images
+    (the row's own ``test_n`` when it has one)."""
+    n = int(num(r.get("test_n"))) if math.isfinite(num(r.get("test_n"))) else test_n
+    if n is None:
+        raise ValueError("results rows without test_n need the test set's size: pass test_n")
+    start = num(points[0]["test_loss"]) if points else math.nan
+    diverged = str(r["diverged"]) == "True"
+    return failed_run(num(r["test_acc"]), n, classes, num(r["test_loss"]), start, diverged)
+
+
+def _stats(model: str, method: str, rs, failed: list[bool]) -> dict:
     row = {"model": model, "method": method, "family": rs[0]["family"], "lr": rs[0]["lr"], "seeds": len(rs)}
     row["diverged"] = sum(str(r["diverged"]) == "True" for r in rs)
+    row["failed"] = sum(failed)
     for k in METRICS + ("train_loss",):
         row[k], row[f"{k}_std"] = mean_std(r[k] for r in rs)
     for k in ("time_s", "cpu_s", "ms_per_step"):
@@ -83,12 +100,17 @@ def _stats(model: str, method: str, rs) -> dict:
     return row
 
 
-def summarise(rows, curves) -> list[dict]:
-    """Per (model, method): mean and std of the final test metrics and training loss, cost per step, and the
-    test metrics and epochs reached at the model's time budget T (:func:`budget`)."""
+def summarise(rows, curves, test_n: int | None, classes: int) -> list[dict]:
+    """Per (model, method): mean and std of the final test metrics and training loss, cost per step, the
+    seeds that failed (:func:`run_failed`), and the test metrics and epochs reached at the model's time budget
+    T (:func:`budget`)."""
     runs = curves_by_run(curves)
     groups = _groups(rows, ("model", "method"))
-    out = [_stats(model, method, rs) for (model, method), rs in groups.items()]
+    failed = {
+        key: [run_failed(r, runs.get((*key, str(r["seed"])), []), test_n, classes) for r in rs]
+        for key, rs in groups.items()
+    }
+    out = [_stats(model, method, rs, failed[(model, method)]) for (model, method), rs in groups.items()]
     budgets = budget(out)
     for row, rs in zip(out, groups.values()):
         t = budgets.get(row["model"], math.nan)
@@ -101,8 +123,8 @@ def summarise(rows, curves) -> list[dict]:
 
 
 def tuned_sgd(summary, model: str) -> dict | None:
-    """The SGD rate of ``model`` with the lowest mean final training loss and no diverged seed."""
-    sweep = [s for s in summary if s["model"] == model and s["family"] == "gd" and not s["diverged"]]
+    """The SGD rate of ``model`` with the lowest mean final training loss and no failed seed."""
+    sweep = [s for s in summary if s["model"] == model and s["family"] == "gd" and not s["failed"]]
     sweep = [s for s in sweep if math.isfinite(s["train_loss"])]
     return min(sweep, key=lambda s: s["train_loss"]) if sweep else None
 
