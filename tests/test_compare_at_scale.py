@@ -61,6 +61,7 @@ def _rows():
     def row(method, family, seed, time_s, acc, loss, train, diverged=False):
         return (
             dict(model="vgg", method=method, family=family, lr="", seed=seed, time_s=time_s, cpu_s=time_s)
+            | dict(steps=math.floor(time_s))  # one logged step per second (see _curves)
             | dict(test_acc=acc, test_loss=loss, train_loss=train, diverged=str(diverged), ms_per_step=1.0)
             | dict(flops_per_step=100.0 if family != "dal" else 300.0)
         )
@@ -148,9 +149,13 @@ def test_verdict_lines_follow_the_verdicts():
         "none; not compared (failed): adam_lr0.001, cdat, polyak."
     )  # Adam diverged once, CDAT ended at chance once, Polyak above its starting loss once
     assert "test accuracy: DAL variants against the field: 2 wins, 0 ties, 0 losses (3 pairs with a" in lines[1]
-    # at T = 3 s: DAL 0.3 +- 0 vs SGD 0.5 +- 0.283: -0.2 within 0.283, a tie; vs momentum 0.5 +- 0: a loss
-    at_t = next(line for line in lines if line.startswith("- vgg, equal wall-clock time: dal_p1_hvp"))
-    assert "(0.300 +- 0.000) beats none; ties gd_lr0.1; loses to momentum_lr0.03; not compared (failed): " in at_t
+    # F = tuned SGD's 100 FLOPs x 3 steps: DAL (300 per step) is read at step 1 (0.1 +- 0), SGD at step 3 (seed 0
+    # finished at step 2 with 0.70, seed 1 at 0.3: 0.5 +- 0.283), momentum finished at step 1 (0.5): two losses
+    at_f = next(line for line in lines if line.startswith("- vgg, equal FLOPs: dal_p1_hvp"))
+    assert "(0.100 +- 0.000) beats none; ties none; loses to gd_lr0.1, momentum_lr0.03; not compared" in at_f
+    summary = tables.summarise(rows, _curves(rows), 2000, 10)
+    assert tables.flop_budget(summary) == {"vgg": 300.0}
+    assert not any("wall-clock" in line for line in lines)  # one timing per run is no verdict
 
 
 def test_seed_theta_is_network_problems_initialisation():

@@ -16,7 +16,7 @@ from gdflows.experiments.report import markdown  # noqa: E402
 from gdflows.experiments.report.runs import Run, read_csv  # noqa: E402
 from gdflows.optim import DAL_FAMILIES  # noqa: E402
 
-BUDGETS = {"equal epochs": "", "equal wall-clock time": "_at_T"}
+BUDGETS = {"equal epochs": "", "equal FLOPs": "_at_F"}  # the verdicts' budgets (wall-clock: indicative, table only)
 HIGHER = {"test_acc": True, "test_loss": False}
 LABEL = {"test_acc": "test accuracy", "test_loss": "test loss"}
 
@@ -83,6 +83,9 @@ def table_rows(summary) -> list[dict]:
                     "diverged": f"{s['diverged']}/{s['seeds']}",
                     "test acc": pm(s["test_acc"], s["test_acc_std"]),
                     "test loss": pm(s["test_loss"], s["test_loss_std"]),
+                    "test acc at F": pm(s["test_acc_at_F"], s["test_acc_at_F_std"]),
+                    "test loss at F": pm(s["test_loss_at_F"], s["test_loss_at_F_std"]),
+                    "epochs at F": pm(s["epoch_at_F"], s["epoch_at_F_std"], 2),
                     "test acc at T": pm(s["test_acc_at_T"], s["test_acc_at_T_std"]),
                     "test loss at T": pm(s["test_loss_at_T"], s["test_loss_at_T_std"]),
                     "epochs at T": pm(s["epoch_at_T"], s["epoch_at_T_std"], 2),
@@ -110,7 +113,7 @@ def sweep_rows(summary) -> list[dict]:
 
 
 def figures(run: Run, summary, curves) -> list[str]:
-    """Per model: test accuracy against epochs and against training time (seed 0), the budget T marked."""
+    """Per model: test accuracy against epochs and against FLOPs spent (seed 0), the budget F marked."""
     runs = tables.curves_by_run(curves)
     names = []
     for model in sorted({s["model"] for s in summary}):
@@ -120,12 +123,12 @@ def figures(run: Run, summary, curves) -> list[str]:
             style = {"color": f"C{i % 10}", "ls": "-" if s["family"] in DAL_FAMILIES else "--", "lw": 1.2}
             acc = [tables.num(p["test_acc"]) for p in points]
             axes[0].plot([tables.num(p["epoch"]) for p in points], acc, label=s["method"], **style)
-            axes[1].plot([tables.num(p["time_s"]) for p in points], acc, **style)
-        budget = next(s["budget_s"] for s in summary if s["model"] == model)
+            axes[1].plot([tables.num(p["step"]) * s["flops_per_step"] for p in points], acc, **style)
+        budget = next(s["budget_flops"] for s in summary if s["model"] == model)
         if math.isfinite(budget):
-            axes[1].axvline(budget, color="k", lw=0.8, ls=":", label="T")
+            axes[1].axvline(budget, color="k", lw=0.8, ls=":", label="F")
         axes[0].set(xlabel="epoch", ylabel="test accuracy", title=f"{model}: equal epochs (seed 0)")
-        axes[1].set(xlabel="training time (s)", title=f"{model}: equal wall-clock time (T dotted)")
+        axes[1].set(xlabel="FLOPs spent (XLA's cost analysis)", title=f"{model}: equal FLOPs (F dotted)")
         axes[0].legend(fontsize=7, ncol=2)
         name = f"test_acc_{model}.png"
         fig.savefig(run.figure_path(name), dpi=110, bbox_inches="tight")
@@ -162,12 +165,14 @@ def write(run: Run, cfg, plan) -> None:
         f"schedule-free SGD {plan.rates['schedule_free']:g}.",
         "Tuned SGD: the sweep's rate with the lowest mean final training loss and no failed seed "
         "(the test set plays no part in the choice).",
-        "Entries are mean +- sample std over seeds, of the runs that did not diverge. 'at T': read off each "
-        "run's curve at the last evaluation logged within the model's budget T, tuned SGD's mean training time "
-        "for the epochs: "
+        "Entries are mean +- sample std over seeds, of the runs that did not diverge. 'at F': read off each "
+        "run's curve at the last evaluation logged within the model's FLOP budget F, tuned SGD's FLOPs for the "
+        "epochs (XLA's cost analysis of one step times the steps): "
+        + ", ".join(f"{m} F = {f:.3g}" for m, f in tables.flop_budget(summary).items())
+        + ". 'at T' (indicative, not a verdict: one timing per run, on a machine shared with other jobs): the same "
+        "at tuned SGD's mean training time T, "
         + ", ".join(f"{m} T = {t:.1f} s" for m, t in budgets.items())
-        + ". Training time excludes evaluations and compilation; measured on a machine shared with other jobs, so "
-        "the wall-clock columns are indicative. FLOPs: XLA's cost analysis of one step.",
+        + ", evaluations and compilation excluded.",
         "Verdicts: a beats b when its mean is better by more than sqrt(s_a^2 + s_b^2); otherwise a tie. "
         "A failed seed (diverged, test accuracy at chance: the lower end of its 95% Wilson interval at or below "
         f"1/{plan.classes}, or a final test loss at or above its starting one) fails its method, which is then "

@@ -1,7 +1,11 @@
-"""The tables of ``compare-optimizers`` at scale: mean +- std over seeds at equal epochs and at equal wall-clock time.
+"""The tables of ``compare-optimizers`` at scale: mean +- std over seeds at equal epochs, FLOPs and wall-clock time.
 
 * Equal epochs: every run's final logged point (all methods train the same epochs).
-* Equal wall-clock time: per model a budget T, tuned SGD's mean training
+* Equal FLOPs: per model a budget F, tuned SGD's FLOPs for its run (XLA's
+  cost analysis of one step times its steps, :func:`flop_budget`); each run is
+  read at the last point logged within F (its steps up to F / its FLOPs per
+  step): the parameters a user with tuned SGD's compute would hold.
+* Equal wall-clock time (indicative, one timing per run): per model a budget T, tuned SGD's mean training
   time for the epochs (:func:`budget`: standard training's cost; methods of
   the same cost per step differ only by timing noise, so the fastest of them
   would pick the luckiest); each run is read at T from its timestamped curve
@@ -71,9 +75,16 @@ def curves_by_run(curves) -> dict:
     return {k: sorted(v, key=lambda p: num(p["step"])) for k, v in out.items()}
 
 
-def _at_time(points, t: float) -> dict:
-    times = [p["time_s"] for p in points]
+def _at(points, key: str, t: float) -> dict:
+    """The metrics and epoch of the last logged point with ``key`` (time_s or step) <= t."""
+    times = [p[key] for p in points]
     return {k: value_at(times, [p[k] for p in points], t) for k in METRICS + ("epoch",)}
+
+
+def flop_budget(summary) -> dict:
+    """Per model: the FLOP budget F, tuned SGD's FLOPs for its run (FLOPs per step times its mean steps)."""
+    models = {s["model"] for s in summary}
+    return {m: sgd["flops_per_step"] * sgd["steps"] for m in models if (sgd := tuned_sgd(summary, m)) is not None}
 
 
 def run_failed(r: dict, points: list[dict], test_n: int | None, classes: int) -> bool:
@@ -97,6 +108,7 @@ def _stats(model: str, method: str, rs, failed: list[bool]) -> dict:
     for k in ("time_s", "cpu_s", "ms_per_step"):
         row[k] = mean_std(r[k] for r in rs)[0]
     row["flops_per_step"] = num(rs[0]["flops_per_step"])
+    row["steps"] = mean_std(r.get("steps") for r in rs)[0]
     return row
 
 
@@ -111,14 +123,16 @@ def summarise(rows, curves, test_n: int | None, classes: int) -> list[dict]:
         for key, rs in groups.items()
     }
     out = [_stats(model, method, rs, failed[(model, method)]) for (model, method), rs in groups.items()]
-    budgets = budget(out)
+    budgets, flops = budget(out), flop_budget(out)
     for row, rs in zip(out, groups.values()):
-        t = budgets.get(row["model"], math.nan)
+        t, f = budgets.get(row["model"], math.nan), flops.get(row["model"], math.nan)
         points = [runs[(row["model"], row["method"], str(r["seed"]))] for r in rs]
-        at_t = [_at_time(p, t) for p in points] if math.isfinite(t) else []
+        at_t = [_at(p, "time_s", t) for p in points] if math.isfinite(t) else []
+        at_f = [_at(p, "step", f / row["flops_per_step"]) for p in points] if math.isfinite(f) else []
         for k in METRICS + ("epoch",):
             row[f"{k}_at_T"], row[f"{k}_at_T_std"] = mean_std(a[k] for a in at_t)
-        row["budget_s"] = t
+            row[f"{k}_at_F"], row[f"{k}_at_F_std"] = mean_std(a[k] for a in at_f)
+        row["budget_s"], row["budget_flops"] = t, f
     return out
 
 
