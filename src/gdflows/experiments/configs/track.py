@@ -32,7 +32,7 @@ class TrackConfig(Command):
     """
 
     runner: ClassVar[str] = "gdflows.experiments.track:run"
-    extendable: ClassVar[tuple[str, ...]] = ("starts",)  # more starts resume the run (those done are kept)
+    extendable: ClassVar[tuple[str, ...]] = ("starts", "train_steps")  # more starts, or GD run longer, keep those done
 
     out: Path = Path("runs/track")  # the run folder
     lr: float = 0.25  # GD's learning rate h
