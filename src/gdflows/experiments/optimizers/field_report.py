@@ -129,7 +129,8 @@ def figures(run: Run, summary, curves) -> list[str]:
             axes[1].axvline(budget, color="k", lw=0.8, ls=":", label="F")
         axes[0].set(xlabel="epoch", ylabel="test accuracy", title=f"{model}: equal epochs (seed 0)")
         axes[1].set(xlabel="FLOPs spent (XLA's cost analysis)", title=f"{model}: equal FLOPs (F dotted)")
-        axes[0].legend(fontsize=7, ncol=2)
+        if axes[0].get_legend_handles_labels()[0]:
+            axes[0].legend(fontsize=7, ncol=2)
         name = f"test_acc_{model}.png"
         fig.savefig(run.figure_path(name), dpi=110, bbox_inches="tight")
         plt.close(fig)

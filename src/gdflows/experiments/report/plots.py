@@ -130,7 +130,8 @@ def error_orders(path, rows, fits: dict):
 def finish(fig, ax, path, title: str, xlabel: str, ylabel: str) -> Path:
     """The closing lines of a figure: title, axis labels and legend, then :func:`save`."""
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
-    ax.legend(fontsize=8)
+    if ax.get_legend_handles_labels()[0]:  # a figure of nothing finite has no curves to name
+        ax.legend(fontsize=8)
     return save(fig, path)
 
 
