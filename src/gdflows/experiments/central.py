@@ -486,19 +486,20 @@ def report(cfg: CentralConfig, prob, sol: CentralSolution, metrics: dict, verdic
             f"`{m['gradient_flow_status']}`.",
         ]
     )
+    per = f"per {opt} step"
     cost = markdown_table(
         [
-            {"per GD step": "field evaluations (Euler substeps)", "value": cfg.substeps},
-            {"per GD step": "gradients", "value": sol.gradients_per_step},
-            {"per GD step": "HVPs (eigensolve, U^T H U), one eigenvalue at 2/h", "value": _fmt(m["cost_hvps_one"])},
-            {"per GD step": "HVPs (eigensolve, U^T H U), two or more at 2/h", "value": _fmt(m["cost_hvps_two"])},
-            {"per GD step": "third-derivative products (k(k+1)/2, with the basis)", "value": sol.d3_per_step},
-            {"per GD step": "SDCP iterations (mean)", "value": _fmt(float(np.nanmean(sol.sdcp_iterations)))},
-            {"per GD step": "CPU seconds, one eigenvalue at 2/h", "value": _fmt(m["cost_seconds_one"])},
-            {"per GD step": "CPU seconds, two or more at 2/h", "value": _fmt(m["cost_seconds_two"])},
-            {"per GD step": "wall-time ratio, two or more over one", "value": _fmt(m["slowdown_wall"])},
+            {per: "field evaluations (Euler substeps)", "value": cfg.substeps},
+            {per: "gradients", "value": sol.gradients_per_step},
+            {per: "HVPs (eigensolve, U^T H U), one eigenvalue at 2/h", "value": _fmt(m["cost_hvps_one"])},
+            {per: "HVPs (eigensolve, U^T H U), two or more at 2/h", "value": _fmt(m["cost_hvps_two"])},
+            {per: "third-derivative products (k(k+1)/2, with the basis)", "value": sol.d3_per_step},
+            {per: "SDCP iterations (mean)", "value": _fmt(float(np.nanmean(sol.sdcp_iterations)))},
+            {per: "CPU seconds, one eigenvalue at 2/h", "value": _fmt(m["cost_seconds_one"])},
+            {per: "CPU seconds, two or more at 2/h", "value": _fmt(m["cost_seconds_two"])},
+            {per: "wall-time ratio, two or more over one", "value": _fmt(m["slowdown_wall"])},
         ],
-        ["per GD step", "value"],
+        [per, "value"],
     )
     window_table = markdown_table(
         windows,
