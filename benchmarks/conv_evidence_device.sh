@@ -18,26 +18,14 @@
 set -u -o pipefail
 OUT=${OUT:?set OUT to the folder for the results}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-cd "$ROOT" || exit 1
-PY=${PYTHON:-python3}
-mkdir -p "$OUT"
-OUT=$(cd "$OUT" && pwd)
+NAME=conv_evidence
+# shellcheck source=benchmarks/device_env.sh
+source "$ROOT/benchmarks/device_env.sh"
 WORK=${WORK:-/tmp/conv_evidence}
 mkdir -p "$WORK/runs" "$WORK/logs"
-START=$(date +%s)
-say() { echo "[conv_evidence $(($(date +%s) - START)) s] $*" | tee -a "$OUT/TIMINGS.txt"; }
-
-if compgen -G ".whl/*.whl" >/dev/null; then
-  $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
-    || { echo "installing the wheels in .whl/ failed" >&2; exit 1; }
-  export PYTHONPATH=/tmp/site:$ROOT/src
-else
-  export PYTHONPATH=$ROOT/src${PYTHONPATH:+:$PYTHONPATH}
-fi
 [ -d .data/fashion_mnist ] && export GDFLOWS_DATA=$ROOT/.data  # holds fashion_mnist/
 export JAX_DEFAULT_MATMUL_PRECISION=highest  # float32 means float32: no TF32 in the convolutions and matmuls
 export XLA_PYTHON_CLIENT_PREALLOCATE=false   # many processes share the GPU
-export JAX_COMPILATION_CACHE_DIR=${JAX_COMPILATION_CACHE_DIR:-/tmp/gdflows-xla}
 LIMIT=${LIMIT:-470}
 
 RESNET_LRS=(0.021 0.023 0.025)
@@ -59,10 +47,6 @@ if [ "${GDFLOWS_TINY:-0}" = 1 ]; then
   TRACK_STARTS=("2 3" "4 5")
   LIMIT=600
 fi
-
-{ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || echo "no nvidia-smi"; } \
-  | sed 's/^/device: /' | tee -a "$OUT/TIMINGS.txt"
-$PY -c "import jax; print('jax', jax.__version__, jax.devices())" 2>&1 | tee -a "$OUT/TIMINGS.txt"
 
 job() {  # job NAME ARGS...: gdflows ARGS under LIMIT seconds (SIGINT, then SIGKILL 20 s later), logged
   local name=$1 t0=$(date +%s)

@@ -17,21 +17,9 @@
 set -u -o pipefail
 OUT=${OUT:?set OUT to the folder for the results}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-cd "$ROOT" || exit 1
-PY=${PYTHON:-python3}
-mkdir -p "$OUT"
-OUT=$(cd "$OUT" && pwd)
-START=$(date +%s)
-say() { echo "[paper_scale $(($(date +%s) - START)) s] $*" | tee -a "$OUT/TIMINGS.txt"; }
-
-if compgen -G ".whl/*.whl" >/dev/null; then
-  $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
-    || { echo "installing the wheels in .whl/ failed" >&2; exit 1; }
-  export PYTHONPATH=/tmp/site:$ROOT/src
-else
-  export PYTHONPATH=$ROOT/src${PYTHONPATH:+:$PYTHONPATH}
-fi
-export JAX_COMPILATION_CACHE_DIR=${JAX_COMPILATION_CACHE_DIR:-/tmp/gdflows-xla}
+NAME=paper_scale
+# shellcheck source=benchmarks/device_env.sh
+source "$ROOT/benchmarks/device_env.sh"
 DATA=()
 [ -d .data/fashion_mnist ] && DATA=(--net.data-dir "$ROOT/.data/fashion_mnist")
 
@@ -45,10 +33,6 @@ else
   COMPARE=(compare-optimizers --scale full)
   EOS_LIMIT=270 COMPARE_LIMIT=150
 fi
-
-{ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || echo "no nvidia-smi"; } \
-  | sed 's/^/device: /' | tee -a "$OUT/TIMINGS.txt"
-$PY -c "import jax; print('jax', jax.__version__, jax.devices())" 2>&1 | tee -a "$OUT/TIMINGS.txt"
 
 limited() {  # limited SECONDS ARGS...: gdflows ARGS under a time limit (SIGINT, then SIGKILL 20 s later)
   local limit=$1
