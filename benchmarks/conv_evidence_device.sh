@@ -24,7 +24,6 @@ source "$ROOT/benchmarks/device_env.sh"
 WORK=${WORK:-/tmp/conv_evidence}
 mkdir -p "$WORK/runs" "$WORK/logs"
 [ -d .data/fashion_mnist ] && export GDFLOWS_DATA=$ROOT/.data  # holds fashion_mnist/
-export JAX_DEFAULT_MATMUL_PRECISION=highest  # float32 means float32: no TF32 in the convolutions and matmuls
 export XLA_PYTHON_CLIENT_PREALLOCATE=false   # many processes share the GPU
 LIMIT=${LIMIT:-470}
 

@@ -2,7 +2,7 @@
 # OUT, ROOT and NAME (the script's name, for its log lines) set. It enters the repository, makes OUT absolute,
 # defines PY and `say` (a timestamped line, also appended to $OUT/TIMINGS.txt), installs the wheels of .whl/
 # into /tmp/site without a registry (the device has none), puts src/ on PYTHONPATH, shares one XLA compilation
-# cache, and logs the device and JAX's version.
+# cache, keeps float32 matmuls at float32 precision (a GPU's default is TF32), and logs the device and JAX.
 cd "$ROOT" || exit 1
 PY=${PYTHON:-python3}
 mkdir -p "$OUT"
@@ -18,6 +18,7 @@ else
   export PYTHONPATH=$ROOT/src${PYTHONPATH:+:$PYTHONPATH}
 fi
 export JAX_COMPILATION_CACHE_DIR=${JAX_COMPILATION_CACHE_DIR:-/tmp/gdflows-xla}
+export JAX_DEFAULT_MATMUL_PRECISION=highest  # float32 means float32: no TF32 in the convolutions and matmuls
 
 { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || echo "no nvidia-smi"; } \
   | sed 's/^/device: /' | tee -a "$OUT/TIMINGS.txt"
