@@ -11,12 +11,10 @@ import pytest
 
 from gdflows.data import downsample, load_dataset
 from gdflows.errors import GDFlowsError
-from gdflows.experiments import eos_conv, paper_scale
+from gdflows.experiments import paper_scale
 from gdflows.experiments.cli import main
 from gdflows.experiments.configs import EosConvConfig, NetworkSetup
 from gdflows.experiments.eos_conv import (
-    add_time,
-    cpu_text,
     edge_band,
     flags,
     pooled_predictors,
@@ -26,7 +24,9 @@ from gdflows.experiments.eos_conv import (
     train_configs,
 )
 from gdflows.experiments.paper_scale import PaperScale
+from gdflows.experiments.report import timings
 from gdflows.experiments.report.runs import Run
+from gdflows.experiments.report.timings import add_time, cpu_text
 from gdflows.experiments.reproduce import scale_plan
 from gdflows.models import get_model
 from test_data import make_idx_folder
@@ -251,7 +251,7 @@ def test_a_resumed_or_extended_run_adds_its_sessions_times(tmp_path):
 def test_an_interrupted_run_keeps_its_time(tmp_path, monkeypatch):
     run = Run.open(tmp_path, {})
     clock = iter([0.0, 4.0])
-    monkeypatch.setattr(eos_conv.time, "perf_counter", lambda: next(clock))
-    with pytest.raises(KeyboardInterrupt), eos_conv.timed(run, "resnet_lr0.021_s0"):
+    monkeypatch.setattr(timings.time, "perf_counter", lambda: next(clock))
+    with pytest.raises(KeyboardInterrupt), timings.timed(run, "resnet_lr0.021_s0"):
         raise KeyboardInterrupt
     assert [float(t["wall_s"]) for t in run.read_table("timings")] == [4.0]

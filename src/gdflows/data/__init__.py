@@ -12,6 +12,7 @@ _API = {
     "Dataset": "gdflows.data.dataset",
     "DatasetNotFoundError": "gdflows.data.dataset",
     "downsample": "gdflows.data.dataset",
+    "split_validation": "gdflows.data.dataset",
     "load_dataset": "gdflows.data.load",
 }
 __all__ = ["NAMES", *_API]

@@ -20,7 +20,8 @@ class DatasetNotFoundError(GDFlowsError, FileNotFoundError):
 
 @dataclasses.dataclass(frozen=True)
 class Dataset:
-    """Train and test arrays of one dataset (``x``: (N, H, W, C), ``y``: (N,) ints)."""
+    """Train and test arrays of one dataset (``x``: (N, H, W, C), ``y``: (N,) ints), and a validation split
+    carved from the training images where one was asked for (:func:`split_validation`)."""
 
     x_train: np.ndarray
     y_train: np.ndarray
@@ -28,6 +29,8 @@ class Dataset:
     y_test: np.ndarray
     num_classes: int
     name: str
+    x_val: np.ndarray | None = None
+    y_val: np.ndarray | None = None
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -57,6 +60,21 @@ def stratified_order(y: np.ndarray) -> np.ndarray:
         idx = np.flatnonzero(y == c)
         rank[idx] = np.arange(len(idx))
     return np.lexsort((y, rank))
+
+
+def split_validation(data: Dataset, n_val: int) -> Dataset:
+    """``data`` with its last ``n_val`` training examples in :func:`stratified_order` moved to a validation
+    split (class-balanced; the training split keeps the first ones, so a larger ``n_train`` only adds)."""
+    n = len(data.y_train)
+    if not is_integer_in(n_val, 1, n - 1):
+        raise GDFlowsError(f"n_val must be an integer in [1, {n - 1}] (below the {n} training images), got {n_val!r}")
+    if data.x_val is not None:
+        raise GDFlowsError("this dataset already has a validation split")
+    order = stratified_order(data.y_train)
+    train, val = np.sort(order[: n - n_val]), np.sort(order[n - n_val :])
+    return dataclasses.replace(
+        data, x_train=data.x_train[train], y_train=data.y_train[train], x_val=data.x_train[val], y_val=data.y_train[val]
+    )
 
 
 def take_stratified(x: np.ndarray, y: np.ndarray, n: int | None, split: str):
@@ -129,4 +147,5 @@ def downsample(data: Dataset, factor: int) -> Dataset:
     def pool(x):
         return x.reshape(x.shape[0], h // k, k, w // k, k, c).mean(axis=(2, 4)).astype(x.dtype)
 
-    return dataclasses.replace(data, x_train=pool(data.x_train), x_test=pool(data.x_test))
+    val = None if data.x_val is None else pool(data.x_val)
+    return dataclasses.replace(data, x_train=pool(data.x_train), x_test=pool(data.x_test), x_val=val)

@@ -23,9 +23,7 @@ report's prose and figure titles follow those verdicts.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import time
 from pathlib import Path
 
 import matplotlib
@@ -41,6 +39,7 @@ from gdflows.experiments.eos import diagnosed, eos_verdicts, first_at_edge, outc
 from gdflows.experiments.report.markdown import markdown_table  # noqa: E402
 from gdflows.experiments.report.plots import save  # noqa: E402
 from gdflows.experiments.report.runs import Run, read_csv  # noqa: E402
+from gdflows.experiments.report.timings import cpu_text, timed  # noqa: E402
 
 __all__ = ["EosConvConfig", "run", "train_configs", "summary_row", "summary_rows", "summary_prose", "markdown"]
 
@@ -396,16 +395,6 @@ def _unfinished(rows: list[dict], cfg: EosConvConfig) -> str:
     return text + (f"; {missing} run(s) did not start" if missing else "") + ".\n\n"
 
 
-def cpu_text(run: Run) -> str:
-    """The CPU time the runs took, from ``timings.csv`` (empty without it)."""
-    times = run.read_table("timings")
-    if not times:
-        return ""
-    cpu = sum(float(t["cpu_s"]) for t in times)
-    wall = sum(float(t["wall_s"]) for t in times)
-    return f" Total: {cpu / 60:.0f} CPU-minutes ({wall / 60:.0f} minutes wall) over {len(times)} runs (`timings.csv`)."
-
-
 def write_report(run: Run, cfg: EosConvConfig) -> list[dict]:
     """summary.csv, predictors.csv, figures/ and REPORT.md from the runs in ``run``."""
     rows = summary_rows(run.path, cfg)
@@ -420,29 +409,6 @@ def write_report(run: Run, cfg: EosConvConfig) -> list[dict]:
         "flags recorded in `config.json`.\n\n" + markdown(cfg, rows, pooled, cpu=cpu_text(run)),
     )
     return rows
-
-
-def add_time(run: Run, name: str, wall: float, cpu: float) -> None:
-    """Add a session's wall and CPU seconds to run ``name``'s line of ``timings.csv`` (a resumed or extended
-    run adds up its sessions)."""
-    times = {t["run"]: t for t in run.read_table("timings")}
-    before = times.get(name, {"wall_s": 0.0, "cpu_s": 0.0})
-    times[name] = {"run": name, "wall_s": float(before["wall_s"]) + wall, "cpu_s": float(before["cpu_s"]) + cpu}
-    run.write_table("timings", list(times.values()))
-
-
-@contextlib.contextmanager
-def timed(run: Run, name: str):
-    """Add the wall and CPU seconds of the block to run ``name``'s line of ``timings.csv``, also when it is
-    interrupted (the run resumes later; its time so far counts)."""
-    start, cpu = time.perf_counter(), time.process_time()
-    try:
-        yield
-    finally:
-        wall, cpu = time.perf_counter() - start, time.process_time() - cpu
-        if wall > 1:  # a run finished before is skipped in no time: its time stays as recorded
-            add_time(run, name, wall, cpu)
-        print(f"{name}: {wall:.0f} s wall, {cpu:.0f} s CPU (this process)")
 
 
 def run(cfg: EosConvConfig) -> Path:

@@ -249,7 +249,7 @@ def dal(p: float = 1.0, max_lr: float = 5.0, hg: str = "hvp", **options) -> opta
     needed for ``hg="secant"``); params and grads may be any pytree. Read the rate
     of the last step with :func:`dal_rate`. See the module docstring for the modes
     and their cost. ``options``: :func:`drift_adjusted`'s ``window``, ``eps``,
-    ``fixed_lr`` and ``per_layer``.
+    ``fixed_lr``, ``per_layer`` and ``rate_scale`` (c in h = min(c 2 / v^p, max_lr)).
 
     Order in a chain with ``hg="fd"``: the incoming updates must be the raw
     gradient, so put DAL first (``optax.chain(dal(hg="fd"), optax.clip_by_global_norm(1.0))``).

@@ -6,8 +6,8 @@ value_fn=...)``). Rates: ``lr`` is a fixed rate; ``max_lr`` caps the rate a fami
 
 * ``gd``: GD / SGD at ``lr``; ``momentum``: heavy ball (``momentum`` = beta) at ``lr``; ``adam``: Adam at ``lr``;
   ``rmsprop``: RMSProp at ``lr`` (optax's defaults).
-* ``dal``: DAL-p (h = min(2 / (|Hg|/|g|)^p, max_lr), Hg by ``hg``); ``dal_momentum``, ``dal_adam``: the same
-  rule along heavy ball's and Adam's directions (:mod:`gdflows.optim.dal`).
+* ``dal``: DAL-p (h = min(c 2 / (|Hg|/|g|)^p, max_lr), c = ``rate_scale``, Hg by ``hg``); ``dal_momentum``,
+  ``dal_adam``: the same rule along heavy ball's and Adam's directions (:mod:`gdflows.optim.dal`).
 * ``cdat``: CDAT on the gradient at ``sigma`` (2: "on the edge"); ``polyak``: optax's ``polyak_sgd`` (SPS,
   f_min = 0); ``dog``, ``prodigy``: optax.contrib's parameter-free methods at their defaults;
   ``schedule_free``: optax.contrib's schedule-free SGD (b1 = ``momentum``) at ``lr``, whose loss belongs at
@@ -46,8 +46,8 @@ def rmsprop(lr: float):
     return _extra(optax.rmsprop(lr))
 
 
-def dal(p: float = 1.0, max_lr: float = 5.0, hg: str = "hvp", fixed_lr: float | None = None):
-    return dal_rule(p=p, max_lr=max_lr, hg=hg, fixed_lr=fixed_lr)
+def dal(p: float = 1.0, max_lr: float = 5.0, hg: str = "hvp", fixed_lr: float | None = None, rate_scale: float = 1.0):
+    return dal_rule(p=p, max_lr=max_lr, hg=hg, fixed_lr=fixed_lr, rate_scale=rate_scale)
 
 
 def dal_momentum(max_lr: float = 5.0, momentum: float = MOMENTUM):

@@ -75,6 +75,7 @@ class NetworkProblem:
     mesh: Mesh
     tol: float  # eigenpair / PF-field tolerance of the diagnostics
     example_metrics: Callable  # (theta, (x_n, y_n)) -> (loss_n, 1 if correct else 0)
+    val_loss: ChunkedLoss | None = None  # E over the validation split, where the data has one
 
     @property
     def chunk_size(self) -> int:
@@ -92,8 +93,9 @@ class NetworkProblem:
         return jnp.mean(jnp.argmax(self.logits(theta, x).real, axis=-1) == y)
 
     def evaluate(self, theta, split: str = "train") -> tuple[jax.Array, jax.Array]:
-        """(loss, accuracy) over the ``"train"`` or ``"test"`` set, chunk by chunk, in one pass, jit-compiled."""
-        losses = {"train": self.loss, "test": self.test_loss}
+        """(loss, accuracy) over the ``"train"``, ``"test"`` or ``"val"`` set, chunk by chunk, in one pass,
+        jit-compiled."""
+        losses = {"train": self.loss, "test": self.test_loss} | ({"val": self.val_loss} if self.val_loss else {})
         if split not in losses:
             raise GDFlowsError(f"split must be one of {', '.join(losses)}, got {split!r}")
         return _mean(losses[split], theta, self.example_metrics)
@@ -214,4 +216,5 @@ def network_problem(
         mesh=mesh,
         tol=tol,
         example_metrics=metrics,
+        val_loss=None if data.x_val is None else chunked(data.x_val, data.y_val, example),
     )

@@ -35,25 +35,27 @@ import numpy as np
 
 from gdflows.curvature.eigen import top_eigenpairs
 from gdflows.data import load_dataset
-from gdflows.data.dataset import downsample
+from gdflows.data.dataset import downsample, split_validation
 from gdflows.experiments.configs import QUICK_METHODS, CompareOptimizersConfig
 from gdflows.experiments.divergence import first_divergent
 from gdflows.experiments.driver import Chunk, TrainState, drive, warm_up
 from gdflows.experiments.errors import RunInterrupted
-from gdflows.experiments.optimizers import field_report
+from gdflows.experiments.optimizers import field_report, tuned_report
 from gdflows.experiments.optimizers import report as subset_report
 from gdflows.experiments.optimizers.metrics import count_spikes, steps_to_target
 from gdflows.experiments.optimizers.plans import Net, Plan, plan_for
+from gdflows.experiments.optimizers.tuning import next_jobs
 from gdflows.experiments.optimizers.zoo import Method
 from gdflows.experiments.report.progress import track
 from gdflows.experiments.report.runs import Run
+from gdflows.experiments.report.timings import timed
 from gdflows.experiments.steps import batch_schedule, network_steps, step_flops, step_rate, step_scan
 from gdflows.optim import DAL_FAMILIES
 from gdflows.params import ravel
 from gdflows.problems.network import network_problem
 
 KEY = ("model", "regime", "method", "seed")
-REPORTS = {"field": field_report.write, "subset": subset_report.write}
+REPORTS = {"field": field_report.write, "subset": subset_report.write, "tuned": tuned_report.write}
 
 __all__ = ["CompareOptimizersConfig", "QUICK_METHODS", "run", "compare", "train_run", "make_sharpness"]
 
@@ -95,8 +97,10 @@ def make_sharpness(loss, tol: float):
 
 
 def load(plan: Plan, net: Net, data_dir=None):
-    """The training and test images ``net`` sees under ``plan``."""
-    data = load_dataset(plan.dataset, data_dir, n_train=net.n_train, n_test=plan.n_test, dtype=plan.dtype)
+    """The training, validation (where the plan carves one) and test images ``net`` sees under ``plan``."""
+    n_train = net.n_train + plan.n_val if net.n_train is not None and plan.n_val else net.n_train
+    data = load_dataset(plan.dataset, data_dir, n_train=n_train, n_test=plan.n_test, dtype=plan.dtype)
+    data = split_validation(data, plan.n_val) if plan.n_val else data
     return downsample(data, net.downsample) if net.downsample > 1 else data
 
 
@@ -136,10 +140,10 @@ class Trainer:
         return [0] + [min(f + self.log_every, self.n_steps) for f in range(0, self.n_steps, self.log_every)]
 
 
-def _test(trainer: Trainer, st: TrainState) -> tuple[float, float]:
+def _test(trainer: Trainer, st: TrainState, split: str = "test") -> tuple[float, float]:
     method = trainer.method
     params = method.evaluate_at(st.opt_state, st.theta) if method.evaluate_at else st.theta
-    loss, acc = trainer.problem.evaluate(params, "test")
+    loss, acc = trainer.problem.evaluate(params, split)
     return float(loss), float(acc)
 
 
@@ -171,6 +175,8 @@ class Log:
             if first_divergent([loss], self.start_loss if self.start_loss is not None else loss) is not None:
                 return st.step
         point["test_loss"], point["test_acc"] = _test(t, st)
+        if t.problem.val_loss is not None:
+            point["val_loss"], point["val_acc"] = _test(t, st, "val")
         if chunk is not None and t.sharpness is not None and self.seed == 0 and t.method.family in DAL_FAMILIES:
             lam, self.v = t.sharpness(st.theta, self.v, *t.problem.train_xy)
             point["two_over_lambda0"] = 2.0 / float(lam) if np.isfinite(lam) and lam > 0 else math.nan
@@ -195,6 +201,7 @@ def train_run(trainer: Trainer, seed: int) -> tuple[list[dict], dict]:
         "test_loss": last["test_loss"],
         "test_acc": last["test_acc"],
         "test_n": len(problem.data.y_test),
+        **_validation(log.points, problem, plan),
         **_progress(trainer, log, diverged_at),
         "diverged": diverged_at is not None,
         "diverged_at": "" if diverged_at is None else diverged_at,
@@ -202,6 +209,21 @@ def train_run(trainer: Trainer, seed: int) -> tuple[list[dict], dict]:
         "cpu_s": st.cpu_s,
         "ms_per_step": 1e3 * st.wall_s / max(last["step"], 1),
         "flops_per_step": trainer.flops,
+    }
+
+
+def _validation(points: list[dict], problem, plan: Plan) -> dict:
+    """The final validation loss and accuracy, the starting validation loss and the split's size (nothing
+    without a validation split)."""
+    if problem.val_loss is None:
+        return {}
+    last = points[-1]
+    return {
+        "val_loss": last.get("val_loss", math.nan),
+        "val_acc": last.get("val_acc", math.nan),
+        "val_loss_start": points[0]["val_loss"],
+        "val_n": len(problem.data.y_val),
+        "classes": plan.classes,
     }
 
 
@@ -232,31 +254,56 @@ def _progress(trainer: Trainer, log: Log, diverged_at) -> dict:
 
 
 def compare(cfg, folder: Run, plan: Plan) -> None:
-    """Train every (net, regime, method, seed) of ``plan`` not yet in ``results.csv``."""
+    """Train every (net, regime, method, seed) of ``plan`` not yet in ``results.csv``: the plan's methods, or the
+    tuning protocol's runs phase by phase (:func:`~gdflows.experiments.optimizers.tuning.next_jobs`)."""
     rows, curves = folder.read_keyed("results", "curves", KEY)
-    done = {tuple(r[k] for k in KEY) for r in rows}
     chosen = plan.selected(cfg.methods)
-    todo = [
-        (net, regime, method)
-        for net in plan.nets
-        for regime in plan.regimes
-        for method in chosen
-        if any((net.model, regime, method.name, str(s)) not in done for s in range(cfg.seeds))
-    ]
     built = {}
-    for net, regime, method in track(todo, "compare optimizers", total=len(todo)):
-        if net.model not in built:
-            data = load(plan, net, cfg.data_dir)
-            problem = network_problem(net.model, data, loss=plan.loss, seed=0, dtype=plan.dtype, **net.kwargs)
-            built[net.model] = problem, make_sharpness(problem.batch_loss, plan.lambda_tol) if plan.lambda_tol else None
-        problem, sharpness = built[net.model]
-        trainer = Trainer(problem, plan, method, plan.regimes[regime], sharpness)
-        for seed in range(cfg.seeds):
-            key = {"model": net.model, "regime": regime, "method": method.name, "seed": seed}
-            if tuple(str(v) for v in key.values()) in done:
+    for net in plan.nets:
+        for regime in plan.regimes:
+            if plan.tuning is None:
+                jobs = [(m, s) for m in chosen for s in range(cfg.seeds)]
+                _train(cfg, folder, plan, built, net, regime, _pending(jobs, _of(rows, net, regime)), rows, curves)
                 continue
-            points, facts = train_run(trainer, seed)
-            lr = "" if method.lr is None else method.lr
-            rows.append(key | {"family": method.family, "lr": lr, "params": problem.theta0.size} | facts)
-            curves += [key | p for p in points]
-            folder.write_keyed("results", rows, "curves", curves)
+            while jobs := next_jobs(plan.tuning, _of(rows, net, regime), cfg.seeds):
+                _train(cfg, folder, plan, built, net, regime, jobs, rows, curves)
+
+
+def _of(rows, net: Net, regime: str) -> list[dict]:
+    return [r for r in rows if (r["model"], r["regime"]) == (net.model, regime)]
+
+
+def _pending(jobs, rows) -> list:
+    done = {(r["method"], str(r["seed"])) for r in rows}
+    return [(m, s) for m, s in jobs if (m.name, str(s)) not in done]
+
+
+def _train(cfg, folder: Run, plan: Plan, built: dict, net: Net, regime: str, jobs, rows, curves) -> None:
+    """Run ``jobs`` ((method, seed) pairs) of one net and regime, appending to and writing ``rows`` and
+    ``curves`` after each run; ``built`` caches each net's problem."""
+    if not jobs:
+        return
+    if net.model not in built:
+        data = load(plan, net, cfg.data_dir)
+        problem = network_problem(net.model, data, loss=plan.loss, seed=0, dtype=plan.dtype, **net.kwargs)
+        built[net.model] = problem, make_sharpness(problem.batch_loss, plan.lambda_tol) if plan.lambda_tol else None
+    problem, sharpness = built[net.model]
+    by_method = {}
+    for m, seed in jobs:
+        by_method.setdefault(m.name, (m, []))[1].append(seed)
+    for method, seeds in track(list(by_method.values()), f"compare optimizers: {net.model}", total=len(by_method)):
+        with timed(folder, f"{net.model}/{regime}/{method.name}"):
+            trainer = Trainer(problem, plan, method, plan.regimes[regime], sharpness)
+            _seeds(folder, trainer, {"model": net.model, "regime": regime}, seeds, rows, curves)
+
+
+def _seeds(folder: Run, trainer: Trainer, where: dict, seeds, rows, curves) -> None:
+    """Each seed's run of ``trainer``, its row and points appended and both tables written after each."""
+    method, problem = trainer.method, trainer.problem
+    for seed in seeds:
+        key = where | {"method": method.name, "seed": seed}
+        points, facts = train_run(trainer, seed)
+        lr = "" if method.lr is None else method.lr
+        rows.append(key | {"family": method.family, "lr": lr, "params": problem.theta0.size} | facts)
+        curves += [key | p for p in points]
+        folder.write_keyed("results", rows, "curves", curves)

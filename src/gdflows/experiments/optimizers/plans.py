@@ -3,6 +3,10 @@
 
 * ``cpu`` / ``full`` / ``smoke``: VGG- and ResNet-style nets on Fashion-MNIST, minibatches, a number of
   epochs, test loss and accuracy at every logged point (:data:`PLANS`).
+* ``tuned`` / ``tuned_full`` / ``tuned_smoke``: the same nets, larger, on 10,000 training images with a
+  validation split carved from the rest of the training set and the full test set, to the end of training;
+  each rate-like hyperparameter tuned on the same grid budget, chosen on the validation split
+  (:mod:`gdflows.experiments.optimizers.tuning`).
 * a number s: the MNIST subset (tanh MLP and a small tanh CNN on 2x-downsampled images), full batch and
   minibatch, the steps and training-set sizes of the config times s, the full training loss at every logged
   point, steps to a loss target, and lambda_0 of the full loss beside DAL's rate (:func:`subset_plan`).
@@ -11,9 +15,11 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 from gdflows.errors import GDFlowsError
-from gdflows.experiments.optimizers.zoo import Method, methods
+from gdflows.experiments.optimizers.tuning import Knob, Tuning
+from gdflows.experiments.optimizers.zoo import Method, method, methods
 
 PS = (1.0, 2.0)  # DAL-p exponents at scale
 HG_MODES = ("hvp", "fd")
@@ -55,6 +61,8 @@ class Plan:
     lambda_tol: float | None = None  # track lambda_0 of the full loss (seed 0, DAL families) at this tolerance
     report: str = "field"  # the report: "field" (conv nets) or "subset"
     classes: int = 10  # labels the nets tell apart (chance accuracy: 1 / classes)
+    n_val: int | None = None  # validation images carved from the training set, beyond each net's n_train
+    tuning: Tuning | None = None  # the tuning protocol (None: the fixed method list of lrs, ps, rates)
 
     def schedule(self, n: int, batch_size: int | None) -> tuple[int, int]:
         """(steps, log_every) of a run on n examples: the plan's steps, or ``logs_per_epoch`` equal chunks per
@@ -71,7 +79,14 @@ class Plan:
         return self.epochs * self.logs_per_epoch * log_every, log_every
 
     def methods(self) -> list[Method]:
-        """Every method at this plan (:func:`gdflows.experiments.optimizers.zoo.methods`)."""
+        """Every method at this plan (the tuning protocol's grids start from the centre points)"""
+        if self.tuning is not None:
+            t = self.tuning
+            return [k.method(j) for k in t.knobs for j in range(-(t.points // 2), t.points // 2 + 1)] + list(t.free)
+        return self._fixed()
+
+    def _fixed(self) -> list[Method]:
+        """Every method of a fixed plan (:func:`gdflows.experiments.optimizers.zoo.methods`)."""
         return methods(
             sweep=self.lrs,
             ps=self.ps,
@@ -124,6 +139,63 @@ PLANS = {
         lrs=(0.03, 0.3),
     ),
 }
+
+
+def rate_knob(family: str, centre: float) -> Knob:
+    """A rate on the grid centre * sqrt(10)^k: two points a decade."""
+    return Knob(family, "lr", centre, math.sqrt(10))
+
+
+TUNING = Tuning(
+    knobs=(
+        rate_knob("gd", 0.1),
+        rate_knob("momentum", 0.01),
+        rate_knob("adam", 1e-3),
+        rate_knob("schedule_free", 0.1),
+        Knob("dal", "p", 1.0, 2.0, (("max_lr", 5.0), ("hg", "hvp"))),
+    ),
+    free=(method("prodigy"), method("dog"), method("polyak", max_lr=5.0), method("cdat", max_lr=5.0)),
+)
+_TUNED = Plan(
+    dataset="fashion_mnist",
+    nets=(Net("vgg", {"width": 12, "hidden": 64}, 10000, 2), Net("resnet", {"width": 9, "blocks": 1}, 10000, 2)),
+    n_test=None,
+    n_val=2000,
+    regimes={"minibatch": 128},
+    lrs=(),
+    ps=(),
+    hg_modes=("hvp",),
+    rates={},
+    max_lr=5.0,
+    secant_lr=0.01,
+    epochs=10,
+    logs_per_epoch=2,
+    tuning=TUNING,
+    report="tuned",
+)
+PLANS["tuned"] = _TUNED
+PLANS["tuned_full"] = dataclasses.replace(
+    _TUNED,
+    nets=(Net("vgg", {"width": 16, "hidden": 128}, 50000), Net("resnet", {"width": 16, "blocks": 2}, 50000)),
+    n_val=10000,
+    epochs=20,
+)
+PLANS["tuned_smoke"] = dataclasses.replace(
+    _TUNED,
+    nets=(Net("vgg", {"width": 2, "hidden": 8}, None, 2),),
+    n_val=16,
+    regimes={"minibatch": 8},
+    epochs=2,
+    logs_per_epoch=2,
+    tuning=dataclasses.replace(
+        TUNING,
+        knobs=TUNING.knobs[:1] + TUNING.knobs[-1:],
+        free=TUNING.free[2:3],
+        points=3,
+        extensions=1,
+        multiplier_steps=1,
+    ),
+)
 
 
 def subset_plan(cfg) -> Plan:

@@ -63,10 +63,11 @@ def _groups(rows, keys):
     return out
 
 
-def budget(summary) -> dict:
-    """Per model: the time budget T, tuned SGD's mean training time over its seeds."""
+def budget(summary, chosen: dict | None = None) -> dict:
+    """Per model: the time budget T, tuned SGD's mean training time over its seeds (``chosen``: see
+    :func:`tuned_sgd`)."""
     models = {s["model"] for s in summary}
-    return {m: sgd["time_s"] for m in models if (sgd := tuned_sgd(summary, m)) is not None}
+    return {m: sgd["time_s"] for m in models if (sgd := tuned_sgd(summary, m, chosen)) is not None}
 
 
 def curves_by_run(curves) -> dict:
@@ -81,10 +82,11 @@ def _at(points, key: str, t: float) -> dict:
     return {k: value_at(times, [p[k] for p in points], t) for k in METRICS + ("epoch",)}
 
 
-def flop_budget(summary) -> dict:
+def flop_budget(summary, chosen: dict | None = None) -> dict:
     """Per model: the FLOP budget F, tuned SGD's FLOPs for its run (FLOPs per step times its mean steps)."""
     models = {s["model"] for s in summary}
-    return {m: sgd["flops_per_step"] * sgd["steps"] for m in models if (sgd := tuned_sgd(summary, m)) is not None}
+    sgd = {m: tuned_sgd(summary, m, chosen) for m in models}
+    return {m: s["flops_per_step"] * s["steps"] for m, s in sgd.items() if s is not None}
 
 
 def run_failed(r: dict, points: list[dict], test_n: int | None, classes: int) -> bool:
@@ -112,10 +114,10 @@ def _stats(model: str, method: str, rs, failed: list[bool]) -> dict:
     return row
 
 
-def summarise(rows, curves, test_n: int | None, classes: int) -> list[dict]:
+def summarise(rows, curves, test_n: int | None, classes: int, chosen: dict | None = None) -> list[dict]:
     """Per (model, method): mean and std of the final test metrics and training loss, cost per step, the
     seeds that failed (:func:`run_failed`), and the test metrics and epochs reached at the model's time budget
-    T (:func:`budget`)."""
+    T (:func:`budget`) and FLOP budget F (:func:`flop_budget`); ``chosen``: see :func:`tuned_sgd`."""
     runs = curves_by_run(curves)
     groups = _groups(rows, ("model", "method"))
     failed = {
@@ -123,7 +125,7 @@ def summarise(rows, curves, test_n: int | None, classes: int) -> list[dict]:
         for key, rs in groups.items()
     }
     out = [_stats(model, method, rs, failed[(model, method)]) for (model, method), rs in groups.items()]
-    budgets, flops = budget(out), flop_budget(out)
+    budgets, flops = budget(out, chosen), flop_budget(out, chosen)
     for row, rs in zip(out, groups.values()):
         t, f = budgets.get(row["model"], math.nan), flops.get(row["model"], math.nan)
         points = [runs[(row["model"], row["method"], str(r["seed"]))] for r in rs]
@@ -136,8 +138,12 @@ def summarise(rows, curves, test_n: int | None, classes: int) -> list[dict]:
     return out
 
 
-def tuned_sgd(summary, model: str) -> dict | None:
-    """The SGD rate of ``model`` with the lowest mean final training loss and no failed seed."""
+def tuned_sgd(summary, model: str, chosen: dict | None = None) -> dict | None:
+    """The SGD rate of ``model`` with the lowest mean final training loss and no failed seed; with ``chosen``
+    (model -> method name, e.g. picked on a validation split), that method's row unless it failed."""
+    if chosen is not None:
+        row = next((s for s in summary if s["model"] == model and s["method"] == chosen.get(model)), None)
+        return row if row is not None and not row["failed"] else None
     sweep = [s for s in summary if s["model"] == model and s["family"] == "gd" and not s["failed"]]
     sweep = [s for s in sweep if math.isfinite(s["train_loss"])]
     return min(sweep, key=lambda s: s["train_loss"]) if sweep else None

@@ -1,0 +1,332 @@
+"""REPORT.md, tables and figures of ``compare-optimizers --scale tuned``: the tuning grids and choices, the tuned
+methods and the tuning-free group on the test set, SGD's whole grid against untuned DAL, the rate multipliers,
+and DAL's four claims (:mod:`gdflows.experiments.optimizers.claims`), read from the run folder's CSV files."""
+
+from __future__ import annotations
+
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from gdflows.experiments.optimizers import claims, tables  # noqa: E402
+from gdflows.experiments.optimizers.field_report import HIGHER, LABEL, _triple, pm  # noqa: E402
+from gdflows.experiments.optimizers.spread import versus  # noqa: E402
+from gdflows.experiments.optimizers.tuning import SGD, settle_all, validation_failed  # noqa: E402
+from gdflows.experiments.report.markdown import markdown_table  # noqa: E402
+from gdflows.experiments.report.runs import Run, read_csv  # noqa: E402
+from gdflows.experiments.report.timings import cpu_text  # noqa: E402
+
+BUDGETS = {"equal epochs": "", "equal FLOPs": "_at_F"}
+
+
+class Net:
+    """One net's rows, its knobs' settlement and the summary rows by method name."""
+
+    def __init__(self, model: str, rows: list[dict], summary: list[dict], tuning):
+        self.model, self.tuning = model, tuning
+        self.rows = [r for r in rows if r["model"] == model]
+        self.settled = {s.knob.family: s for s in settle_all(tuning, self.rows)}
+        self.by_name = {s["method"]: s for s in summary if s["model"] == model}
+
+    def chosen(self, family: str) -> dict | None:
+        s = self.settled[family]
+        return None if s.chosen is None else self.by_name.get(s.knob.method_name(s.chosen))
+
+    def default_dal(self) -> dict | None:
+        return self.by_name.get(self.settled["dal"].knob.method_name(self.tuning.dal_default))
+
+    def free(self) -> list[dict]:
+        return [self.by_name[m.name] for m in self.tuning.free if m.name in self.by_name]
+
+    def sgd_grid(self) -> list[dict]:
+        s = self.settled[SGD]
+        return [self.by_name[n] for k in s.ks if (n := s.knob.method_name(k)) in self.by_name]
+
+    def multipliers(self) -> list[tuple[float, dict | None, dict | None]]:
+        """(c, DAL's row at c, SGD's row at c) for c = 1 and each multiplier."""
+        dal, sgd = self.settled["dal"], self.settled[SGD]
+        out = [(1.0, self.chosen("dal"), self.chosen(SGD))]
+        for j, c in enumerate(self.tuning.multipliers(), start=1):
+            d = None if dal.chosen is None else self.by_name.get(dal.knob.method(dal.chosen, rate_scale=c).name)
+            g = None if sgd.chosen is None else self.by_name.get(sgd.knob.method_name(sgd.chosen + j))
+            out.append((c, d, g))
+        return out
+
+
+def _outcome(a: dict, b: dict, metric: str, suffix: str) -> str:
+    return versus(_triple(a, metric, suffix), _triple(b, metric, suffix), HIGHER[metric])
+
+
+def tuning_rows(net: Net) -> list[dict]:
+    """Per knob and grid point: the value, seed 0's final validation loss and accuracy, failed, chosen."""
+    seed0 = {r["method"]: r for r in net.rows if str(r["seed"]) == "0"}
+    out = []
+    for family, s in net.settled.items():
+        for k in s.ks:
+            r = seed0.get(s.knob.method_name(k))
+            if r is None:
+                continue
+            out.append(
+                {
+                    "model": net.model,
+                    "family": family,
+                    "hyperparameter": s.knob.name,
+                    "value": s.knob.value(k),
+                    "grid": "extension" if abs(k) > net.tuning.points // 2 else "grid",
+                    "val_loss": tables.num(r["val_loss"]),
+                    "val_acc": tables.num(r["val_acc"]),
+                    "failed": validation_failed(r),
+                    "chosen": k == s.chosen,
+                    "chosen_at_edge": s.at_edge and k == s.chosen,
+                }
+            )
+    return out
+
+
+def _line(net: Net, group: str, s: dict, sgd: dict | None) -> dict:
+    return {
+        "model": net.model,
+        "group": group,
+        "method": s["method"],
+        "failed": f"{s['failed']}/{s['seeds']}",
+        "test acc": pm(s["test_acc"], s["test_acc_std"]),
+        "test loss": pm(s["test_loss"], s["test_loss_std"]),
+        "test acc at F": pm(s["test_acc_at_F"], s["test_acc_at_F_std"]),
+        "test loss at F": pm(s["test_loss_at_F"], s["test_loss_at_F_std"]),
+        "epochs at F": pm(s["epoch_at_F"], s["epoch_at_F_std"], 2),
+        "MFLOP/step": f"{s['flops_per_step'] / 1e6:.1f}",
+        "FLOPs / SGD": f"{s['flops_per_step'] / sgd['flops_per_step']:.2f}" if sgd else "-",
+    }
+
+
+def final_rows(net: Net) -> list[dict]:
+    """The tuned methods (chosen on validation) and the tuning-free group (defaults), on the test set."""
+    sgd = net.chosen(SGD)
+    tuned = [(f"tuned {f}", row) for f in net.settled if (row := net.chosen(f)) is not None]
+    free = [("tuning-free", row) for row in [net.default_dal(), *net.free()] if row is not None]
+    return [_line(net, group, row, sgd) for group, row in tuned + free]
+
+
+def grid_rows(net: Net) -> list[dict]:
+    """SGD's whole grid against untuned DAL, test accuracy and loss at equal epochs."""
+    dal = net.default_dal()
+    out = []
+    for s in net.sgd_grid():
+        row = {"model": net.model, "sgd": s["method"], "failed": f"{s['failed']}/{s['seeds']}"}
+        row |= {"test acc": pm(s["test_acc"], s["test_acc_std"]), "test loss": pm(s["test_loss"], s["test_loss_std"])}
+        if dal is not None:
+            row |= {f"untuned DAL, {LABEL[m]}": _outcome(dal, s, m, "") for m in HIGHER}
+        out.append(row)
+    return out
+
+
+def multiplier_rows(net: Net) -> list[dict]:
+    def failed(s):
+        return "-" if s is None else f"{s['failed']}/{s['seeds']}"
+
+    return [
+        {
+            "model": net.model,
+            "multiplier": c,
+            "DAL": d["method"] if d else "-",
+            "DAL failed": failed(d),
+            "SGD": g["method"] if g else "-",
+            "SGD failed": failed(g),
+        }
+        for c, d, g in net.multipliers()
+    ]
+
+
+def claim_rows(net: Net) -> list[dict]:
+    """DAL's four claims on this net, each per metric and budget (stability: once)."""
+    dal, tuned_dal, sgd = net.default_dal(), net.chosen("dal"), net.chosen(SGD)
+    out = []
+
+    def add(claim, budget, metric, verdict):
+        out.append({"model": net.model, "claim": claim, "budget": budget, "metric": metric} | _verdict(verdict))
+
+    for budget, suffix in BUDGETS.items():
+        for metric in HIGHER:
+            if dal is not None:
+                grid = [_outcome(dal, s, metric, suffix) for s in net.sgd_grid()]
+                add(
+                    "untuned DAL beats most of SGD's grid",
+                    budget,
+                    metric,
+                    claims.beats_most_of_grid(grid, _failed(dal)),
+                )
+                free = {s["method"]: _outcome(dal, s, metric, suffix) for s in net.free()}
+                add(
+                    "untuned DAL beats every tuning-free method", budget, metric, claims.beats_every(free, _failed(dal))
+                )
+            if tuned_dal is not None and sgd is not None:
+                verdict = claims.beats(_outcome(tuned_dal, sgd, metric, suffix), _failed(tuned_dal))
+                add("tuned DAL beats tuned SGD", budget, metric, verdict)
+    pairs = [(c, d, g) for c, d, g in net.multipliers() if d is not None and g is not None]
+    if pairs:
+        verdict = claims.more_stable({c: _failed(d) for c, d, _ in pairs}, {c: _failed(g) for c, _, g in pairs})
+        add("DAL stays stable at larger rate multipliers than SGD", "-", "failed seeds", verdict)
+    return out
+
+
+def _failed(s: dict) -> bool:
+    return s["failed"] > 0
+
+
+def _verdict(v) -> dict:
+    return {"verdict": v.answer, "why": v.why}
+
+
+def figures(run: Run, nets: list[Net], curves) -> list[str]:
+    """Per net: the validation loss of seed 0 across each knob's grid (chosen point ringed), and the test
+    accuracy of the tuned and tuning-free methods against FLOPs (seed 0)."""
+    runs = tables.curves_by_run(curves)
+    names = []
+    for net in nets:
+        fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
+        for i, (family, s) in enumerate(net.settled.items()):
+            pts = [r for r in tuning_rows(net) if r["family"] == family]
+            x = [p["value"] for p in pts]
+            ax = axes[0] if s.knob.name == "lr" else axes[0].twiny()
+            ax.plot(x, [p["val_loss"] for p in pts], "o-", color=f"C{i}", label=f"{family} ({s.knob.name})")
+            ax.plot([p["value"] for p in pts if p["chosen"]], [p["val_loss"] for p in pts if p["chosen"]], "o",
+                    ms=12, mfc="none", color=f"C{i}")  # fmt: skip
+            ax.set_xscale("log")
+            if s.knob.name != "lr":
+                ax.set_xlabel(f"DAL's {s.knob.name} (top axis)")
+                ax.legend(loc="upper right", fontsize=7)
+        axes[0].set(xlabel="rate", ylabel="final validation loss (seed 0)", title=f"{net.model}: tuning grids")
+        axes[0].set_ylim(top=min(axes[0].get_ylim()[1], 3.0))
+        axes[0].legend(loc="upper left", fontsize=7)
+        for i, line in enumerate(final_rows(net)):
+            s = net.by_name[line["method"]]
+            points = runs.get((net.model, s["method"], "0"), [])
+            style = {"color": f"C{i % 10}", "ls": "-" if line["group"] == "tuning-free" else "--", "lw": 1.2}
+            axes[1].plot([tables.num(p["step"]) * s["flops_per_step"] for p in points],
+                         [tables.num(p["test_acc"]) for p in points], label=f"{line['method']}", **style)  # fmt: skip
+        budget = next((s["budget_flops"] for s in net.by_name.values()), math.nan)
+        if math.isfinite(budget):
+            axes[1].axvline(budget, color="k", lw=0.8, ls=":")
+        axes[1].set(xlabel="FLOPs spent (XLA's cost analysis)", ylabel="test accuracy",
+                    title=f"{net.model}: tuned (dashed) and tuning-free (solid), F dotted")  # fmt: skip
+        if axes[1].get_legend_handles_labels()[0]:
+            axes[1].legend(fontsize=7, ncol=2)
+        name = f"tuning_{net.model}.png"
+        fig.savefig(run.figure_path(name), dpi=110, bbox_inches="tight")
+        plt.close(fig)
+        names.append(name)
+    return names
+
+
+def _md(rows: list[dict]) -> str:
+    return markdown_table(rows, list(rows[0])) if rows else "(none)"
+
+
+def claim_prose(rows: list[dict]) -> list[str]:
+    """One line per claim and net: its answers on test accuracy at each budget, with why."""
+    lines = []
+    for r in rows:
+        if r["metric"] in ("test_acc", "failed seeds"):
+            why = f" ({r['why']})" if r["why"] else ""
+            budget = f", {r['budget']}" if r["budget"] != "-" else ""
+            lines.append(f"- {r['model']}{budget}: {r['claim']}: **{r['verdict']}**{why}.")
+    return lines
+
+
+def write(run: Run, cfg, plan) -> None:
+    """summary.csv, tuning.csv, table.csv, grid.csv, multipliers.csv, claims.csv, the figures and REPORT.md."""
+    rows, curves = read_csv(run.file("results.csv")), read_csv(run.file("curves.csv"))
+    models = [n.model for n in plan.nets if any(r["model"] == n.model for r in rows)]
+    probe = {m: Net(m, rows, [], plan.tuning) for m in models}
+    chosen = {m: n.settled[SGD].knob.method_name(n.settled[SGD].chosen) for m, n in probe.items()
+              if n.settled[SGD].chosen is not None}  # fmt: skip
+    summary = tables.summarise(rows, curves, plan.n_test, plan.classes, chosen)
+    nets = [Net(m, rows, summary, plan.tuning) for m in models]
+    run.write_table("summary", summary)
+    parts = {name: [r for net in nets for r in fn(net)] for name, fn in TABLES.items()}
+    for name, table in parts.items():
+        run.write_table(name, table)
+    names = figures(run, nets, curves)
+    run.write_text("REPORT.md", "\n".join(_text(cfg, plan, rows, parts, names, run)))
+
+
+TABLES = {
+    "tuning": tuning_rows,
+    "table": final_rows,
+    "grid": grid_rows,
+    "multipliers": multiplier_rows,
+    "claims": claim_rows,
+}
+
+
+def _text(cfg, plan, rows, parts, names, run) -> list[str]:
+    t = plan.tuning
+    (batch,) = plan.regimes.values()
+    sizes = ", ".join(
+        f"{n.model} {n.kwargs} ({next(r['params'] for r in rows if r['model'] == n.model)} parameters)"
+        for n in plan.nets
+        if any(r["model"] == n.model for r in rows)
+    )
+    knobs = "; ".join(
+        f"{k.family} {k.name} {', '.join(f'{k.value(j):g}' for j in range(-(t.points // 2), t.points // 2 + 1))}"
+        for k in t.knobs
+    )
+    net = plan.nets[0]
+    return [
+        "# compare-optimizers --scale tuned: DAL against a fairly tuned field",
+        "",
+        f"Fashion-MNIST: {net.n_train or 'all'} training images, a validation split of {plan.n_val} carved from "
+        f"the rest of the training set, {'the full' if plan.n_test is None else 'a'} test set of "
+        f"{rows[0]['test_n']} images; images pooled {net.downsample}x. Nets {sizes}; {plan.loss}, {plan.dtype}; batch "
+        f"{batch}, {plan.epochs} epochs, {cfg.seeds} seeds (the same initialisation and batches for every method "
+        "of a seed).",
+        "",
+        "## Protocol (fixed before the runs)",
+        "",
+        f"- Tuning: every method with a rate-like hyperparameter gets the same budget, {t.points} log-spaced "
+        f"points: {knobs}. Seed 0 runs each point; the point with the lowest final validation loss among those "
+        f"that did not fail on the validation split is chosen; while it sits at an edge, one more point beyond "
+        f"that edge is run (at most {t.extensions} per method). The test set plays no part in any choice.",
+        "- DAL-p: h = min(2 / (|Hg|/|g|)^p, 5), Hg by HVP; tuned over p, and untuned (p = 1) in the tuning-free "
+        "group with Prodigy, DoG (optax.contrib defaults), Polyak (f_min = 0, cap 5) and CDAT (sigma = 2, cap 5).",
+        f"- Rate multipliers c = {', '.join(f'{c:g}' for c in t.multipliers())} (SGD's grid steps): DAL at its "
+        "chosen p with h = c min(2 / v^p, 5), beside SGD at c times its tuned rate, all seeds.",
+        "- A run fails when it diverges, ends at chance test accuracy (the lower end of its 95% Wilson interval "
+        f"at or below 1/{plan.classes}) or ends at or above its starting test loss; a method with a failed seed "
+        "is compared with no one. Method a beats b when its mean over seeds is better by more than "
+        "sqrt(s_a^2 + s_b^2); otherwise a tie (inconclusive).",
+        "- Equal FLOPs: each run read at the last evaluation within F, tuned SGD's FLOPs for its run (XLA's cost "
+        "analysis of one step times the steps).",
+        "",
+        "## Which of DAL's claims hold (test accuracy; test loss in `claims.csv`)",
+        "",
+        *claim_prose(parts["claims"]),
+        "",
+        "## Tuned and tuning-free methods on the test set",
+        "",
+        _md(parts["table"]),
+        "",
+        "## The tuning grids (seed 0, validation split)",
+        "",
+        _md(parts["tuning"]),
+        "",
+        "## SGD's whole grid against untuned DAL (equal epochs)",
+        "",
+        _md(parts["grid"]),
+        "",
+        "## Rate multipliers",
+        "",
+        _md(parts["multipliers"]),
+        "",
+        "## Cost",
+        "",
+        "Wall and CPU time per method (compilation, training and evaluations) in `timings.csv`." + cpu_text(run),
+        "",
+        "## Figures",
+        "",
+        *[f"![{n}](figures/{n})" for n in names],
+        "",
+    ]
