@@ -54,6 +54,33 @@ def test_the_one_step_quadratic_model_is_gds_loss_change_on_a_quadratic():
         assert diagnose(problem, theta, lr, 2).quadratic_rate == pytest.approx(float(change), rel=1e-12)
 
 
+def test_the_pfs_own_one_step_prediction_is_gds_loss_change_on_a_quadratic_in_every_regime():
+    rng = np.random.default_rng(8)
+    Q, _ = np.linalg.qr(rng.normal(size=(5, 5)))
+    A = Q @ np.diag([3.0, 1.0, 0.5, 0.1, -0.2]) @ Q.T
+    A, b, theta = (A + A.T) / 2, rng.normal(size=5), rng.normal(size=5)
+    problem = Quadratic(A, b)
+    for lr in (0.1, 0.5, 0.9):  # h lambda_0 = 0.3, 1.5 (oscillating), 2.7 (diverging: the PF turns complex)
+        change = (problem(theta - lr * (A @ theta + b)) - problem(theta)) / lr
+        d = diagnose(problem, theta, lr, 2, pf_step=True)
+        assert d.pf_step_rate == pytest.approx(float(change), rel=1e-8) and d.pf_step_status == "ok"
+        assert d.as_row()["dE_dt_pf_step"] == d.pf_step_rate
+    assert "dE_dt_pf_step" not in diagnose(problem, theta, 0.1, 2).as_row()
+
+
+def test_the_pfs_one_step_prediction_on_a_net_tends_to_gds_change_as_h_shrinks():
+    # E(theta_PF(h)) - E(theta) and E(theta - h g) - E(theta) agree to O(h^3) (the PF follows GD to second order)
+    loss, theta, full = tanh_mlp(n=32, din=3, width=4, chunk_size=16, seed=2)
+    g = np.asarray(gradient(loss)(theta))
+    lam = diagnose(loss, theta, 0.01, 1).eigenvalues[0]
+    gaps = []
+    for h in (0.1 / lam, 0.05 / lam):
+        d = diagnose(loss, theta, h, 1, pf_step=True)
+        actual = (float(full(theta - h * g)) - float(full(theta))) / h
+        gaps.append(abs(d.pf_step_rate - actual))
+    assert gaps[1] < gaps[0] / 3  # O(h^2) in the rate: a halved h shrinks the gap about 4x (O(h): 2x)
+
+
 def test_bad_k_names_the_fix():
     loss, theta, _ = tanh_mlp(n=16, chunk_size=16)
     with pytest.raises(GDFlowsError, match="k must be"):

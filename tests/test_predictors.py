@@ -144,3 +144,15 @@ def test_table_reads_metrics_rows_and_scores_every_predictor():
     assert out["majority sign"]["accuracy"] == pytest.approx(80 / 120)
     assert out["PF dE/dt, top k"]["beats_baselines"].answer in ("no", "inconclusive")
     assert "beats_baselines" not in out["one-step quadratic model"]
+    assert "PF over one step" not in out  # the rows never computed it
+
+
+def test_the_pfs_one_step_prediction_is_scored_where_computed_and_a_failed_solve_counts_wrong():
+    rows = [
+        {"loss": 1.0, "loss_next": 1.0 + (0.01 if i % 3 == 0 else -0.01), "dE_dt": -1.0, "dE_dt_topk": -1.0,
+         "dE_dt_quadratic": -1.0, "dE_dt_pf_step": (1.0 if i % 3 == 0 else -1.0) if i else float("nan")}
+        for i in range(60)
+    ]  # fmt: skip
+    out = {r["predictor"]: r for r in table(rows, noise_rtol=1e-6)}
+    assert out["PF over one step"]["accuracy"] == pytest.approx(59 / 60) and out["PF over one step"]["steps"] == 60
+    assert out["PF over one step"]["beats_baselines"].answer == "yes"

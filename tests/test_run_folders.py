@@ -112,6 +112,9 @@ def test_a_conflict_names_the_keys_that_differ(tmp_path, monkeypatch):
         "s leaves out [1] that this folder holds (a list keeping them extends it)"
     ]
     assert config_conflicts({"s": [1, 2]}, {"s": [1, 2, 3]}) == ["s: [1, 2] in the folder, [1, 2, 3] now"]
+    # a switch added after the folder was written reopens it when off, not when on
+    assert config_conflicts({"a": 1}, {"a": 1, "pf_step": False}) == []
+    assert config_conflicts({"a": 1}, {"a": 1, "pf_step": True}) == ["pf_step: '(absent)' in the folder, True now"]
 
 
 @pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])

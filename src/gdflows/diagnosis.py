@@ -24,6 +24,14 @@ met their tolerance is ``eig_converged``. Directions with
 h lambda_i = 1 contribute 0 (as in the PF field). Eigenpairs and the field are
 dense or Krylov by :func:`gdflows.curvature.use_dense`; above its cut-off
 nothing forms a dense Hessian. The theory: docs/theory.md, section 7.
+
+With ``pf_step=True`` the PF's own prediction of the step is added: the PF integrated from theta over one
+step, and the real part of the loss there,
+
+.. math:: \frac{\Delta E_{PF}}{h} = \frac{\mathrm{Re}\, E(\theta_{PF}(h)) - E(\theta)}{h},
+
+which on a quadratic equals GD's (E(theta - h g) - E(theta)) / h exactly; its solve's :class:`Status` is
+``pf_step_status`` (a failed solve gives NaN, never a guess).
 """
 
 from __future__ import annotations
@@ -39,6 +47,7 @@ from gdflows.curvature.chunked import grad_of, hvp_of
 from gdflows.curvature.eigen import solve_eigenpairs
 from gdflows.errors import GDFlowsError
 from gdflows.flows.principal import Principal
+from gdflows.integrate import integrate
 from gdflows.params import flatten_loss, is_flat, unravel_rows
 from gdflows.stability.coefficients import pf_components, regime_of, sc_of_x
 from gdflows.validation import check_lr, check_tol, default_tol, is_integer_in
@@ -64,6 +73,8 @@ class Diagnosis:
     pf_converged: bool  # whether that field met tol within max_size HVPs
     eig_converged: bool = True  # whether the eigenpairs met tol within max_size HVPs
     vectors: Any = None  # u_0..u_{k-1}: rows (k, D), or a pytree with a leading k axis; the next call's warm start
+    pf_step_rate: float | None = None  # (Re E(theta_PF(h)) - E(theta)) / h, with pf_step=True
+    pf_step_status: str = ""  # the status of that one-step PF solve
 
     def as_row(self) -> dict:
         """A flat dict for a metrics table (one column per quantity and direction)."""
@@ -80,6 +91,8 @@ class Diagnosis:
             "pf_converged": self.pf_converged,
             "eig_converged": self.eig_converged,
         }
+        if self.pf_step_rate is not None:
+            row |= {"dE_dt_pf_step": self.pf_step_rate, "pf_step_status": self.pf_step_status}
         for i in range(len(self.eigenvalues)):
             row |= {
                 f"lambda_{i}": float(np.real(self.eigenvalues[i])),
@@ -93,7 +106,14 @@ class Diagnosis:
 
 
 def diagnose(
-    loss: Callable, params, lr, k: int, tol: float | None = None, warm_start=None, max_size: int = 100
+    loss: Callable,
+    params,
+    lr,
+    k: int,
+    tol: float | None = None,
+    warm_start=None,
+    max_size: int = 100,
+    pf_step: bool = False,
 ) -> Diagnosis:
     """Diagnose GD at ``params`` with learning rate ``lr`` along the top-``k`` directions.
 
@@ -106,7 +126,8 @@ def diagnose(
     field), where the dense path is not used; a solve that runs out of it is
     reported in ``eig_converged`` / ``pf_converged``, not raised;
     ``warm_start``: the previous eigenvectors (see
-    :func:`gdflows.curvature.hessian_eigenpairs`).
+    :func:`gdflows.curvature.hessian_eigenpairs`); ``pf_step``: also integrate the PF over one step
+    (``pf_step_rate``, see the module; many field evaluations, so several times a diagnosis' cost).
     """
     h = check_lr(lr)
     flat_loss, theta, unravel = flatten_loss(loss, params)
@@ -125,6 +146,7 @@ def diagnose(
     sc = sc_of_x(h * pairs.values)
     pf = Principal(flat_loss, jnp.asarray(h), tol=float(tol), max_size=int(max_size))
     _, info = pf.evaluate(theta)
+    step = _pf_step(flat_loss, pf, theta, h) if pf_step else (None, "")
     return Diagnosis(
         lr=h,
         eigenvalues=np.asarray(pairs.values),
@@ -142,4 +164,16 @@ def diagnose(
         pf_converged=bool(info.converged),
         eig_converged=bool(pairs.converged),
         vectors=np.asarray(pairs.vectors) if is_flat(params) else unravel_rows(unravel, pairs.vectors),
+        pf_step_rate=step[0],
+        pf_step_status=step[1],
     )
+
+
+def _pf_step(flat_loss, pf: Principal, theta, h: float) -> tuple[float, str]:
+    """((Re E(theta_PF(h)) - E(theta)) / h, the solve's status); NaN when the solve left no finite state."""
+    sol = integrate(pf, theta, steps=1)
+    end = sol.thetas[1]
+    if not bool(jnp.all(jnp.isfinite(end))):
+        return float("nan"), str(sol.status)
+    change = jnp.real(flat_loss(end)) - jnp.real(flat_loss(theta))
+    return float(change) / h, str(sol.status)

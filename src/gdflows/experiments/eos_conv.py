@@ -208,16 +208,40 @@ def _groups(rows: list[dict]) -> dict[tuple[str, float], list[dict]]:
     return groups
 
 
-def _pf_verdict(pooled: list[dict], model: str, lr: float):
-    """The paired rule's verdict for the PF's dE/dt against every baseline, on a net and rate's pooled steps."""
-    found = [p for p in pooled if (p["model"], p["lr"], p["predictor"]) == (model, lr, "PF dE/dt")]
+PF_NAMES = {"PF dE/dt": "the PF's dE/dt", "PF over one step": "the PF's own one-step prediction"}
+
+
+def _pf_verdict(pooled: list[dict], model: str, lr: float, name: str = "PF dE/dt"):
+    """The pooled row of the PF predictor ``name`` (with its paired verdict against every baseline) on a net
+    and rate, or None."""
+    found = [p for p in pooled if (p["model"], p["lr"], p["predictor"]) == (model, lr, name)]
     return found[0] if found else None
 
 
+def _pf_sentence(name: str, pf: dict) -> str:
+    verdict = pf["beats_baselines"]
+    said = {
+        "yes": "predicts the loss change's sign better than every baseline",
+        "no": "does not predict the loss change's sign better than every baseline",
+        "inconclusive": "cannot be told apart from the baselines on these steps (inconclusive)",
+    }[verdict.answer]
+    return (
+        f" Over the {pf['steps']} pooled steps above noise, {PF_NAMES[name]} {said}: accuracy {pf['accuracy']:.1%} "
+        f"[{pf['accuracy_low']:.1%}, {pf['accuracy_high']:.1%}] ({verdict.why})."
+    )
+
+
 def group_prose(
-    model: str, lr: float, runs: list[dict], pf: dict | None, tol: float = 0.1, edge_at: float = 0.98
+    model: str,
+    lr: float,
+    runs: list[dict],
+    pf: dict | None,
+    tol: float = 0.1,
+    edge_at: float = 0.98,
+    pf_step: dict | None = None,
 ) -> str:
-    """A paragraph on one net and rate: its seeds' sharpness against 2/h, then the pooled sign verdict."""
+    """A paragraph on one net and rate: its seeds' sharpness against 2/h, then the pooled sign verdicts of the
+    PF's dE/dt and (where computed) of its own one-step prediction."""
     head = f"**{NAMES[model]}, h = {lr:g}** ({len(runs)} seeds)."
     start = ", ".join(f"{r['hl0_start']:.2f}" for r in runs if "hl0_start" in r)
     reached = [r for r in runs if r.get("reached_edge") == "yes"]
@@ -234,25 +258,19 @@ def group_prose(
     edge = sum(r.get("edge_of_stability") == "yes" for r in runs)
     text += f" Edge of stability (rose from below, then within {tol:.0%} of 2/h from the edge on): {edge}"
     text += f" of {len(runs)}."
-    if pf is None:
-        return text
-    verdict = pf["beats_baselines"]
-    said = {
-        "yes": "predicts the loss change's sign better than every baseline",
-        "no": "does not predict the loss change's sign better than every baseline",
-        "inconclusive": "cannot be told apart from the baselines on these steps (inconclusive)",
-    }[verdict.answer]
-    return text + (
-        f" Over the {pf['steps']} pooled steps above noise, the PF's dE/dt {said}: accuracy {pf['accuracy']:.1%} "
-        f"[{pf['accuracy_low']:.1%}, {pf['accuracy_high']:.1%}] ({verdict.why})."
-    )
+    for name, row in (("PF dE/dt", pf), ("PF over one step", pf_step)):
+        text += _pf_sentence(name, row) if row is not None else ""
+    return text
 
 
 def summary_prose(rows: list[dict], pooled: list[dict], tol: float = 0.1, edge_at: float = 0.98) -> str:
     """What the runs showed, a paragraph per net and rate from its verdicts (``tol``: the edge's band), then
     the count."""
     lines = [
-        group_prose(m, lr, runs, _pf_verdict(pooled, m, lr), tol, edge_at) for (m, lr), runs in _groups(rows).items()
+        group_prose(
+            m, lr, runs, _pf_verdict(pooled, m, lr), tol, edge_at, _pf_verdict(pooled, m, lr, "PF over one step")
+        )
+        for (m, lr), runs in _groups(rows).items()
     ]
     reached = sum(r["reached_edge"] == "yes" for r in rows)
     edge = sum(r.get("edge_of_stability") == "yes" for r in rows)
@@ -265,6 +283,12 @@ def summary_prose(rows: list[dict], pooled: list[dict], tol: float = 0.1, edge_a
         f"{answers.count('yes')} of {len(pfs)} net-rate pairs, did not for {answers.count('no')}, and "
         f"{answers.count('inconclusive')} were inconclusive."
     )
+    steps = [p["beats_baselines"].answer for p in pooled if p["predictor"] == "PF over one step"]
+    if steps:
+        lines[-1] += (
+            f" The PF's own one-step prediction did for {steps.count('yes')} of {len(steps)}, did not for "
+            f"{steps.count('no')}, and {steps.count('inconclusive')} were inconclusive."
+        )
     return "\n\n".join(lines)
 
 

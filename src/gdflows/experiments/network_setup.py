@@ -94,8 +94,11 @@ def build_network(
     )
 
 
-def diagnose_network(problem: NetworkProblem, theta, lr, k: int = 2, warm_start=None, max_size: int = 100) -> Diagnosis:
+def diagnose_network(
+    problem: NetworkProblem, theta, lr, k: int = 2, warm_start=None, max_size: int = 100, pf_step: bool = False
+) -> Diagnosis:
     """:func:`gdflows.diagnose` of a network on its curvature subset, in its dtype, at the problem's ``tol``
-    (``max_size``: the HVP budget of each Lanczos solve)."""
+    (``max_size``: the HVP budget of each Lanczos solve; ``pf_step``: the PF's own one-step prediction too)."""
     theta = jnp.asarray(theta).astype(problem.curvature_dtype)
-    return diagnose(problem.curvature_loss, theta, lr, k, tol=problem.tol, warm_start=warm_start, max_size=max_size)
+    loss = problem.curvature_loss
+    return diagnose(loss, theta, lr, k, tol=problem.tol, warm_start=warm_start, max_size=max_size, pf_step=pf_step)

@@ -5,6 +5,9 @@ At every diagnosed step n with an observed change above noise, each predictor na
 
 * the PF's dE/dt at the step's start, :math:`g^T f(H) g = \sum_i sc_i c_i^2` over the whole spectrum
   (``dE_dt``), and its top-k part (``dE_dt_topk``);
+* the PF's own prediction of the step, :math:`\mathrm{Re}\,E(\theta_{PF}(h)) - E(\theta)` along the integrated
+  PF (``dE_dt_pf_step``, divided by h), where the run computed it (``--pf-step``; a failed solve counts as
+  wrong);
 * the one-step quadratic model, :math:`-|g|^2 + (h/2)\, g^T H g` (``dE_dt_quadratic``): the cheapest
   predictor, exact on quadratics exactly where the PF is;
 * gradient flow, :math:`-|g|^2 < 0`: always a fall;
@@ -157,11 +160,12 @@ def steps_needed(gain: float, discordant: float, alpha: float = ALPHA, power: fl
 PREDICTORS = {  # name: the metrics column whose sign it predicts (None: a constant guess, see the module)
     "PF dE/dt": "dE_dt",
     "PF dE/dt, top k": "dE_dt_topk",
+    "PF over one step": "dE_dt_pf_step",  # only where the run computed it (--pf-step)
     "one-step quadratic model": "dE_dt_quadratic",
     "gradient flow (always down)": None,
     "majority sign": None,
 }
-PF_PREDICTORS = ("PF dE/dt", "PF dE/dt, top k")
+PF_PREDICTORS = ("PF dE/dt", "PF dE/dt, top k", "PF over one step")
 BASELINES = ("one-step quadratic model", "gradient flow (always down)", "majority sign")
 
 

@@ -195,7 +195,7 @@ def diagnostics_row(problem: NetworkProblem, cfg, st: DiagnosedState, train_eval
     """
     test_loss, test_acc = problem.evaluate(st.theta, "test")
     loss_s, g, loss_next, g_next = probe(problem, st.theta, cfg.lr)
-    d = diagnose_network(problem, st.theta, cfg.lr, cfg.k, warm_start=st.vectors, max_size=cfg.max_hvps)
+    d = diagnose_network(problem, st.theta, cfg.lr, cfg.k, st.vectors, cfg.max_hvps, cfg.pf_step)
     row = {
         "step": st.step,
         "loss": float(train_eval[0]),

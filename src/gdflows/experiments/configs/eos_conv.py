@@ -64,6 +64,7 @@ class EosConvConfig(Command):
     k: int = 1  # eigen-directions per diagnosis
     tol: float = 1e-4  # eigenpair residual and PF-field tolerance
     max_hvps: int = 100  # HVP budget of each Lanczos solve in a diagnosis
+    pf_step: bool = False  # also the PF's own one-step prediction at each diagnosis (integrated; costly)
     hover_tol: float = 0.1  # hovering: within hover_tol of 2/h from the first step at the edge on
     noise_rtol: float = 1e-6  # observed changes below this fraction of the loss are noise
 

@@ -53,6 +53,7 @@ class TrainConfig(Command):
     k: int = 2  # eigen-directions per diagnosis
     tol: float | None = None  # eigenpair residual and PF-field tolerance (None: max(1e-8, 100 eps) of --net.dtype)
     max_hvps: int = 100  # HVP budget of each Lanczos solve in a diagnosis; one that runs out is flagged
+    pf_step: bool = False  # also the PF's own one-step prediction at each diagnosis (integrated; costly)
     hover_tol: float = 0.1  # |sharpness / threshold - 1| allowed over the last third (GD: lambda_0 / (2/lr))
     noise_rtol: float = 1e-6  # observed changes below this fraction of the loss are noise
 

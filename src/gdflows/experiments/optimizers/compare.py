@@ -1,6 +1,8 @@
 """``gdflows compare-optimizers``: DAL against the optimizers people use, one pipeline for every ``--scale``.
 
-What is trained comes from the scale's plan (:mod:`gdflows.experiments.optimizers.plans`). Per net, regime,
+What is trained comes from the scale's plan (:mod:`gdflows.experiments.optimizers.plans`): its method list, or
+at ``--scale tuned`` the tuning protocol's runs, asked for phase by phase from the results so far
+(:mod:`gdflows.experiments.optimizers.tuning`). Per net, regime,
 method and seed, a run trains from the seed's initialisation through the one driver
 (:func:`gdflows.experiments.driver.drive`) on the one step scan
 (:func:`gdflows.experiments.steps.network_steps`: the data on the device mesh, full-batch steps chunked);

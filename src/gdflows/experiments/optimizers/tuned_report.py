@@ -22,7 +22,7 @@ from gdflows.experiments.report.timings import cpu_text  # noqa: E402
 BUDGETS = {"equal epochs": "", "equal FLOPs": "_at_F"}
 
 
-class Net:
+class NetResults:
     """One net's rows, its knobs' settlement and the summary rows by method name."""
 
     def __init__(self, model: str, rows: list[dict], summary: list[dict], tuning):
@@ -60,7 +60,7 @@ def _outcome(a: dict, b: dict, metric: str, suffix: str) -> str:
     return versus(_triple(a, metric, suffix), _triple(b, metric, suffix), HIGHER[metric])
 
 
-def tuning_rows(net: Net) -> list[dict]:
+def tuning_rows(net: NetResults) -> list[dict]:
     """Per knob and grid point: the value, seed 0's final validation loss and accuracy, failed, chosen."""
     seed0 = {r["method"]: r for r in net.rows if str(r["seed"]) == "0"}
     out = []
@@ -86,7 +86,7 @@ def tuning_rows(net: Net) -> list[dict]:
     return out
 
 
-def _line(net: Net, group: str, s: dict, sgd: dict | None) -> dict:
+def _line(net: NetResults, group: str, s: dict, sgd: dict | None) -> dict:
     return {
         "model": net.model,
         "group": group,
@@ -102,7 +102,7 @@ def _line(net: Net, group: str, s: dict, sgd: dict | None) -> dict:
     }
 
 
-def final_rows(net: Net) -> list[dict]:
+def final_rows(net: NetResults) -> list[dict]:
     """The tuned methods (chosen on validation) and the tuning-free group (defaults), on the test set."""
     sgd = net.chosen(SGD)
     tuned = [(f"tuned {f}", row) for f in net.settled if (row := net.chosen(f)) is not None]
@@ -110,7 +110,7 @@ def final_rows(net: Net) -> list[dict]:
     return [_line(net, group, row, sgd) for group, row in tuned + free]
 
 
-def grid_rows(net: Net) -> list[dict]:
+def grid_rows(net: NetResults) -> list[dict]:
     """SGD's whole grid against untuned DAL, test accuracy and loss at equal epochs."""
     dal = net.default_dal()
     out = []
@@ -123,7 +123,7 @@ def grid_rows(net: Net) -> list[dict]:
     return out
 
 
-def multiplier_rows(net: Net) -> list[dict]:
+def multiplier_rows(net: NetResults) -> list[dict]:
     def failed(s):
         return "-" if s is None else f"{s['failed']}/{s['seeds']}"
 
@@ -140,7 +140,7 @@ def multiplier_rows(net: Net) -> list[dict]:
     ]
 
 
-def claim_rows(net: Net) -> list[dict]:
+def claim_rows(net: NetResults) -> list[dict]:
     """DAL's four claims on this net, each per metric and budget (stability: once)."""
     dal, tuned_dal, sgd = net.default_dal(), net.chosen("dal"), net.chosen(SGD)
     out = []
@@ -180,7 +180,7 @@ def _verdict(v) -> dict:
     return {"verdict": v.answer, "why": v.why}
 
 
-def figures(run: Run, nets: list[Net], curves) -> list[str]:
+def figures(run: Run, nets: list[NetResults], curves) -> list[str]:
     """Per net: the validation loss of seed 0 across each knob's grid (chosen point ringed), and the test
     accuracy of the tuned and tuning-free methods against FLOPs (seed 0)."""
     runs = tables.curves_by_run(curves)
@@ -240,11 +240,11 @@ def write(run: Run, cfg, plan) -> None:
     """summary.csv, tuning.csv, table.csv, grid.csv, multipliers.csv, claims.csv, the figures and REPORT.md."""
     rows, curves = read_csv(run.file("results.csv")), read_csv(run.file("curves.csv"))
     models = [n.model for n in plan.nets if any(r["model"] == n.model for r in rows)]
-    probe = {m: Net(m, rows, [], plan.tuning) for m in models}
+    probe = {m: NetResults(m, rows, [], plan.tuning) for m in models}
     chosen = {m: n.settled[SGD].knob.method_name(n.settled[SGD].chosen) for m, n in probe.items()
               if n.settled[SGD].chosen is not None}  # fmt: skip
     summary = tables.summarise(rows, curves, plan.n_test, plan.classes, chosen)
-    nets = [Net(m, rows, summary, plan.tuning) for m in models]
+    nets = [NetResults(m, rows, summary, plan.tuning) for m in models]
     run.write_table("summary", summary)
     parts = {name: [r for net in nets for r in fn(net)] for name, fn in TABLES.items()}
     for name, table in parts.items():

@@ -218,11 +218,14 @@ def _flat(config: Mapping, prefix: str = "") -> dict[str, Any]:
 def config_conflicts(stored: Mapping, given: Mapping, extendable=()) -> list[str]:
     """What keeps ``given`` from reopening a folder that holds ``stored``: one entry per differing key
     (identity keys), or per extendable key that ``given`` lowers (a number) or leaves an entry out of (a list:
-    a design that adds runs or starts keeps those already computed)."""
+    a design that adds runs or starts keeps those already computed). A switch the folder predates, given off
+    (``False``), is no conflict: an opt-in added later computes, when off, what the folder holds."""
     old, new = _flat(stored), _flat(given)
     problems = []
     for key in sorted(set(old) | set(new)):
         a, b = old.get(key, "(absent)"), new.get(key, "(absent)")
+        if a == "(absent)" and b is False:
+            continue
         if key in extendable and isinstance(a, int) and isinstance(b, int):
             if b < a:
                 problems.append(f"{key} {b} < the {a} this folder holds (a larger value extends the run)")
