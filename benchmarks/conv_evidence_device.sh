@@ -4,7 +4,10 @@
 #   * eos-conv, ResNet, MSE: one process per rate (0.021, 0.023, 0.025) and seed (0, 1, 2);
 #   * eos-conv, VGG, cross-entropy: one process per rate (0.2, 0.25, 0.3) and seed (0, 1, 2);
 #   * track on docs/track_conv's VGG (256 images) at h = 0.03: 10 starts in its two bursts of loss rises
-#     (steps 1309-1329 and 2328-2353), two per process.
+#     (steps 1309-1329 and 2328-2353), two per process;
+#   * DESIGNS=next instead: the ResNet MSE runs of seeds 0 and 1 to 20,000 steps (within 8,000 they stayed below
+#     the edge), and docs/eos_conv's VGG MSE design (rates 0.026, 0.028, 0.03, seeds 0-2) with --pf-step (the
+#     PF's own one-step prediction at every diagnosis), one process per run.
 # The designs are the CPU-size ones (same data, nets, tolerances, float32 with matmuls at full float32
 # precision), so a folder computed here merges with one computed on a CPU (eos-conv and track extend a run
 # by more rates, seeds or starts; merge the folders and rerun the command to write the report).
@@ -26,6 +29,7 @@ mkdir -p "$WORK/runs" "$WORK/logs"
 [ -d .data/fashion_mnist ] && export GDFLOWS_DATA=$ROOT/.data  # holds fashion_mnist/
 export XLA_PYTHON_CLIENT_PREALLOCATE=false   # many processes share the GPU
 LIMIT=${LIMIT:-470}
+DESIGNS=${DESIGNS:-first}  # first: the designs above; next: the longer ResNet runs and the --pf-step VGG design
 
 RESNET_LRS=(0.021 0.023 0.025)
 CE_LRS=(0.2 0.25 0.3)
@@ -53,6 +57,27 @@ job() {  # job NAME ARGS...: gdflows ARGS under LIMIT seconds (SIGINT, then SIGK
   timeout --signal=INT --kill-after=20 "$LIMIT" "$PY" -m gdflows.experiments.cli "$@" >"$WORK/logs/$name.log" 2>&1
   say "$name: exit $? after $(($(date +%s) - t0)) s"
 }
+
+if [ "$DESIGNS" = next ]; then
+  VGG_LRS=(0.026 0.028 0.03)
+  LONG=(--steps 20000)
+  [ "${GDFLOWS_TINY:-0}" = 1 ] && VGG_LRS=(0.03) && LONG=()
+  for s in "${SEEDS[@]}"; do
+    for lr in "${RESNET_LRS[@]}"; do
+      [ "$s" = 2 ] || job "resnet_lr${lr}_s$s" eos-conv --models resnet --resnet-lrs "$lr" --seeds "$s" "${EOS[@]}" \
+        "${LONG[@]}" --out "$WORK/runs/resnet_lr${lr}_s$s" &
+    done
+    for lr in "${VGG_LRS[@]}"; do
+      job "pf_step_lr${lr}_s$s" eos-conv --models vgg --vgg-lrs "$lr" --seeds "$s" --pf-step "${EOS[@]}" \
+        --out "$WORK/runs/pf_step_lr${lr}_s$s" &
+    done
+  done
+  say "started $(jobs -p | wc -l) processes (limit $LIMIT s each)"
+  wait
+  tar czf "$OUT/runs.tgz" -C "$WORK/runs" . && tar czf "$OUT/logs.tgz" -C "$WORK/logs" .
+  say "done: $(du -h "$OUT/runs.tgz" | cut -f1) of run folders"
+  exit 0
+fi
 
 for s in "${SEEDS[@]}"; do
   for lr in "${RESNET_LRS[@]}"; do
