@@ -76,18 +76,37 @@ def test_when_every_point_fails_the_grid_extends_downwards():
     assert [m.name for m, _ in next_jobs(TUNING, rows, 3)] == ["gd_lr0.01"]
 
 
+def test_a_choice_that_fails_on_another_seed_gives_way_to_the_next_point():
+    rows = [_row(SGD_KNOB.method_name(k), val_loss=0.5 - 0.1 * k) for k in (-1, 0, 1)]  # best at the top edge
+    rows += [_row("gd_lr1", val_loss=0.7), *[_row(DAL_KNOB.method_name(k), val_loss=abs(k) + 0.5) for k in (-1, 0, 1)]]
+    assert [(m.name, s) for m, s in next_jobs(TUNING, rows, 3)] == [
+        ("gd_lr0.316", 1),
+        ("gd_lr0.316", 2),
+        ("dal_p1", 1),
+        ("dal_p1", 2),
+    ]
+    rows += [_row("gd_lr0.316", 1, diverged=True, val_loss=math.nan), _row("gd_lr0.316", 2)]
+    rows += [_row("dal_p1", 1), _row("dal_p1", 2)]
+    sgd = settle_all(TUNING, rows)[0]
+    assert SGD_KNOB.value(sgd.chosen) == 0.1 and not sgd.at_edge  # lr 0.316 failed on seed 1
+    assert [(m.name, s) for m, s in next_jobs(TUNING, rows, 3)] == [("gd_lr0.1", 1), ("gd_lr0.1", 2)]
+
+
 def test_once_settled_the_seeds_the_grid_the_free_group_and_the_multipliers_run():
     rows = [_row(SGD_KNOB.method_name(k), val_loss=abs(k) + 0.5) for k in (-1, 0, 1)]
     rows += [_row(DAL_KNOB.method_name(k), val_loss=abs(k - 1) + 0.5) for k in (-1, 0, 1, 2)]
+    confirm = next_jobs(TUNING, rows, seeds=2)
+    assert {(m.name, s) for m, s in confirm} == {("gd_lr0.1", 1), ("dal_p2", 1)}  # the choices' other seeds first
+    rows += [_row(m.name, s) for m, s in confirm]
     jobs = next_jobs(TUNING, rows, seeds=2)
     names = {m.name: m for m, _ in jobs}
     # chosen: SGD lr 0.1 (k = 0), DAL p = 2 (k = 1, inside after one extension)
-    assert {(m.name, s) for m, s in jobs} >= {("gd_lr0.1", 1), ("dal_p2", 1), ("gd_lr0.0316", 1), ("dal_p1", 1)}
+    assert {(m.name, s) for m, s in jobs} >= {("gd_lr0.0316", 1), ("dal_p1", 1)}
     assert {("polyak", 0), ("polyak", 1), ("dal_p2_x3.16", 0), ("dal_p2_x10", 1), ("gd_lr1", 0)} <= {
         (m.name, s) for m, s in jobs
     }
     assert ("gd_lr0.316", 1) in {(m.name, s) for m, s in jobs}  # a grid point and SGD's x3.16
-    assert all(s != 0 or n not in {r["method"] for r in rows} for n, s in [(m.name, s) for m, s in jobs])
+    assert not {(m.name, str(s)) for m, s in jobs} & {(r["method"], r["seed"]) for r in rows}
     assert names["dal_p2_x10"].make() is not None
     done = rows + [_row(m.name, s) for m, s in jobs]
     assert next_jobs(TUNING, done, seeds=2) == []

@@ -6,10 +6,12 @@ A :class:`Knob` is one method's tuned hyperparameter (SGD's, momentum's, Adam's 
 
 .. math:: v_k = c \, f^{k}, \qquad k = -m, \dots, m \quad (2m + 1 = \text{points}),
 
-with centre c and factor f. Seed 0 runs every point; the point with the lowest final validation loss among
-those that did not fail on the validation split is chosen (:func:`choose`); while the chosen point is at an
-edge of the points tried, one more point beyond that edge is run (at most ``extensions`` per knob, the same
-for every knob). Then the chosen value runs the other seeds, as do every point of SGD's grid (to set
+with centre c and factor f. Seed 0 runs every point; the point with the lowest final validation loss (seed 0)
+among those that did not fail on the validation split on any seed run so far is chosen (:func:`choose`); while
+the chosen point is at an edge of the points tried, one more point beyond that edge is run (at most
+``extensions`` per knob, the same for every knob). The chosen point then runs the other seeds; if one of them
+fails, the point is no longer a choice and the next is taken (a rate that trains on one seed only is not a
+tuned rate). Then the chosen value runs the other seeds, as do every point of SGD's grid (to set
 untuned DAL against all of it), the tuning-free group at its defaults, and the rate multipliers: DAL-p at the
 chosen p with its rate scaled by c_j = f_SGD^j (:math:`h = c_j \min(2 / v^p, h_{max})`), beside SGD at c_j
 times its tuned rate (a point of its grid, or beyond it), j = 1..``multiplier_steps``.
@@ -112,17 +114,18 @@ class Settled:
     missing: tuple[int, ...]
 
 
-def settle(knob: Knob, tuning: Tuning, seed0: dict[str, dict]) -> Settled:
-    """The knob's state given the seed-0 rows ``seed0`` (method name -> row): grid, then edge extensions
+def settle(knob: Knob, tuning: Tuning, runs: dict[str, list[dict]]) -> Settled:
+    """The knob's state given the rows so far (method name -> its rows, any seeds): grid, then edge extensions
     (every point failed counts as the lower edge: the rates were too large)."""
     m = tuning.points // 2
     ks = list(range(-m, m + 1))
     while True:
-        missing = tuple(k for k in ks if knob.method_name(k) not in seed0)
+        seed0 = {k: next((r for r in runs.get(knob.method_name(k), []) if str(r["seed"]) == "0"), None) for k in ks}
+        missing = tuple(k for k, r in seed0.items() if r is None)
         if missing:
             return Settled(knob, tuple(ks), None, False, missing)
-        rows = {k: seed0[knob.method_name(k)] for k in ks}
-        losses = {k: None if validation_failed(r) else num(r["val_loss"]) for k, r in rows.items()}
+        failed = {k: any(validation_failed(r) for r in runs[knob.method_name(k)]) for k in ks}
+        losses = {k: None if failed[k] else num(r["val_loss"]) for k, r in seed0.items()}
         best = choose(losses)
         low = best is None or best == ks[0]
         if not (low or best == ks[-1]):
@@ -133,18 +136,24 @@ def settle(knob: Knob, tuning: Tuning, seed0: dict[str, dict]) -> Settled:
 
 
 def settle_all(tuning: Tuning, rows: list[dict]) -> list[Settled]:
-    seed0 = {r["method"]: r for r in rows if str(r["seed"]) == "0"}
-    return [settle(k, tuning, seed0) for k in tuning.knobs]
+    runs = {}
+    for r in rows:
+        runs.setdefault(r["method"], []).append(r)
+    return [settle(k, tuning, runs) for k in tuning.knobs]
 
 
 def next_jobs(tuning: Tuning, rows: list[dict], seeds: int) -> list[tuple[Method, int]]:
     """The (method, seed) runs still to do given the results ``rows`` of one net: the tuning grids first; once
-    every knob has settled, the seeds, SGD's grid, the tuning-free group and the multipliers (see the module)."""
+    every knob has settled, the chosen points' other seeds (a failure there moves the choice); then SGD's grid,
+    the tuning-free group and the multipliers (see the module)."""
     done = {(r["method"], str(r["seed"])) for r in rows}
     settled = settle_all(tuning, rows)
     if any(s.missing for s in settled):
         return [(s.knob.method(k), 0) for s in settled for k in s.missing]
     wanted = [s.knob.method(s.chosen) for s in settled if s.chosen is not None]
+    confirm = [(m, s) for m in wanted for s in range(seeds) if (m.name, str(s)) not in done]
+    if confirm:
+        return confirm
     sgd, dal = (next(s for s in settled if s.knob.family == f) for f in (SGD, "dal"))
     wanted += [sgd.knob.method(k) for k in sgd.ks]
     wanted += [dal.knob.method(tuning.dal_default), *tuning.free]
