@@ -223,6 +223,7 @@ def test_the_tuned_pipeline_runs_the_protocol_writes_the_claims_and_resumes(tmp_
     assert ("dal_p0.5", "1") not in ran and ("dal_p2", "1") not in ran
     tuning = read_csv(tmp_path / "run" / "tuning.csv")
     chosen = {(t["family"], t["value"]) for t in tuning if t["chosen"] == "True"}
+    assert {t["seeds_failed"] for t in tuning if t["value"] == "0.316"} == {"2/2"}
     assert chosen == {("gd", "0.1"), ("dal", "1.0")}
     verdicts = {(c["claim"], c["budget"], c["metric"]): c["verdict"] for c in read_csv(tmp_path / "run" / "claims.csv")}
     assert verdicts[("untuned DAL beats most of SGD's grid", "equal epochs", "test_acc")] == YES

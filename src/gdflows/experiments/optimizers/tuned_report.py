@@ -61,12 +61,13 @@ def _outcome(a: dict, b: dict, metric: str, suffix: str) -> str:
 
 
 def tuning_rows(net: NetResults) -> list[dict]:
-    """Per knob and grid point: the value, seed 0's final validation loss and accuracy, failed, chosen."""
-    seed0 = {r["method"]: r for r in net.rows if str(r["seed"]) == "0"}
+    """Per knob and grid point: the value, seed 0's final validation loss and accuracy, how many of its seeds
+    failed on the validation split (a point with one is no choice), and which was chosen."""
     out = []
     for family, s in net.settled.items():
         for k in s.ks:
-            r = seed0.get(s.knob.method_name(k))
+            runs = [r for r in net.rows if r["method"] == s.knob.method_name(k)]
+            r = next((r for r in runs if str(r["seed"]) == "0"), None)
             if r is None:
                 continue
             out.append(
@@ -78,7 +79,7 @@ def tuning_rows(net: NetResults) -> list[dict]:
                     "grid": "extension" if abs(k) > net.tuning.points // 2 else "grid",
                     "val_loss": tables.num(r["val_loss"]),
                     "val_acc": tables.num(r["val_acc"]),
-                    "failed": validation_failed(r),
+                    "seeds_failed": f"{sum(validation_failed(x) for x in runs)}/{len(runs)}",
                     "chosen": k == s.chosen,
                     "chosen_at_edge": s.at_edge and k == s.chosen,
                 }
@@ -289,7 +290,9 @@ def _text(cfg, plan, rows, parts, names, run) -> list[str]:
         f"- Tuning: every method with a rate-like hyperparameter gets the same budget, {t.points} log-spaced "
         f"points: {knobs}. Seed 0 runs each point; the point with the lowest final validation loss among those "
         f"that did not fail on the validation split is chosen; while it sits at an edge, one more point beyond "
-        f"that edge is run (at most {t.extensions} per method). The test set plays no part in any choice.",
+        f"that edge is run (at most {t.extensions} per method). The chosen point then runs the other seeds; a "
+        "point that fails on any seed is no choice, and the next is taken. The test set plays no part in any "
+        "choice.",
         "- DAL-p: h = min(2 / (|Hg|/|g|)^p, 5), Hg by HVP; tuned over p, and untuned (p = 1) in the tuning-free "
         "group with Prodigy, DoG (optax.contrib defaults), Polyak (f_min = 0, cap 5) and CDAT (sigma = 2, cap 5).",
         f"- Rate multipliers c = {', '.join(f'{c:g}' for c in t.multipliers())} (SGD's grid steps): DAL at its "
