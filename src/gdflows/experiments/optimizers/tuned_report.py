@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from gdflows.experiments.optimizers import claims, tables  # noqa: E402
 from gdflows.experiments.optimizers.field_report import HIGHER, LABEL, _triple, pm  # noqa: E402
 from gdflows.experiments.optimizers.spread import versus  # noqa: E402
-from gdflows.experiments.optimizers.tuning import SGD, settle_all, validation_failed  # noqa: E402
+from gdflows.experiments.optimizers.tuning import SGD, next_jobs, settle_all, validation_failed  # noqa: E402
 from gdflows.experiments.report.markdown import markdown_table  # noqa: E402
 from gdflows.experiments.report.runs import Run, read_csv  # noqa: E402
 from gdflows.experiments.report.timings import cpu_text  # noqa: E402
@@ -241,6 +241,13 @@ def write(run: Run, cfg, plan) -> None:
     """summary.csv, tuning.csv, table.csv, grid.csv, multipliers.csv, claims.csv, the figures and REPORT.md."""
     rows, curves = read_csv(run.file("results.csv")), read_csv(run.file("curves.csv"))
     models = [n.model for n in plan.nets if any(r["model"] == n.model for r in rows)]
+    pending = {m: len(next_jobs(plan.tuning, [r for r in rows if r["model"] == m], cfg.seeds)) for m in models}
+    models = [m for m in models if not pending[m]]  # a net still tuning is reported once it is done
+    if not models:
+        run.write_text("REPORT.md", "# compare-optimizers --scale tuned\n\nNo net has finished its runs yet; rerun.\n")
+        return
+    rows = [r for r in rows if r["model"] in models]
+    curves = [c for c in curves if c["model"] in models]
     probe = {m: NetResults(m, rows, [], plan.tuning) for m in models}
     chosen = {m: n.settled[SGD].knob.method_name(n.settled[SGD].chosen) for m, n in probe.items()
               if n.settled[SGD].chosen is not None}  # fmt: skip
@@ -251,7 +258,11 @@ def write(run: Run, cfg, plan) -> None:
     for name, table in parts.items():
         run.write_table(name, table)
     names = figures(run, nets, curves)
-    run.write_text("REPORT.md", "\n".join(_text(cfg, plan, rows, parts, names, run)))
+    text = _text(cfg, plan, rows, parts, names, run)
+    unfinished = [n.model for n in plan.nets if n.model not in models]
+    if unfinished:
+        text[1:1] = ["", f"**Not yet in this report** (rerun the command to finish them): {', '.join(unfinished)}."]
+    run.write_text("REPORT.md", "\n".join(text))
 
 
 TABLES = {
