@@ -77,8 +77,8 @@ def tuning_rows(net: NetResults) -> list[dict]:
                     "hyperparameter": s.knob.name,
                     "value": s.knob.value(k),
                     "grid": "extension" if abs(k) > net.tuning.points // 2 else "grid",
-                    "val_loss": tables.num(r["val_loss"]),
-                    "val_acc": tables.num(r["val_acc"]),
+                    "val_loss": float(f"{tables.num(r['val_loss']):.4g}"),
+                    "val_acc": round(tables.num(r["val_acc"]), 4),
                     "seeds_failed": f"{sum(validation_failed(x) for x in runs)}/{len(runs)}",
                     "chosen": k == s.chosen,
                     "chosen_at_edge": s.at_edge and k == s.chosen,
@@ -182,39 +182,48 @@ def _verdict(v) -> dict:
 
 
 def figures(run: Run, nets: list[NetResults], curves) -> list[str]:
-    """Per net: the validation loss of seed 0 across each knob's grid (chosen point ringed), and the test
-    accuracy of the tuned and tuning-free methods against FLOPs (seed 0)."""
+    """Per net: seed 0's final validation loss across each rate's grid and across DAL's p (chosen points ringed,
+    points with a failed seed crossed, losses above 3 drawn at 3), and the test accuracy of the tuned and
+    tuning-free methods against FLOPs (seed 0)."""
     runs = tables.curves_by_run(curves)
     names = []
     for net in nets:
-        fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
+        fig, axes = plt.subplots(1, 3, figsize=(17, 4.5), gridspec_kw={"width_ratios": [2, 1, 2]})
+        table = tuning_rows(net)
         for i, (family, s) in enumerate(net.settled.items()):
-            pts = [r for r in tuning_rows(net) if r["family"] == family]
-            x = [p["value"] for p in pts]
-            ax = axes[0] if s.knob.name == "lr" else axes[0].twiny()
-            ax.plot(x, [p["val_loss"] for p in pts], "o-", color=f"C{i}", label=f"{family} ({s.knob.name})")
-            ax.plot([p["value"] for p in pts if p["chosen"]], [p["val_loss"] for p in pts if p["chosen"]], "o",
-                    ms=12, mfc="none", color=f"C{i}")  # fmt: skip
-            ax.set_xscale("log")
+            ax = axes[0] if s.knob.name == "lr" else axes[1]
+            pts = [r for r in table if r["family"] == family]
+            x, y = [p["value"] for p in pts], [min(p["val_loss"], 3.0) for p in pts]
+            ax.plot(x, y, "-", color=f"C{i}", label=f"{family} ({s.knob.name})")
             if s.knob.name != "lr":
-                ax.set_xlabel(f"DAL's {s.knob.name} (top axis)")
-                ax.legend(loc="upper right", fontsize=7)
-        axes[0].set(xlabel="rate", ylabel="final validation loss (seed 0)", title=f"{net.model}: tuning grids")
-        axes[0].set_ylim(top=min(axes[0].get_ylim()[1], 3.0))
-        axes[0].legend(loc="upper left", fontsize=7)
-        for i, line in enumerate(final_rows(net)):
+                ax.set_xscale("log")
+                ax.set_xticks(x, [f"{v:g}" for v in x], minor=False)
+                ax.minorticks_off()
+            for p, xi, yi in zip(pts, x, y):
+                failed = not p["seeds_failed"].startswith("0/")
+                ax.plot(xi, yi, "x" if failed else "o", color=f"C{i}", ms=7)
+                if p["chosen"]:
+                    ax.plot(xi, yi, "o", ms=14, mfc="none", color=f"C{i}")
+        for ax, label in zip(axes[:2], ("rate", "DAL's p")):
+            ax.set(xlabel=label, ylim=(0, 3.1))
+            ax.legend(fontsize=7)
+        axes[0].set_xscale("log")
+        axes[0].set(ylabel="final validation loss (seed 0)", title=f"{net.model}: tuning grids (x: a seed failed)")
+        axes[1].set(title="DAL-p")
+        shown = {line["method"]: line for line in final_rows(net)}
+        for i, line in enumerate(shown.values()):
             s = net.by_name[line["method"]]
             points = runs.get((net.model, s["method"], "0"), [])
             style = {"color": f"C{i % 10}", "ls": "-" if line["group"] == "tuning-free" else "--", "lw": 1.2}
-            axes[1].plot([tables.num(p["step"]) * s["flops_per_step"] for p in points],
+            axes[2].plot([tables.num(p["step"]) * s["flops_per_step"] for p in points],
                          [tables.num(p["test_acc"]) for p in points], label=f"{line['method']}", **style)  # fmt: skip
         budget = next((s["budget_flops"] for s in net.by_name.values()), math.nan)
         if math.isfinite(budget):
-            axes[1].axvline(budget, color="k", lw=0.8, ls=":")
-        axes[1].set(xlabel="FLOPs spent (XLA's cost analysis)", ylabel="test accuracy",
-                    title=f"{net.model}: tuned (dashed) and tuning-free (solid), F dotted")  # fmt: skip
-        if axes[1].get_legend_handles_labels()[0]:
-            axes[1].legend(fontsize=7, ncol=2)
+            axes[2].axvline(budget, color="k", lw=0.8, ls=":")
+        axes[2].set(xlabel="FLOPs spent (XLA's cost analysis)", ylabel="test accuracy",
+                    title=f"{net.model}: tuned (dashed), tuning-free (solid); F dotted")  # fmt: skip
+        if axes[2].get_legend_handles_labels()[0]:
+            axes[2].legend(fontsize=7, ncol=2)
         name = f"tuning_{net.model}.png"
         fig.savefig(run.figure_path(name), dpi=110, bbox_inches="tight")
         plt.close(fig)
@@ -296,7 +305,7 @@ def _text(cfg, plan, rows, parts, names, run) -> list[str]:
         f"{batch}, {plan.epochs} epochs, {cfg.seeds} seeds (the same initialisation and batches for every method "
         "of a seed).",
         "",
-        "## Protocol (fixed before the runs)",
+        "## Protocol",
         "",
         f"- Tuning: every method with a rate-like hyperparameter gets the same budget, {t.points} log-spaced "
         f"points: {knobs}. Seed 0 runs each point; the point with the lowest final validation loss among those "
@@ -337,7 +346,8 @@ def _text(cfg, plan, rows, parts, names, run) -> list[str]:
         "",
         "## Cost",
         "",
-        "Wall and CPU time per method (compilation, training and evaluations) in `timings.csv`." + cpu_text(run),
+        "Wall and CPU time per method (compilation, training and evaluations) in `timings.csv`."
+        + cpu_text(run, "methods (all their seeds)"),
         "",
         "## Figures",
         "",

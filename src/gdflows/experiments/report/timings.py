@@ -32,11 +32,13 @@ def timed(run: Run, name: str):
         print(f"{name}: {wall:.0f} s wall, {cpu:.0f} s CPU (this process)")
 
 
-def cpu_text(run: Run) -> str:
+def cpu_text(run: Run, unit: str = "runs") -> str:
     """The CPU time the runs took, from ``timings.csv`` (empty without it)."""
     times = run.read_table("timings")
     if not times:
         return ""
     cpu = sum(float(t["cpu_s"]) for t in times)
     wall = sum(float(t["wall_s"]) for t in times)
-    return f" Total: {cpu / 60:.0f} CPU-minutes ({wall / 60:.0f} minutes wall) over {len(times)} runs (`timings.csv`)."
+    return (
+        f" Total: {cpu / 60:.0f} CPU-minutes ({wall / 60:.0f} minutes wall) over {len(times)} {unit} (`timings.csv`)."
+    )
