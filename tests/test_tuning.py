@@ -230,6 +230,9 @@ def test_the_tuned_pipeline_runs_the_protocol_writes_the_claims_and_resumes(tmp_
     assert verdicts[("tuned DAL beats tuned SGD", "equal epochs", "test_acc")] == YES
     assert verdicts[("untuned DAL beats every tuning-free method", "equal epochs", "test_acc")] == INCONCLUSIVE
     assert verdicts[("DAL stays stable at larger rate multipliers than SGD", "-", "failed seeds")] == YES
+    tallies = read_csv(tmp_path / "run" / "tally.csv")
+    first = tallies[0]
+    assert (first["budget"], first["metric"], first["win"], first["failed"]) == ("equal epochs", "test_acc", "1", "1")
     report = (tmp_path / "run" / "REPORT.md").read_text()
     assert "tuned DAL beats tuned SGD: **yes**" in report and "DAL stays stable" in report
 

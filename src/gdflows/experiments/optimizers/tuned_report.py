@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from gdflows.experiments.optimizers import claims, tables  # noqa: E402
 from gdflows.experiments.optimizers.field_report import HIGHER, LABEL, _triple, pm  # noqa: E402
-from gdflows.experiments.optimizers.spread import versus  # noqa: E402
+from gdflows.experiments.optimizers.spread import tally, versus  # noqa: E402
 from gdflows.experiments.optimizers.tuning import SGD, next_jobs, settle_all, validation_failed  # noqa: E402
 from gdflows.experiments.report.markdown import markdown_table  # noqa: E402
 from gdflows.experiments.report.runs import Run, read_csv  # noqa: E402
@@ -173,6 +173,22 @@ def claim_rows(net: NetResults) -> list[dict]:
     return out
 
 
+def tally_rows(net: NetResults) -> list[dict]:
+    """Tuned DAL against every other tuned and tuning-free method, per budget and metric: wins, ties, losses,
+    and the pairs with a failed method (counted as nobody's)."""
+    dal = net.chosen("dal")
+    if dal is None:
+        return []
+    others = {row["method"]: row for row in [*map(net.chosen, net.settled), net.default_dal(), *net.free()] if row}
+    others.pop(dal["method"], None)
+    out = []
+    for budget, suffix in BUDGETS.items():
+        for metric in HIGHER:
+            counts = tally(_outcome(dal, o, metric, suffix) for o in others.values())
+            out.append({"model": net.model, "dal": dal["method"], "budget": budget, "metric": metric} | counts)
+    return out
+
+
 def _failed(s: dict) -> bool:
     return s["failed"] > 0
 
@@ -280,6 +296,7 @@ TABLES = {
     "grid": grid_rows,
     "multipliers": multiplier_rows,
     "claims": claim_rows,
+    "tally": tally_rows,
 }
 
 
@@ -327,6 +344,10 @@ def _text(cfg, plan, rows, parts, names, run) -> list[str]:
         "## Which of DAL's claims hold (test accuracy; test loss in `claims.csv`)",
         "",
         *claim_prose(parts["claims"]),
+        "",
+        "## Tuned DAL against every other method (failed pairs counted as nobody's)",
+        "",
+        _md(parts["tally"]),
         "",
         "## Tuned and tuning-free methods on the test set",
         "",
