@@ -9,6 +9,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 T = TypeVar("T")
 
 
+def quiet() -> bool:
+    """True when GDFLOWS_QUIET=1: no progress bars, no per-run timing lines."""
+    return os.environ.get("GDFLOWS_QUIET") == "1"
+
+
 def track(iterable: Iterable[T], description: str, total: int | None = None) -> Iterable[T]:
     """Iterate with a progress bar (disabled when GDFLOWS_QUIET=1)."""
     for item, _ in track_stages(iterable, description, total):
@@ -20,7 +25,7 @@ def track_stages(
 ) -> Iterable[tuple[T, Callable[[str], None]]]:
     """Iterate with a progress bar, yielding (item, say): ``say(text)`` shows what the current item is doing
     beside the description (e.g. ``"diagnosis"``), so a long item is not a silent bar."""
-    if os.environ.get("GDFLOWS_QUIET") == "1":
+    if quiet():
         for item in iterable:
             yield item, lambda text: None
         return

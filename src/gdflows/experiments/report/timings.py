@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import time
 
+from gdflows.experiments.report.progress import quiet
 from gdflows.experiments.report.runs import Run
 
 
@@ -29,7 +30,8 @@ def timed(run: Run, name: str):
         wall, cpu = time.perf_counter() - start, time.process_time() - cpu
         if wall > 1:  # a run finished before is skipped in no time: its time stays as recorded
             add_time(run, name, wall, cpu)
-        print(f"{name}: {wall:.0f} s wall, {cpu:.0f} s CPU (this process)")
+        if not quiet():
+            print(f"{name}: {wall:.0f} s wall, {cpu:.0f} s CPU (this process)")
 
 
 def cpu_text(run: Run, unit: str = "runs") -> str:
