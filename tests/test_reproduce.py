@@ -159,6 +159,7 @@ def test_every_number_behind_a_claim_is_declared_with_its_tolerance(smoke):
         )
     run_tables = {p.relative_to(smoke / "first") for p in (smoke / "first").rglob("*.csv")}
     small = {rel for rel in run_tables if (smoke / "first" / rel).stat().st_size <= 100_000}
+    small = {rel for rel in small if rel.name != "timings.csv"}  # this machine's clock: not exported
     assert {p.relative_to(smoke / "docs") for p in (smoke / "docs").rglob("*.csv")} == small
     assert Path("central/central_metrics.csv") in small and Path("dal/summary.csv") in small
 
@@ -226,3 +227,12 @@ def test_paper_scale_exports_beside_the_reproduction_without_touching_its_figure
     assert compare_export(run, docs, "PAPER_SCALE.md") == ["PAPER_SCALE.md"]  # no declared numbers: bytes
     assert (docs / "train_lr0.12/figures/sharpness.png").read_text() == "committed"  # the reproduction's own
     assert not (docs / "eos_conv/figures/old.png").exists()
+
+
+def test_a_sub_runs_timings_are_not_a_table_to_reproduce(tmp_path):
+    from gdflows.experiments.reproduce import _tables
+
+    (tmp_path / "dal").mkdir()
+    for rel in ("claims.csv", "dal/results.csv", "dal/timings.csv"):
+        (tmp_path / rel).write_text("a\n1\n")
+    assert [str(p) for p in _tables(tmp_path)] == ["claims.csv", "dal/results.csv"]

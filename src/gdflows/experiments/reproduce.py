@@ -608,6 +608,9 @@ def report(claims: list[dict], scale: str, sections: list[str], figures: list[Pa
     )
 
 
+TIMINGS = "timings.csv"
+
+
 def _figures(folder: Path) -> list[Path]:
     """Figures of the sub-runs, relative to the run folder."""
     return sorted(p.relative_to(folder) for p in folder.glob("*/figures/*.png"))
@@ -615,9 +618,10 @@ def _figures(folder: Path) -> list[Path]:
 
 def _tables(folder: Path) -> list[Path]:
     """The tables behind the report, relative to the run folder: its own and the sub-runs' CSVs up to
-    :data:`EXPORT_MAX_BYTES` (per-step logs above it stay in the run folder)."""
+    :data:`EXPORT_MAX_BYTES` (per-step logs above it stay in the run folder), but not a sub-run's
+    ``timings.csv`` (this machine's clock, not a result another machine reproduces)."""
     found = [*folder.glob("*.csv"), *folder.glob("*/*.csv")]
-    return sorted(p.relative_to(folder) for p in found if p.stat().st_size <= EXPORT_MAX_BYTES)
+    return sorted(p.relative_to(folder) for p in found if p.stat().st_size <= EXPORT_MAX_BYTES and p.name != TIMINGS)
 
 
 def _exported(folder: Path, report: str) -> list[Path]:
