@@ -34,7 +34,7 @@ class CompareOptimizersConfig(Command):
     --scale tuned / tuned_full: the same nets, larger, on 10,000 / 50,000 training images with a validation
     split and the full test set, 10 / 20 epochs; every rate-like hyperparameter (and DAL's p) tuned on the same
     5-point log grid on the validation split, the tuning-free group at its defaults, rate multipliers, and DAL's
-    four claims as verdicts (about 90 CPU minutes for --scale tuned on 2 cores).
+    four claims as verdicts (--scale tuned: about 200 CPU minutes, 2 hours wall on 2 cores).
     --scale cpu (default) / full: VGG- and ResNet-style nets on Fashion-MNIST (a 5,000-image 14x14 subset /
     all 60,000 images at 28x28), minibatches, several epochs, 3 seeds; test accuracy and loss as mean +- std at
     equal epochs and at equal wall-clock time, FLOPs per step, curves, verdicts. --scale <number>: the
