@@ -290,6 +290,13 @@ def write(run: Run, cfg, plan) -> None:
     run.write_text("REPORT.md", "\n".join(text))
 
 
+SECTIONS = (  # the report's table sections, in order: (title, key of TABLES)
+    ("Tuned DAL against every other method (failed pairs counted as nobody's)", "tally"),
+    ("Tuned and tuning-free methods on the test set", "table"),
+    ("The tuning grids (seed 0, validation split)", "tuning"),
+    ("SGD's whole grid against untuned DAL (equal epochs)", "grid"),
+    ("Rate multipliers", "multipliers"),
+)
 TABLES = {
     "tuning": tuning_rows,
     "table": final_rows,
@@ -345,26 +352,7 @@ def _text(cfg, plan, rows, parts, names, run) -> list[str]:
         "",
         *claim_prose(parts["claims"]),
         "",
-        "## Tuned DAL against every other method (failed pairs counted as nobody's)",
-        "",
-        _md(parts["tally"]),
-        "",
-        "## Tuned and tuning-free methods on the test set",
-        "",
-        _md(parts["table"]),
-        "",
-        "## The tuning grids (seed 0, validation split)",
-        "",
-        _md(parts["tuning"]),
-        "",
-        "## SGD's whole grid against untuned DAL (equal epochs)",
-        "",
-        _md(parts["grid"]),
-        "",
-        "## Rate multipliers",
-        "",
-        _md(parts["multipliers"]),
-        "",
+        *(line for title, key in SECTIONS for line in (f"## {title}", "", _md(parts[key]), "")),
         "## Cost",
         "",
         "Wall and CPU time per method (compilation, training and evaluations) in `timings.csv`."
