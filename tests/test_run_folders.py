@@ -80,6 +80,25 @@ def test_a_larger_steps_extends_the_run_to_the_uninterrupted_numbers(life):
     assert "out" not in json.loads((a / "config.json").read_text())
 
 
+def test_a_run_that_ended_on_its_edge_diagnoses_extends_without_its_checkpoints(tmp_path, monkeypatch):
+    """edge-at 0.01: every diagnosis is at the edge, so the run ends after 2 (steps 0 and 3) whatever the budget;
+    a larger --steps then keeps its rows and trains nothing, even with its checkpoints gone."""
+    from gdflows.experiments import train as train_module
+
+    edge = ["--edge-at", "0.01", "--edge-diagnoses", "2"]
+    assert run_cli(train_argv(30, tmp_path)[:-2] + edge + ["--out", str(tmp_path)])[0] == 0
+    rows = (tmp_path / "metrics.csv").read_bytes()
+    assert [line.split(",")[0] for line in rows.decode().splitlines()[1:]] == ["0", "3"]
+    for checkpoint in tmp_path.glob("checkpoint*.npz"):
+        checkpoint.unlink()
+    monkeypatch.setattr(train_module, "train", lambda *a: pytest.fail("an ended run was trained again"))
+    code, out, _ = run_cli(train_argv(60, tmp_path)[:-2] + edge + ["--out", str(tmp_path)])
+    assert code == 0 and "report:" in out
+    assert (tmp_path / "metrics.csv").read_bytes() == rows
+    assert json.loads((tmp_path / "config.json").read_text())["steps"] == 60
+    assert run_cli(train_argv(60, tmp_path)[:-2] + edge + ["--out", str(tmp_path)])[1].startswith("complete:")
+
+
 def test_a_bad_config_creates_no_folder(tmp_path):
     bad = {
         "--lr": TrainConfig(out=tmp_path / "lr", lr=-0.1),

@@ -284,6 +284,23 @@ def test_the_log_schedule_turns_dense_once_a_diagnosis_reaches_the_edge_and_resu
     assert list(log_steps(dataclasses.replace(cfg, edge_diagnoses=3), 0, rows)) == [0, 20, 40, 45, 50]
 
 
+def test_a_run_ended_by_its_edge_diagnoses_or_a_divergence_ended_before_any_budget():
+    from gdflows.experiments.train import ended_early
+
+    cfg = TrainConfig(lr=0.1, steps=100, log_every=20, edge_every=5, edge_diagnoses=3)
+    edge = [
+        {"step": str(s), "lambda_0": "19.7" if s >= 40 else "19.5", "two_over_h": "20.0", "outcome": ""}
+        for s in (0, 20, 40, 45, 50)
+    ]
+    done = [*edge[:-1], edge[-1] | {"outcome": "completed"}]
+    assert ended_early(done, cfg)  # 3 diagnoses at the edge: any budget ends here
+    assert not ended_early(done[:-2] + [done[-2] | {"step": "45", "outcome": "completed"}], cfg)  # 2: the budget
+    assert not ended_early(done, dataclasses.replace(cfg, edge_diagnoses=0))  # no edge rule: the budget ended it
+    assert not ended_early(edge, cfg)  # unfinished (interrupted): not ended
+    assert ended_early([*edge[:2], {"step": "30", "loss": "inf", "outcome": "diverged at step 30"}], cfg)
+    assert not ended_early([], cfg)
+
+
 def test_minibatch_sgd_logs_its_batch_sharpness_against_2_over_h(dense, tmp_path):
     """Rows of minibatch SGD hold E_B[g_B^T H_B g_B / |g_B|^2] over 16 batches drawn as the row's seed says,
     checked against each batch's dense Hessian."""

@@ -33,3 +33,8 @@ def first_divergent(losses, start_loss: float) -> int | None:
 def outcome_diverged(step: int) -> str:
     """The outcome text of a run that diverged at ``step``."""
     return f"diverged at step {step}"
+
+
+def is_diverged(outcome) -> bool:
+    """Whether a metrics row's ``outcome`` (:func:`outcome_diverged`'s text, or empty/None) records a divergence."""
+    return str(outcome or "").startswith("diverged")

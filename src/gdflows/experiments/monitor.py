@@ -39,7 +39,7 @@ import numpy as np
 from gdflows.curvature.chunked import grad_of
 from gdflows.diagnosis import diagnose
 from gdflows.errors import GDFlowsError
-from gdflows.experiments.divergence import divergence_bound, outcome_diverged
+from gdflows.experiments.divergence import divergence_bound, is_diverged, outcome_diverged
 from gdflows.experiments.eos import diagnosis_markdown, outcome
 from gdflows.experiments.report.runs import Run, atomic_write_bytes, read_csv
 from gdflows.experiments.steps import step_rate
@@ -116,7 +116,7 @@ class Monitor:
     @property
     def ended(self) -> bool:
         """Whether the monitored run diverged (no more diagnoses)."""
-        return bool(self.rows) and str(self.rows[-1].get("outcome", "")).startswith("diverged")
+        return bool(self.rows) and is_diverged(self.rows[-1].get("outcome"))
 
     def __call__(self, step: int, params, loss: Callable, opt_state=None) -> dict | None:
         """Diagnose at ``params`` (a pytree) on ``loss`` (params -> scalar) when ``step`` is due; returns the

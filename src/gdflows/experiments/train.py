@@ -77,7 +77,7 @@ from gdflows.curvature.batch_sharpness import batch_sharpness
 from gdflows.curvature.preconditioned import adam_preconditioner, preconditioned_eigenpairs, rmsprop_preconditioner
 from gdflows.errors import GDFlowsError
 from gdflows.experiments.configs import TrainConfig
-from gdflows.experiments.divergence import divergence_bound, outcome_diverged
+from gdflows.experiments.divergence import divergence_bound, is_diverged, outcome_diverged
 from gdflows.experiments.driver import TrainState, drive
 from gdflows.experiments.eos import diagnosed, first_at_edge, report_markdown
 from gdflows.experiments.errors import RunInterrupted
@@ -100,7 +100,8 @@ def run(cfg: TrainConfig) -> Path:
     if folder is None:
         return Path(cfg.out)
     start = time.perf_counter()
-    train(problem, cfg, folder)
+    if not ended_early(folder.read_table("metrics"), cfg):
+        train(problem, cfg, folder)
     write_report(folder, cfg, time.perf_counter() - start)
     folder.finish()
     print(f"report: {folder.file('REPORT.md')}")
@@ -337,6 +338,19 @@ def log_steps(cfg: TrainConfig, start: int, rows: list[dict] = ()) -> Iterator[i
             return
         step += cfg.edge_every if cfg.edge_every and edge else cfg.log_every
     yield cfg.steps
+
+
+def ended_early(rows: list[dict], cfg: TrainConfig) -> bool:
+    """Whether ``rows`` (a finished run's metrics) ended before any step budget: diverged, or with its
+    ``edge_diagnoses`` taken. The schedule (:func:`log_steps`) depends on the rows, not on ``steps``, so such a
+    run's rows are those of any larger budget: an extended run keeps them, with or without its checkpoint."""
+    outcome = rows[-1].get("outcome") if rows else None
+    if is_diverged(outcome):
+        return True
+    if outcome != "completed":
+        return False
+    last = int(float(rows[-1]["step"]))
+    return bool(cfg.edge_diagnoses) and at_edge(rows, last, cfg.edge_at) >= cfg.edge_diagnoses
 
 
 def train(problem: NetworkProblem, cfg: TrainConfig, run: Run) -> list[dict]:

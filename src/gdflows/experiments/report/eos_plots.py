@@ -17,6 +17,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from gdflows.experiments.divergence import is_diverged  # noqa: E402
 from gdflows.experiments.report.plots import column, empty, finish, note_hidden, raw_column, save  # noqa: E402
 
 NOTHING = "no diagnosed step (the run diverged before its first diagnosis)"
@@ -33,7 +34,7 @@ def _diagnosed(rows) -> list:
 def _divergence(rows) -> tuple[float, str] | None:
     """(step, outcome) of the row that records a divergence, if any."""
     for r in rows:
-        if str(r.get("outcome") or "").startswith("diverged"):
+        if is_diverged(r.get("outcome")):
             return float(r["step"]), str(r["outcome"])
     return None
 
