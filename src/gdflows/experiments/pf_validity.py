@@ -45,6 +45,7 @@ import gdflows  # noqa: E402
 from gdflows.experiments.configs import PFValidityConfig  # noqa: E402
 from gdflows.experiments.network_setup import NetworkSetup  # noqa: E402
 from gdflows.experiments.report.markdown import markdown_table  # noqa: E402
+from gdflows.experiments.report.plots import save_fitted  # noqa: E402
 from gdflows.experiments.report.progress import track  # noqa: E402
 from gdflows.experiments.report.runs import Run, read_csv  # noqa: E402
 from gdflows.experiments.toys import sharp_minimum, tracked_steps  # noqa: E402
@@ -179,9 +180,7 @@ def figure(path: Path, summary, tols=TOLS) -> Path:
         ylabel="last GD step followed",
     )
     ax.legend(fontsize=7)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return path
+    return save_fitted(fig, path)
 
 
 def findings(summary, tol: float) -> list[str]:

@@ -13,6 +13,7 @@ from gdflows.experiments.optimizers import tables  # noqa: E402
 from gdflows.experiments.optimizers.report import sections  # noqa: E402
 from gdflows.experiments.optimizers.spread import FAILED, LOSS, TIE, WIN, tally, versus  # noqa: E402
 from gdflows.experiments.report import markdown  # noqa: E402
+from gdflows.experiments.report.plots import save_fitted  # noqa: E402
 from gdflows.experiments.report.runs import Run, read_csv  # noqa: E402
 from gdflows.optim import DAL_FAMILIES  # noqa: E402
 
@@ -112,6 +113,13 @@ def sweep_rows(summary) -> list[dict]:
     ]
 
 
+def flops_axis(ax, budget: float, title: str) -> None:
+    """An axis of FLOPs spent (XLA's cost analysis) with the budget F dotted (when finite)."""
+    if math.isfinite(budget):
+        ax.axvline(budget, color="k", lw=0.8, ls=":", label="F")
+    ax.set(xlabel="FLOPs spent (XLA's cost analysis)", title=title)
+
+
 def figures(run: Run, summary, curves) -> list[str]:
     """Per model: test accuracy against epochs and against FLOPs spent (seed 0), the budget F marked."""
     runs = tables.curves_by_run(curves)
@@ -125,15 +133,12 @@ def figures(run: Run, summary, curves) -> list[str]:
             axes[0].plot([tables.num(p["epoch"]) for p in points], acc, label=s["method"], **style)
             axes[1].plot([tables.num(p["step"]) * s["flops_per_step"] for p in points], acc, **style)
         budget = next(s["budget_flops"] for s in summary if s["model"] == model)
-        if math.isfinite(budget):
-            axes[1].axvline(budget, color="k", lw=0.8, ls=":", label="F")
+        flops_axis(axes[1], budget, f"{model}: equal FLOPs (F dotted)")
         axes[0].set(xlabel="epoch", ylabel="test accuracy", title=f"{model}: equal epochs (seed 0)")
-        axes[1].set(xlabel="FLOPs spent (XLA's cost analysis)", title=f"{model}: equal FLOPs (F dotted)")
         if axes[0].get_legend_handles_labels()[0]:
             axes[0].legend(fontsize=7, ncol=2)
         name = f"test_acc_{model}.png"
-        fig.savefig(run.figure_path(name), dpi=110, bbox_inches="tight")
-        plt.close(fig)
+        save_fitted(fig, run.figure_path(name))
         names.append(name)
     return names
 

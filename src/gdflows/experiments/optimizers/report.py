@@ -18,6 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from gdflows.experiments.report import markdown
+from gdflows.experiments.report.plots import save_fitted  # noqa: E402
 from gdflows.experiments.report.runs import Run, read_csv  # noqa: E402
 from gdflows.experiments.verdicts import SeedStats, lower, sample_std  # noqa: E402
 from gdflows.optim import DAL_FAMILIES  # noqa: E402
@@ -184,8 +185,7 @@ def figures(run: Run, summary, curves) -> list[str]:
         ax.set(xlabel="step", ylabel="full training loss", title=f"{model}, {regime} (seed 0)")
         ax.legend(fontsize=7, ncol=2)
         name = f"loss_{model}_{regime}.png"
-        fig.savefig(run.figure_path(name), dpi=110, bbox_inches="tight")
-        plt.close(fig)
+        save_fitted(fig, run.figure_path(name))
         names.append(name)
 
         fig, ax = plt.subplots(figsize=(7, 4.5))
@@ -202,8 +202,7 @@ def figures(run: Run, summary, curves) -> list[str]:
         ax.set(xlabel="step", ylabel="rate", title=f"DAL rate beside 2/lambda_0: {model}, {regime}")
         ax.legend(fontsize=7)
         name = f"h_vs_sharpness_{model}_{regime}.png"
-        fig.savefig(run.figure_path(name), dpi=110, bbox_inches="tight")
-        plt.close(fig)
+        save_fitted(fig, run.figure_path(name))
         names.append(name)
     return names
 

@@ -12,10 +12,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from gdflows.experiments.optimizers import claims, tables  # noqa: E402
-from gdflows.experiments.optimizers.field_report import HIGHER, LABEL, _triple, pm  # noqa: E402
+from gdflows.experiments.optimizers.field_report import HIGHER, LABEL, _triple, flops_axis, pm  # noqa: E402
 from gdflows.experiments.optimizers.spread import tally, versus  # noqa: E402
 from gdflows.experiments.optimizers.tuning import SGD, next_jobs, settle_all, validation_failed  # noqa: E402
 from gdflows.experiments.report.markdown import markdown_table  # noqa: E402
+from gdflows.experiments.report.plots import save_fitted  # noqa: E402
 from gdflows.experiments.report.runs import Run, read_csv  # noqa: E402
 from gdflows.experiments.report.timings import cpu_text  # noqa: E402
 
@@ -234,15 +235,12 @@ def figures(run: Run, nets: list[NetResults], curves) -> list[str]:
             axes[2].plot([tables.num(p["step"]) * s["flops_per_step"] for p in points],
                          [tables.num(p["test_acc"]) for p in points], label=f"{line['method']}", **style)  # fmt: skip
         budget = next((s["budget_flops"] for s in net.by_name.values()), math.nan)
-        if math.isfinite(budget):
-            axes[2].axvline(budget, color="k", lw=0.8, ls=":")
-        axes[2].set(xlabel="FLOPs spent (XLA's cost analysis)", ylabel="test accuracy",
-                    title=f"{net.model}: tuned (dashed), tuning-free (solid); F dotted")  # fmt: skip
+        flops_axis(axes[2], budget, f"{net.model}: tuned (dashed), tuning-free (solid); F dotted")
+        axes[2].set(ylabel="test accuracy")
         if axes[2].get_legend_handles_labels()[0]:
             axes[2].legend(fontsize=7, ncol=2)
         name = f"tuning_{net.model}.png"
-        fig.savefig(run.figure_path(name), dpi=110, bbox_inches="tight")
-        plt.close(fig)
+        save_fitted(fig, run.figure_path(name))
         names.append(name)
     return names
 

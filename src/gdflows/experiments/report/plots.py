@@ -135,6 +135,13 @@ def finish(fig, ax, path, title: str, xlabel: str, ylabel: str) -> Path:
     return save(fig, path)
 
 
+def save_fitted(fig, path) -> Path:
+    """Save at 110 dpi with the bounding box fitted to everything drawn (legends and titles kept whole), close."""
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return Path(path)
+
+
 def save(fig, path) -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
