@@ -18,6 +18,7 @@ from gdflows.experiments.eos_conv import (
     edge_band,
     flags,
     pooled_predictors,
+    run_metrics,
     run_name,
     summary_prose,
     summary_row,
@@ -97,7 +98,10 @@ def test_the_seeds_pool_into_one_predictor_verdict_per_net_and_rate_and_the_pros
     cfg = EosConvConfig(out=tmp_path, vgg_lrs=(LR,), resnet_lrs=(LR,), seeds=(0, 1, 2), steps=290, log_every=10)
     # VGG: every seed rises to the edge and the PF has every sign right; ResNet: flat, the PF always says down
     _write_runs(tmp_path, cfg, lambda m, lr, seed: _rows(RISE) if m == "vgg" else _rows(FLAT, sign_right=False))
-    rows, pooled = [summary_row("vgg", LR, _rows(RISE), seed=s) for s in range(3)], pooled_predictors(tmp_path, cfg)
+    rows, pooled = (
+        [summary_row("vgg", LR, _rows(RISE), seed=s) for s in range(3)],
+        pooled_predictors(run_metrics(tmp_path, cfg), cfg),
+    )
     pf = {p["model"]: p for p in pooled if p["predictor"] == "PF dE/dt"}
     assert pf["vgg"]["steps"] == pf["resnet"]["steps"] == 90  # 3 seeds x 30 steps above noise
     # VGG: 90 right against the majority's 45 (b = 45 of d = 45 discordant): yes against every baseline

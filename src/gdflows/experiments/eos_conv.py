@@ -179,19 +179,18 @@ def run_metrics(folder: Path, cfg: EosConvConfig) -> list[tuple[TrainConfig, lis
     return runs
 
 
-def summary_rows(folder: Path, cfg: EosConvConfig) -> list[dict]:
-    """The summary of every run of ``cfg`` that has metrics in ``folder`` (finished or not)."""
+def summary_rows(runs: list[tuple[TrainConfig, list[dict]]], cfg: EosConvConfig) -> list[dict]:
+    """The summary of each run of :func:`run_metrics` (finished or not)."""
     return [
-        summary_row(t.net.model, t.lr, rows, cfg.hover_tol, cfg.noise_rtol, t.net.seed, cfg.edge_at)
-        for t, rows in run_metrics(folder, cfg)
+        summary_row(t.net.model, t.lr, rows, cfg.hover_tol, cfg.noise_rtol, t.net.seed, cfg.edge_at) for t, rows in runs
     ]
 
 
-def pooled_predictors(folder: Path, cfg: EosConvConfig) -> list[dict]:
+def pooled_predictors(runs: list[tuple[TrainConfig, list[dict]]], cfg: EosConvConfig) -> list[dict]:
     """Every predictor's scores and the paired rule (:func:`gdflows.experiments.predictors.table`) per net and
-    rate, over the diagnosed steps of all its seeds' runs that have metrics in ``folder``, pooled."""
+    rate, over the diagnosed steps of all its seeds' runs (:func:`run_metrics`), pooled."""
     groups: dict[tuple[str, float], list] = {}
-    for train, rows in run_metrics(folder, cfg):
+    for train, rows in runs:
         groups.setdefault((train.net.model, train.lr), []).extend(diagnosed(rows))
     out = []
     for (model, lr), rows in groups.items():
@@ -292,9 +291,10 @@ def summary_prose(rows: list[dict], pooled: list[dict], tol: float = 0.1, edge_a
     return "\n\n".join(lines)
 
 
-def sharpness_figure(path: Path, folder: Path, rows: list[dict]) -> Path:
-    """lambda_0 against the step for every run, one panel per net, with each rate's 2/h; the title from the
-    verdicts."""
+def sharpness_figure(path: Path, runs: list[tuple[TrainConfig, list[dict]]], rows: list[dict]) -> Path:
+    """lambda_0 against the step for every run (:func:`run_metrics`; ``rows``: their summaries), one panel per
+    net, with each rate's 2/h; the title from the verdicts."""
+    metrics = {(t.net.model, t.lr, t.net.seed): m for t, m in runs}
     groups = _groups(rows)
     models = list(dict.fromkeys(m for m, _ in groups))
     fig, axes = plt.subplots(1, len(models), figsize=(6.5 * len(models), 4), squeeze=False)
@@ -303,7 +303,7 @@ def sharpness_figure(path: Path, folder: Path, rows: list[dict]) -> Path:
         rates = [lr for m, lr in groups if m == model]
         for color, lr in zip(colors, rates):
             for i, r in enumerate(groups[(model, lr)]):
-                diag = diagnosed(read_csv(Path(folder) / run_name(model, lr, r["seed"]) / "metrics.csv"))
+                diag = diagnosed(metrics[(model, lr, r["seed"])])
                 steps = [float(d["step"]) for d in diag]
                 label = f"h = {lr:g}" if i == 0 else None
                 ax.plot(steps, [float(d["lambda_0"]) for d in diag], color=color, lw=1, label=label)
@@ -421,11 +421,11 @@ def _unfinished(rows: list[dict], cfg: EosConvConfig) -> str:
 
 def write_report(run: Run, cfg: EosConvConfig) -> list[dict]:
     """summary.csv, predictors.csv, figures/ and REPORT.md from the runs in ``run``."""
-    rows = summary_rows(run.path, cfg)
-    pooled = pooled_predictors(run.path, cfg)
+    runs = run_metrics(run.path, cfg)
+    rows, pooled = summary_rows(runs, cfg), pooled_predictors(runs, cfg)
     run.write_table("summary", rows)
     run.write_table("predictors", predictor_csv_rows(pooled))
-    sharpness_figure(run.figure_path("sharpness.png"), run.path, rows)
+    sharpness_figure(run.figure_path("sharpness.png"), runs, rows)
     sign_figure(run.figure_path("signs.png"), pooled)
     run.write_text(
         "REPORT.md",

@@ -119,7 +119,8 @@ def eos_section(folder: Path) -> str:
             "**Incomplete**: the command stopped (its time limit) before every run finished; each row covers "
             "the steps its run reached (outcome `interrupted`).\n\n"
         )
-    rows, pooled = eos_conv.summary_rows(sub, cfg), eos_conv.pooled_predictors(sub, cfg)
+    runs = eos_conv.run_metrics(sub, cfg)
+    rows, pooled = eos_conv.summary_rows(runs, cfg), eos_conv.pooled_predictors(runs, cfg)
     return head + f"Command: {command}.\n\n" + note + eos_conv.markdown(cfg, rows, pooled, f"{EOS_FOLDER}/")
 
 
