@@ -8,6 +8,7 @@ import jax
 import numpy as np
 import pytest
 
+from compare_runs import rerun_trains_nothing
 from gdflows.errors import GDFlowsError
 from gdflows.experiments import configs
 from gdflows.experiments.cli import main
@@ -192,7 +193,4 @@ def test_smoke_run_matches_hand_rolled_sgd_and_resumes(tmp_path, monkeypatch):
     report = (tmp_path / "run" / "REPORT.md").read_text()
     assert "## Where DAL wins and loses" in report and "DAL variants against the field" in report
 
-    monkeypatch.setattr(compare, "train_run", lambda *a, **k: pytest.fail("a finished run was trained again"))
-    (tmp_path / "run" / ".complete").unlink()
-    cfg.run()
-    assert read_csv(tmp_path / "run" / "results.csv") == rows
+    assert rerun_trains_nothing(cfg, monkeypatch) == rows

@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 
+from compare_runs import rerun_trains_nothing
 from gdflows.data.dataset import Dataset, split_validation, stratified_order
 from gdflows.errors import GDFlowsError
 from gdflows.experiments import configs
@@ -236,10 +237,7 @@ def test_the_tuned_pipeline_runs_the_protocol_writes_the_claims_and_resumes(tmp_
     report = (tmp_path / "run" / "REPORT.md").read_text()
     assert "tuned DAL beats tuned SGD: **yes**" in report and "DAL stays stable" in report
 
-    monkeypatch.setattr(compare, "train_run", lambda *a, **k: pytest.fail("a finished run was trained again"))
-    (tmp_path / "run" / ".complete").unlink()
-    cfg.run()
-    assert read_csv(tmp_path / "run" / "results.csv") == rows
+    assert rerun_trains_nothing(cfg, monkeypatch) == rows
 
 
 def test_the_validation_split_reaches_the_problem_and_its_loss_is_the_mean_over_it(tmp_path):
