@@ -83,9 +83,13 @@ def drive(
     ``idx``: the run's (steps, batch) example indices; ``log(st, chunk)``: records the logged step (``chunk``:
     the steps just taken, None when none were; ``say(text)``: what it is doing, for the progress bar) and returns
     the step where it finds the run diverged, or None; ``save(st)``: checkpoints after steps that did not
-    diverge, before ``log``; ``progress``: the description of a progress bar over ``targets`` (None: none).
+    diverge, before ``log``; ``progress``: the description of a progress bar over the steps, which stands at
+    each target once it is logged, out of ``len(idx)`` (None: no bar).
     """
-    stages = track_stages(targets, progress) if progress else ((t, _silent) for t in targets)
+    if progress:
+        stages = track_stages(targets, progress, total=len(idx), position=lambda target: target)
+    else:
+        stages = ((t, _silent) for t in targets)
     for target, say in stages:
         chunk = None
         if target > st.step:

@@ -21,10 +21,12 @@ def track(iterable: Iterable[T], description: str, total: int | None = None) -> 
 
 
 def track_stages(
-    iterable: Iterable[T], description: str, total: int | None = None
+    iterable: Iterable[T], description: str, total: int | None = None, position: Callable[[T], int] | None = None
 ) -> Iterable[tuple[T, Callable[[str], None]]]:
     """Iterate with a progress bar, yielding (item, say): ``say(text)`` shows what the current item is doing
-    beside the description (e.g. ``"diagnosis"``), so a long item is not a silent bar."""
+    beside the description (e.g. ``"diagnosis"``), so a long item is not a silent bar. The bar counts items
+    out of ``total`` (default: the iterable's length), or, with ``position``, stands at ``position(item)`` after
+    each item (e.g. the GD step reached, out of the run's steps, for a schedule that is a generator)."""
     if quiet():
         for item in iterable:
             yield item, lambda text: None
@@ -42,4 +44,7 @@ def track_stages(
         task = progress.add_task(description, total=total)
         for item in iterable:
             yield item, lambda text: progress.update(task, description=f"{description}: {text}")
-            progress.update(task, description=description, advance=1)
+            if position is None:
+                progress.update(task, description=description, advance=1)
+            else:
+                progress.update(task, description=description, completed=position(item))
