@@ -119,5 +119,28 @@ def test_an_adam_loop_is_judged_by_its_preconditioned_sharpness_against_38_over_
     H = np.asarray(hessian(lambda t: loss(unravel(t)), flat))
     assert row["sharpness"] == pytest.approx(np.linalg.eigvalsh(d[:, None] * H * d[None, :])[-1], rel=1e-7)
     assert row["threshold"] == pytest.approx(3800.0)
-    with pytest.raises(GDFlowsError, match="optimizer must be one of gd, momentum, adam"):
+    with pytest.raises(GDFlowsError, match="optimizer must be one of gd, sgd, momentum, adam"):
         Monitor(tmp_path / "n", lr=0.01, optimizer="lion")
+
+
+def test_a_minibatch_sgd_loop_is_judged_by_the_batch_sharpness_of_the_batches_it_passes(tmp_path):
+    """Least squares: each batch's H_B = X_B^T X_B / b and g_B in closed form, so g_B^T H_B g_B / |g_B|^2
+    averaged over the batches is computed by numpy alone."""
+    keys = jax.random.split(jax.random.PRNGKey(5), 3)
+    x, y = jax.random.normal(keys[0], (24, 4)), jax.random.normal(keys[1], (24,))
+    params = {"w": jax.random.normal(keys[2], (4,))}
+    batch_loss = lambda p, b: 0.5 * jnp.mean((x[b] @ p["w"] - y[b]) ** 2)  # noqa: E731
+    batches = [np.arange(i, i + 6) for i in range(0, 24, 6)]
+    monitor = Monitor(tmp_path / "m", lr=0.1, every=1, k=1, optimizer="sgd")
+    with pytest.raises(GDFlowsError, match="needs batch_loss and batches"):
+        monitor(0, params, lambda p: batch_loss(p, np.arange(24)))
+    row = monitor(0, params, lambda p: batch_loss(p, np.arange(24)), batch_loss=batch_loss, batches=batches)
+    ratios = []
+    for b in batches:
+        xb, yb, w = np.asarray(x[b], float), np.asarray(y[b], float), np.asarray(params["w"], float)
+        h = xb.T @ xb / len(b)
+        g = h @ w - xb.T @ yb / len(b)
+        ratios.append(g @ h @ g / (g @ g))
+    assert row["sharpness"] == pytest.approx(np.mean(ratios), rel=1e-5)
+    assert row["sharpness_sem"] == pytest.approx(np.std(ratios, ddof=1) / 2, rel=1e-4)
+    assert row["threshold"] == pytest.approx(20.0) and row["threshold_name"] == "2/h"

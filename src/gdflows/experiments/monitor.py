@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gdflows.curvature.batch_sharpness import batch_sharpness
 from gdflows.curvature.chunked import grad_of
 from gdflows.diagnosis import diagnose
 from gdflows.errors import GDFlowsError
@@ -43,7 +44,7 @@ from gdflows.experiments.divergence import divergence_bound, is_diverged, outcom
 from gdflows.experiments.eos import diagnosis_markdown, outcome
 from gdflows.experiments.report.runs import Run, atomic_write_bytes, read_csv
 from gdflows.experiments.steps import step_rate
-from gdflows.experiments.train import matched_columns, pf_columns
+from gdflows.experiments.train import matched_columns, pf_columns, sharpness_columns
 from gdflows.params import flatten_loss
 from gdflows.validation import check_lr, default_tol, is_integer_in
 
@@ -55,7 +56,7 @@ def d_tol(theta, tol):
     return default_tol(theta.real.dtype) if tol is None else tol
 
 
-MATCHED = ("gd", "momentum", "adam", "rmsprop")  # the optimizers whose own sharpness and threshold the rows carry
+MATCHED = ("gd", "sgd", "momentum", "adam", "rmsprop")  # the optimizers whose sharpness and threshold rows carry
 VECTORS = "vectors.npy"  # the last diagnosis' oriented eigenvectors: the next one's warm start
 
 
@@ -66,10 +67,10 @@ class Monitor:
     diagnosis; ``tol``: their tolerance (default: what the parameters' dtype resolves); ``max_hvps``: the
     HVP budget of each Lanczos solve; ``hover_tol``, ``noise_rtol``: the report's edge-of-stability band
     and the loss changes too small to call (as ``gdflows train --hover-tol --noise-rtol``); ``optimizer``
-    (``gd``, ``momentum``, ``adam`` or ``rmsprop``, with optax's defaults) and ``momentum``: whose sharpness
-    and threshold the rows carry and the report judges against (momentum: (2 + 2 beta)/h; adam: lambda_max of
-    P^-1/2 H P^-1/2 against 38/h, P read from ``opt_state``; rmsprop: the same against 2/h; gd: lambda_0
-    against 2/h).
+    (``gd``, ``sgd``, ``momentum``, ``adam`` or ``rmsprop``, with optax's defaults) and ``momentum``: whose
+    sharpness and threshold the rows carry and the report judges against (momentum: (2 + 2 beta)/h; adam:
+    lambda_max of P^-1/2 H P^-1/2 against 38/h, P read from ``opt_state``; rmsprop: the same against 2/h; sgd:
+    the batch sharpness of the minibatches passed with each call against 2/h; gd: lambda_0 against 2/h).
     """
 
     def __init__(
@@ -118,11 +119,20 @@ class Monitor:
         """Whether the monitored run diverged (no more diagnoses)."""
         return bool(self.rows) and is_diverged(self.rows[-1].get("outcome"))
 
-    def __call__(self, step: int, params, loss: Callable, opt_state=None) -> dict | None:
+    def __call__(
+        self, step: int, params, loss: Callable, opt_state=None, batch_loss: Callable | None = None, batches=None
+    ) -> dict | None:
         """Diagnose at ``params`` (a pytree) on ``loss`` (params -> scalar) when ``step`` is due; returns the
-        row written, or None (not due, logged before, or the run diverged)."""
+        row written, or None (not due, logged before, or the run diverged). With ``optimizer="sgd"``, also
+        ``batch_loss(params, batch)`` and ``batches`` (minibatches drawn as the loop draws them): the row then
+        carries their batch sharpness E_B[g_B^T H_B g_B / |g_B|^2] against 2/h."""
         if not is_integer_in(step, 0):
             raise GDFlowsError(f"step must be an integer >= 0, got {step!r}")
+        if self.settings["optimizer"] == "sgd" and (batch_loss is None or batches is None):
+            raise GDFlowsError(
+                "a monitor of minibatch SGD needs batch_loss and batches: pass monitor(step, params, loss, "
+                "opt_state, batch_loss=f(params, batch), batches=[...]) (or optimizer='gd' for full batches)"
+            )
         if step % self.settings["every"] or step <= self.last_step or self.ended:
             return None
         flat_loss, theta, _ = flatten_loss(loss, params)
@@ -136,9 +146,12 @@ class Monitor:
         g = grad(theta)
         nxt = theta - h * g
         columns, self.vectors = pf_columns(d, self.vectors, (value, g, flat_loss(nxt), grad(nxt)), h)
-        columns |= matched_columns(
-            s["optimizer"], h, opt_state, flat_loss, theta, d, d_tol(theta, s["tol"]), s["momentum"]
-        )
+        if s["optimizer"] == "sgd":
+            columns |= sharpness_columns(batch_sharpness(batch_loss, params, batches), h)
+        else:
+            columns |= matched_columns(
+                s["optimizer"], h, opt_state, flat_loss, theta, d, d_tol(theta, s["tol"]), s["momentum"]
+            )
         buffer = io.BytesIO()
         np.save(buffer, np.asarray(self.vectors))
         atomic_write_bytes(self.run.file(VECTORS), buffer.getvalue())

@@ -73,7 +73,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from gdflows.curvature.batch_sharpness import batch_sharpness
+from gdflows.curvature.batch_sharpness import BatchSharpness, batch_sharpness
 from gdflows.curvature.preconditioned import adam_preconditioner, preconditioned_eigenpairs, rmsprop_preconditioner
 from gdflows.errors import GDFlowsError
 from gdflows.experiments.configs import TrainConfig
@@ -234,7 +234,11 @@ def batch_columns(problem: NetworkProblem, batch_size: int, lr: float, theta, se
     rng = np.random.default_rng(seed)
     x, y = problem.train_xy
     picks = [rng.choice(len(problem.data.y_train), batch_size, replace=False) for _ in range(BATCHES)]
-    found = batch_sharpness(_OnBatch(problem.batch_loss), theta, [(x[i], y[i]) for i in picks])
+    return sharpness_columns(batch_sharpness(_OnBatch(problem.batch_loss), theta, [(x[i], y[i]) for i in picks]), lr)
+
+
+def sharpness_columns(found: BatchSharpness, lr: float) -> dict:
+    """The metrics columns of a batch-sharpness estimate against minibatch SGD's threshold 2/h."""
     return {
         "sharpness": found.mean,
         "sharpness_sem": found.sem,
