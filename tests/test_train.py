@@ -285,7 +285,7 @@ def test_the_log_schedule_turns_dense_once_a_diagnosis_reaches_the_edge_and_resu
 
 
 def test_a_run_ended_by_its_edge_diagnoses_or_a_divergence_ended_before_any_budget():
-    from gdflows.experiments.train import ended_early
+    from gdflows.experiments.train import ended_early, run_outcome
 
     cfg = TrainConfig(lr=0.1, steps=100, log_every=20, edge_every=5, edge_diagnoses=3)
     edge = [
@@ -294,11 +294,17 @@ def test_a_run_ended_by_its_edge_diagnoses_or_a_divergence_ended_before_any_budg
     ]
     done = [*edge[:-1], edge[-1] | {"outcome": "completed"}]
     assert ended_early(done, cfg)  # 3 diagnoses at the edge: any budget ends here
-    assert not ended_early(done[:-2] + [done[-2] | {"step": "45", "outcome": "completed"}], cfg)  # 2: the budget
+    short = done[:-2] + [done[-2] | {"step": "45", "outcome": "completed"}]
+    assert not ended_early(short, cfg)  # 2 at the edge: the budget ended it
     assert not ended_early(done, dataclasses.replace(cfg, edge_diagnoses=0))  # no edge rule: the budget ended it
     assert not ended_early(edge, cfg)  # unfinished (interrupted): not ended
     assert ended_early([*edge[:2], {"step": "30", "loss": "inf", "outcome": "diverged at step 30"}], cfg)
     assert not ended_early([], cfg)
+    # the outcome under a budget: a run that completed a smaller one is unfinished until it is extended
+    assert run_outcome(done, cfg) == "completed" and run_outcome(edge, cfg) == "interrupted"
+    assert run_outcome(short, cfg) == "interrupted"
+    assert run_outcome(short, dataclasses.replace(cfg, steps=45)) == "completed"
+    assert run_outcome([edge[0], {"step": "7", "outcome": "diverged at step 7"}], cfg) == "diverged at step 7"
 
 
 def test_minibatch_sgd_logs_its_batch_sharpness_against_2_over_h(dense, tmp_path):

@@ -40,6 +40,7 @@ from gdflows.experiments.report.markdown import markdown_table  # noqa: E402
 from gdflows.experiments.report.plots import save  # noqa: E402
 from gdflows.experiments.report.runs import Run, read_csv  # noqa: E402
 from gdflows.experiments.report.timings import cpu_text, timed  # noqa: E402
+from gdflows.experiments.train import run_outcome  # noqa: E402
 
 __all__ = ["EosConvConfig", "run", "train_configs", "summary_row", "summary_rows", "summary_prose", "markdown"]
 
@@ -180,9 +181,12 @@ def run_metrics(folder: Path, cfg: EosConvConfig) -> list[tuple[TrainConfig, lis
 
 
 def summary_rows(runs: list[tuple[TrainConfig, list[dict]]], cfg: EosConvConfig) -> list[dict]:
-    """The summary of each run of :func:`run_metrics` (finished or not)."""
+    """The summary of each run of :func:`run_metrics` (finished or not: a run short of ``cfg``'s step budget
+    is ``interrupted``)."""
     return [
-        summary_row(t.net.model, t.lr, rows, cfg.hover_tol, cfg.noise_rtol, t.net.seed, cfg.edge_at) for t, rows in runs
+        summary_row(t.net.model, t.lr, rows, cfg.hover_tol, cfg.noise_rtol, t.net.seed, cfg.edge_at)
+        | {"outcome": run_outcome(rows, t)}
+        for t, rows in runs
     ]
 
 

@@ -79,7 +79,7 @@ from gdflows.errors import GDFlowsError
 from gdflows.experiments.configs import TrainConfig
 from gdflows.experiments.divergence import divergence_bound, is_diverged, outcome_diverged
 from gdflows.experiments.driver import TrainState, drive
-from gdflows.experiments.eos import diagnosed, first_at_edge, report_markdown
+from gdflows.experiments.eos import diagnosed, first_at_edge, outcome, report_markdown
 from gdflows.experiments.errors import RunInterrupted
 from gdflows.experiments.network_setup import diagnose_network, network_run
 from gdflows.experiments.optimizers.zoo import Method, method
@@ -348,13 +348,22 @@ def ended_early(rows: list[dict], cfg: TrainConfig) -> bool:
     """Whether ``rows`` (a finished run's metrics) ended before any step budget: diverged, or with its
     ``edge_diagnoses`` taken. The schedule (:func:`log_steps`) depends on the rows, not on ``steps``, so such a
     run's rows are those of any larger budget: an extended run keeps them, with or without its checkpoint."""
-    outcome = rows[-1].get("outcome") if rows else None
-    if is_diverged(outcome):
+    ending = rows[-1].get("outcome") if rows else None
+    if is_diverged(ending):
         return True
-    if outcome != "completed":
+    if ending != "completed":
         return False
     last = int(float(rows[-1]["step"]))
     return bool(cfg.edge_diagnoses) and at_edge(rows, last, cfg.edge_at) >= cfg.edge_diagnoses
+
+
+def run_outcome(rows: list[dict], cfg: TrainConfig) -> str:
+    """The run's outcome under ``cfg``'s budget: the rows' own (:func:`~gdflows.experiments.eos.outcome`), but
+    ``interrupted`` for rows that completed a smaller budget and that a larger ``steps`` has not extended yet."""
+    found = outcome(rows)
+    if found == "completed" and not ended_early(rows, cfg) and int(float(rows[-1]["step"])) < cfg.steps:
+        return "interrupted"
+    return found
 
 
 def train(problem: NetworkProblem, cfg: TrainConfig, run: Run) -> list[dict]:
