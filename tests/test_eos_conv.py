@@ -17,6 +17,7 @@ from gdflows.experiments.configs import EosConvConfig, NetworkSetup
 from gdflows.experiments.eos_conv import (
     edge_band,
     flags,
+    group_prose,
     pooled_predictors,
     run_metrics,
     run_name,
@@ -73,6 +74,12 @@ def test_summary_and_prose_say_yes_when_the_sharpness_reaches_two_over_h_and_no_
     assert wide["first_at_edge"] == 80 and wide["at_edge"] == 22 and wide["band_max"] == pytest.approx(1 - 170 / 9 / 20)
     assert wide["band_mean"] == pytest.approx((1 - 170 / 9 / 20) / 22)
     assert rise["hl0_start"] == pytest.approx(1.0) and rise["hl0_end"] == pytest.approx(2.0)
+    assert rise["hl0_max"] == pytest.approx(2.0) and rise["hl0_max_at"] == 90  # the first row at 20
+    peaked = summary_row("resnet", LR, _rows([10.0, 17.0, 18.5, 16.0] + [15.0] * 26))
+    assert (peaked["hl0_max"], peaked["hl0_max_at"], peaked["reached_edge"]) == (pytest.approx(1.85), 20, "no")
+    text = group_prose("resnet", LR, [rise, peaked], None)
+    assert "1 of 2 runs reached the edge" in text
+    assert "The other 1 stayed below it: h lambda_0 peaked at 1.85 at step 20 (then 1.50, completed)." in text
     assert rise["verdict"] == "yes" and rise["edge_of_stability"] == "yes"
     # Re(sc_0) over the last third: rows with step >= 2/3 of 290, i.e. i = 20..29, mean 0.01 * 24.5
     assert rise["re_sc0_last_third"] == pytest.approx(0.245)
@@ -114,6 +121,8 @@ def test_the_seeds_pool_into_one_predictor_verdict_per_net_and_rate_and_the_pros
     assert vgg.startswith("**VGG, h = 0.1** (3 seeds).") and "3 of 3 runs reached the edge" in vgg
     assert "first at steps 90, 90, 90" in vgg and "better than every baseline" in vgg and "Edge of stability" in vgg
     assert "No run reached the edge" in resnet and "does not predict the loss change's sign better" in resnet
+    assert "h lambda_0 peaked at 1.00 at step 0 (then 1.00, completed), 1.00 at step 0" in resnet
+    assert "stayed below it" not in vgg and "peaked" not in vgg
     assert "reached the edge (lambda_0 >= 0.98 x 2/h) in 3 of 6 runs" in overall and "in 3;" in overall
     assert "for 1 of 2 net-rate pairs, did not for 1, and 0 were inconclusive" in overall
 

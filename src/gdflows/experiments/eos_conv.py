@@ -51,6 +51,7 @@ SUMMARY_COLUMNS = (
     "seed",
     "outcome",
     "hl0_start",
+    "hl0_max",
     "hl0_end",
     "first_at_edge",
     "at_edge",
@@ -64,6 +65,7 @@ SUMMARY_COLUMNS = (
 SUMMARY_FORMAT = {
     "lr": "{:g}",
     "hl0_start": "{:.3f}",
+    "hl0_max": "{:.3f}",
     "hl0_end": "{:.3f}",
     "band_mean": "{:.3f}",
     "band_max": "{:.3f}",
@@ -137,7 +139,8 @@ def summary_row(
     every baseline on this run's steps alone (:func:`~gdflows.experiments.eos.eos_verdicts`; the report's
     verdict pools the seeds); ``verdict``:
     :func:`~gdflows.experiments.verdicts.edge_of_stability` of both. ``re_sc0_last_third``: the mean Re(sc_0)
-    over the last third of the run. Fewer than 3 diagnoses: a "no" naming them.
+    over the last third of the run. ``hl0_max``: the largest h lambda_0 diagnosed, at step ``hl0_max_at``.
+    Fewer than 3 diagnoses: a "no" naming them.
     """
     diag = diagnosed(rows)
     row = {"model": model, "lr": lr, "seed": seed, "outcome": outcome(rows), "logged": len(diag)}
@@ -150,12 +153,15 @@ def summary_row(
     first = None if found is None else int(float(diag[found]["step"]))
     band = {"at_edge": 0} if first is None else edge_band(diag, first)
     edge = first is not None and first > steps[0] and band["at_edge"] >= MIN_AT_EDGE and band["band_max"] <= tol
+    lam = np.array([float(r["lambda_0"]) for r in diag])
     return (
         row
         | band
         | {
             "hl0_start": lr * float(diag[0]["lambda_0"]),
             "hl0_end": lr * float(diag[-1]["lambda_0"]),
+            "hl0_max": lr * float(lam.max()),
+            "hl0_max_at": int(steps[int(np.argmax(lam))]),
             "reached_edge": "no" if first is None else "yes",
             "first_at_edge": "" if first is None else first,
             "steps_above_noise": v["steps_above_noise"],
@@ -258,6 +264,14 @@ def group_prose(
         )
     else:
         text += f" No run reached the edge (h lambda_0 >= {2 * edge_at:g}) within the step budget."
+    below = [r for r in runs if r.get("reached_edge") == "no" and "hl0_max" in r]
+    if below and reached:
+        text += f" The other {len(below)} stayed below it:"
+    if below:
+        peaks = ", ".join(
+            f"{r['hl0_max']:.2f} at step {r['hl0_max_at']} (then {r['hl0_end']:.2f}, {r['outcome']})" for r in below
+        )
+        text += f" h lambda_0 peaked at {peaks}."
     edge = sum(r.get("edge_of_stability") == "yes" for r in runs)
     text += f" Edge of stability (rose from below, then within {tol:.0%} of 2/h from the edge on): {edge}"
     text += f" of {len(runs)}."
