@@ -5,9 +5,14 @@
 #   * eos-conv, VGG, cross-entropy: one process per rate (0.2, 0.25, 0.3) and seed (0, 1, 2);
 #   * track on docs/track_conv's VGG (256 images) at h = 0.03: 10 starts in its two bursts of loss rises
 #     (steps 1309-1329 and 2328-2353), two per process;
-#   * DESIGNS=next instead: the ResNet MSE runs of seeds 0 and 1 to 20,000 steps (within 8,000 they stayed below
-#     the edge), and docs/eos_conv's VGG MSE design (rates 0.026, 0.028, 0.03, seeds 0-2) with --pf-step (the
-#     PF's own one-step prediction at every diagnosis), one process per run.
+#   * DESIGNS=next instead: the ResNet MSE runs of seeds 0 and 1 to 20,000 steps (docs/eos_conv's design since
+#     the 8,000-step runs stayed below the edge; the ones it holds unfinished resume there with
+#     `gdflows eos-conv --out docs/eos_conv --steps 20000`, and a finished run here replaces its folder), and
+#     docs/eos_conv's VGG MSE design (rates 0.026, 0.028, 0.03, seeds 0-2) with --pf-step (the PF's own
+#     one-step prediction at every diagnosis), one process per run. --pf-step is dear: on a 2-core CPU a VGG
+#     diagnosis with it costs 5x one without at initialisation (benchmarks/results/pf_step_cost.log) and more
+#     along a run (the first 500 steps and 5 diagnoses of h = 0.03 seed 0 took 391 CPU-seconds, the whole run
+#     without it 717), so expect these processes to stop at LIMIT and resume in the next session.
 # The designs are the CPU-size ones (same data, nets, tolerances, float32 with matmuls at full float32
 # precision), so a folder computed here merges with one computed on a CPU (eos-conv and track extend a run
 # by more rates, seeds or starts; merge the folders and rerun the command to write the report).

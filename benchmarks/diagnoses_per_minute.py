@@ -18,6 +18,10 @@ curvature-speed work and now:
 
 It uses only API that both have (``load_dataset``, ``downsample``, ``network_problem``, ``diagnose``).
 Nothing is asserted.
+
+``--pf-step`` prices the PF's own one-step prediction (``diagnose(..., pf_step=True)``, ``gdflows eos-conv
+--pf-step``): each repeat times a diagnosis without it and one with it, interleaved, and the ratio of the
+medians is printed. ``--dtype float32 --tol 1e-4 --lr 0.03`` is the eos-conv VGG design's setting.
 """
 
 from __future__ import annotations
@@ -36,6 +40,10 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", choices=tuple(RATES), default=list(RATES))
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--n-train", type=int, default=1000)
+    parser.add_argument("--dtype", choices=("float32", "float64"), default="float64")
+    parser.add_argument("--tol", type=float, default=1e-7)
+    parser.add_argument("--lr", type=float, default=None, help="the rate h (default: 0.1 VGG, 0.15 ResNet)")
+    parser.add_argument("--pf-step", action="store_true", help="also time diagnoses with pf_step=True, interleaved")
     args = parser.parse_args()
 
     import jax
@@ -50,23 +58,34 @@ def main() -> None:
     data = downsample(load_dataset("mnist_subset", n_train=args.n_train, n_test=100), 2)
     print(f"gdflows from {gdflows.__file__}")
     for model in args.models:
-        problem = network_problem(model, data, loss="mse", dtype="float64", width=4)
+        problem = network_problem(model, data, loss="mse", dtype=args.dtype, width=4)
         theta = problem.theta0
-
-        once = functools.partial(diagnose, problem.curvature_loss, theta, RATES[model], 2, tol=1e-7, max_size=100)
-        result = once()  # compiles
-        cpu, wall = [], []
+        kinds = (False, True) if args.pf_step else (False,)
+        h, common = args.lr or RATES[model], dict(tol=args.tol, max_size=100)
+        once = {  # pf_step passed only when set: a version without it still runs the plain timing
+            step: functools.partial(diagnose, problem.curvature_loss, theta, h, 2, **common, **extra)
+            for step, extra in ((False, {}), (True, {"pf_step": True}))[: len(kinds)]
+        }
+        results = {step: f() for step, f in once.items()}  # compiles
+        cpu, wall = {step: [] for step in kinds}, {step: [] for step in kinds}
         for _ in range(args.repeats):
-            c0, w0 = time.process_time(), time.perf_counter()
-            result = once()
-            cpu.append(time.process_time() - c0)
-            wall.append(time.perf_counter() - w0)
-        print(
-            f"{model}: D = {theta.size:,}, {result.hvps} HVPs per diagnosis; CPU {np.median(cpu):.2f} s "
-            f"[{min(cpu):.2f}, {max(cpu):.2f}], wall {np.median(wall):.2f} s [{min(wall):.2f}, {max(wall):.2f}]: "
-            f"{60 / np.median(cpu):.1f} diagnoses per CPU-minute",
-            flush=True,
-        )
+            for step in kinds:
+                c0, w0 = time.process_time(), time.perf_counter()
+                results[step] = once[step]()
+                cpu[step].append(time.process_time() - c0)
+                wall[step].append(time.perf_counter() - w0)
+        for step in kinds:
+            c, w = cpu[step], wall[step]
+            print(
+                f"{model}{' with pf_step' if step else ''}: D = {theta.size:,}, {results[step].hvps} HVPs per "
+                f"diagnosis; CPU {np.median(c):.2f} s [{min(c):.2f}, {max(c):.2f}], wall {np.median(w):.2f} s "
+                f"[{min(w):.2f}, {max(w):.2f}]: {60 / np.median(c):.1f} diagnoses per CPU-minute",
+                flush=True,
+            )
+        if args.pf_step:
+            status = results[True].pf_step_status
+            ratio = np.median(cpu[True]) / np.median(cpu[False])
+            print(f"{model}: pf_step costs {ratio:.1f}x a diagnosis' CPU time (its solve: {status})", flush=True)
 
 
 if __name__ == "__main__":
