@@ -5,9 +5,9 @@
 #   * eos-conv, VGG, cross-entropy: one process per rate (0.2, 0.25, 0.3) and seed (0, 1, 2);
 #   * track on docs/track_conv's VGG (256 images) at h = 0.03: 10 starts in its two bursts of loss rises
 #     (steps 1309-1329 and 2328-2353), two per process;
-#   * DESIGNS=next instead: the ResNet MSE runs of seeds 0 and 1 to 20,000 steps (docs/eos_conv's design since
+#   * DESIGNS=next instead: the ResNet MSE runs of seeds 0 and 1 to 30,000 steps (docs/eos_conv's budget since
 #     the 8,000-step runs stayed below the edge; the ones it holds unfinished resume there with
-#     `gdflows eos-conv --out docs/eos_conv --steps 20000`, and a finished run here replaces its folder), and
+#     `gdflows eos-conv --out docs/eos_conv --steps 30000`, and a finished run here replaces its folder), and
 #     docs/eos_conv's VGG MSE design (rates 0.026, 0.028, 0.03, seeds 0-2) with --pf-step (the PF's own
 #     one-step prediction at every diagnosis), one process per run. --pf-step is dear: on a 2-core CPU a VGG
 #     diagnosis with it costs 5x one without at initialisation (benchmarks/results/pf_step_cost.log) and more
@@ -65,7 +65,7 @@ job() {  # job NAME ARGS...: gdflows ARGS under LIMIT seconds (SIGINT, then SIGK
 
 if [ "$DESIGNS" = next ]; then
   VGG_LRS=(0.026 0.028 0.03)
-  LONG=(--steps 20000)
+  LONG=(--steps 30000)
   [ "${GDFLOWS_TINY:-0}" = 1 ] && VGG_LRS=(0.03) && LONG=()
   for s in "${SEEDS[@]}"; do
     for lr in "${RESNET_LRS[@]}"; do
