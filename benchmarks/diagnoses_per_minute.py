@@ -60,11 +60,13 @@ def main() -> None:
     for model in args.models:
         problem = network_problem(model, data, loss="mse", dtype=args.dtype, width=4)
         theta = problem.theta0
-        kinds = (False, True) if args.pf_step else (False,)
-        h, common = args.lr or RATES[model], dict(tol=args.tol, max_size=100)
-        once = {  # pf_step passed only when set: a version without it still runs the plain timing
-            step: functools.partial(diagnose, problem.curvature_loss, theta, h, 2, **common, **extra)
-            for step, extra in ((False, {}), (True, {"pf_step": True}))[: len(kinds)]
+        # pf_step is passed only when set, so a version without it still runs the plain timing
+        variants = {False: {}, True: {"pf_step": True}} if args.pf_step else {False: {}}
+        kinds = tuple(variants)
+        h = args.lr or RATES[model]
+        once = {
+            step: functools.partial(diagnose, problem.curvature_loss, theta, h, 2, tol=args.tol, max_size=100, **extra)
+            for step, extra in variants.items()
         }
         results = {step: f() for step, f in once.items()}  # compiles
         cpu, wall = {step: [] for step in kinds}, {step: [] for step in kinds}
