@@ -137,7 +137,19 @@ def test_hovering_needs_the_band_kept_over_enough_diagnoses_from_the_first_at_th
 
 def test_the_band_after_the_edge_is_measured_from_the_first_step_at_it():
     rows = [{"step": s, "lambda_0": lam, "two_over_h": 20.0} for s, lam in ((0, 10.0), (10, 19.0), (20, 22.0))]
-    assert edge_band(rows, 10) == {"at_edge": 2, "band_mean": pytest.approx(0.075), "band_max": pytest.approx(0.1)}
+    band = {"at_edge": 2, "band_mean": pytest.approx(0.075), "band_max": pytest.approx(0.1), "above_2h": 1}
+    assert edge_band(rows, 10) == band  # 19 < 20 <= 22: one of the two at the edge crosses 2/h
+
+
+def test_a_run_that_creeps_up_to_two_over_h_hovers_by_the_band_but_the_prose_says_it_approaches():
+    creep = summary_row("vgg", LR, _rows(list(np.linspace(10.0, 19.6, 10)) + list(np.linspace(19.6, 19.9, 20))))
+    assert creep["edge_of_stability"] == "yes" and creep["at_edge"] == 21 and creep["above_2h"] == 0
+    hover = summary_row("vgg", LR, _rows(list(np.linspace(10.0, 19.6, 10)) + [19.6, 20.4] * 10))
+    assert hover["edge_of_stability"] == "yes" and hover["above_2h"] == 10
+    text = group_prose("vgg", LR, [creep, hover], None)
+    assert "of which 0, 10 had lambda_0 >= 2/h" in text
+    assert "1 of them never crossed 2/h there: approaching it from below" in text
+    assert "never crossed" not in group_prose("vgg", LR, [hover], None)
 
 
 def test_a_run_with_fewer_than_three_diagnoses_is_a_no_not_a_crash():

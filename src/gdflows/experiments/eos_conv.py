@@ -57,6 +57,7 @@ SUMMARY_COLUMNS = (
     "at_edge",
     "band_mean",
     "band_max",
+    "above_2h",
     "edge_of_stability",
     "steps_above_noise",
     "sign",
@@ -121,10 +122,18 @@ def flags(cfg: EosConvConfig) -> str:
 
 def edge_band(rows, first: int) -> dict:
     """How lambda_0 sits at the edge from the first step at it (``first``) on: the diagnoses there
-    (``at_edge``) and the mean and max of |lambda_0 / (2/h) - 1| over them (``band_mean``, ``band_max``)."""
+    (``at_edge``), the mean and max of |lambda_0 / (2/h) - 1| over them (``band_mean``, ``band_max``), and how
+    many of them have lambda_0 >= 2/h (``above_2h``: a run that hovers crosses 2/h, one that approaches it from
+    below does not; the hovering rule's band alone cannot tell the two apart)."""
     at = [r for r in rows if float(r["step"]) >= first]
-    dev = np.abs(np.array([float(r["lambda_0"]) / float(r["two_over_h"]) for r in at]) - 1)
-    return {"at_edge": len(at), "band_mean": float(np.mean(dev)), "band_max": float(np.max(dev))}
+    ratio = np.array([float(r["lambda_0"]) / float(r["two_over_h"]) for r in at])
+    dev = np.abs(ratio - 1)
+    return {
+        "at_edge": len(at),
+        "band_mean": float(np.mean(dev)),
+        "band_max": float(np.max(dev)),
+        "above_2h": int(np.sum(ratio >= 1)),
+    }
 
 
 def summary_row(
@@ -260,8 +269,12 @@ def group_prose(
         text += (
             f" {len(reached)} of {len(runs)} runs reached the edge (h lambda_0 >= {2 * edge_at:g}), first at "
             f"steps {', '.join(str(r['first_at_edge']) for r in reached)}; after it, |lambda_0 / (2/h) - 1| "
-            f"averaged {bands} over {', '.join(str(r['at_edge']) for r in reached)} diagnoses."
+            f"averaged {bands} over {', '.join(str(r['at_edge']) for r in reached)} diagnoses, of which "
+            f"{', '.join(str(r['above_2h']) for r in reached)} had lambda_0 >= 2/h."
         )
+        below_2h = sum(r["above_2h"] == 0 for r in reached)
+        if below_2h:
+            text += f" {below_2h} of them never crossed 2/h there: approaching it from below, not hovering around it."
     else:
         text += f" No run reached the edge (h lambda_0 >= {2 * edge_at:g}) within the step budget."
     below = [r for r in runs if r.get("reached_edge") == "no" and "hl0_max" in r]
@@ -406,7 +419,8 @@ def markdown(cfg: EosConvConfig, rows: list[dict], pooled: list[dict], prefix: s
         + "\n\n"
         "hl0: h lambda_0 at the first and last diagnosis; first_at_edge: the first diagnosed step with lambda_0 >= "
         f"{cfg.edge_at:g} x 2/h; at_edge: the diagnoses from there on, over which band_mean and band_max are "
-        "the mean and max of |lambda_0 / (2/h) - 1|; edge_of_stability: lambda_0 below the edge at first and "
+        "the mean and max of |lambda_0 / (2/h) - 1|; above_2h: those with lambda_0 >= 2/h (0: the run approached 2/h "
+        "from below rather than hovering around it); edge_of_stability: lambda_0 below the edge at first and "
         f"within {cfg.hover_tol:.0%} of 2/h from first_at_edge on (band_max <= {cfg.hover_tol:g}, at_edge >= "
         f"{MIN_AT_EDGE}); sign: the run's "
         "own paired rule "
