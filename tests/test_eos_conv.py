@@ -150,6 +150,9 @@ def test_a_run_that_creeps_up_to_two_over_h_hovers_by_the_band_but_the_prose_say
     assert "of which 0, 10 had lambda_0 >= 2/h" in text
     assert "1 of them never crossed 2/h there: approaching it from below" in text
     assert "never crossed" not in group_prose("vgg", LR, [hover], None)
+    overall = summary_prose([creep, hover], []).split("\n\n")[-1]
+    assert "hovered there (edge of stability) in 2 (1 of them without ever crossing 2/h: approaching it);" in overall
+    assert "without ever crossing" not in summary_prose([hover], [])
 
 
 def test_a_run_with_fewer_than_three_diagnoses_is_a_no_not_a_crash():

@@ -304,11 +304,14 @@ def summary_prose(rows: list[dict], pooled: list[dict], tol: float = 0.1, edge_a
     ]
     reached = sum(r["reached_edge"] == "yes" for r in rows)
     edge = sum(r.get("edge_of_stability") == "yes" for r in rows)
+    creeping = sum(r.get("edge_of_stability") == "yes" and r["above_2h"] == 0 for r in rows)
     pfs = [p for p in pooled if p["predictor"] == "PF dE/dt"]
     answers = [p["beats_baselines"].answer for p in pfs]
     lines.append(
         f"Overall: the sharpness reached the edge (lambda_0 >= {edge_at:g} x 2/h) in {reached} of {len(rows)} runs, "
-        f"and rose to 2/h from below and hovered there (edge of stability) in {edge}; pooled over seeds, the PF's "
+        f"and rose to 2/h from below and hovered there (edge of stability) in {edge}"
+        + (f" ({creeping} of them without ever crossing 2/h: approaching it)" if creeping else "")
+        + "; pooled over seeds, the PF's "
         f"dE/dt beat every baseline (the one-step quadratic model, gradient flow, the majority sign) for "
         f"{answers.count('yes')} of {len(pfs)} net-rate pairs, did not for {answers.count('no')}, and "
         f"{answers.count('inconclusive')} were inconclusive."
