@@ -141,17 +141,17 @@ def test_the_band_after_the_edge_is_measured_from_the_first_step_at_it():
     assert edge_band(rows, 10) == band  # 19 < 20 <= 22: one of the two at the edge crosses 2/h
 
 
-def test_a_run_that_creeps_up_to_two_over_h_hovers_by_the_band_but_the_prose_says_it_approaches():
+def test_a_run_that_creeps_up_to_two_over_h_hovers_by_the_band_and_the_prose_says_it_never_crossed():
     creep = summary_row("vgg", LR, _rows(list(np.linspace(10.0, 19.6, 10)) + list(np.linspace(19.6, 19.9, 20))))
     assert creep["edge_of_stability"] == "yes" and creep["at_edge"] == 21 and creep["above_2h"] == 0
     hover = summary_row("vgg", LR, _rows(list(np.linspace(10.0, 19.6, 10)) + [19.6, 20.4] * 10))
     assert hover["edge_of_stability"] == "yes" and hover["above_2h"] == 10
     text = group_prose("vgg", LR, [creep, hover], None)
     assert "of which 0, 10 had lambda_0 >= 2/h" in text
-    assert "1 of them never crossed 2/h there: approaching it from below" in text
+    assert "1 of them never crossed 2/h there (lambda_0 below it at every diagnosis at the edge)." in text
     assert "never crossed" not in group_prose("vgg", LR, [hover], None)
     overall = summary_prose([creep, hover], []).split("\n\n")[-1]
-    assert "hovered there (edge of stability) in 2 (1 of them without ever crossing 2/h: approaching it);" in overall
+    assert "hovered there (edge of stability) in 2 (1 of them without ever crossing 2/h);" in overall
     assert "without ever crossing" not in summary_prose([hover], [])
 
 

@@ -274,7 +274,7 @@ def group_prose(
         )
         below_2h = sum(r["above_2h"] == 0 for r in reached)
         if below_2h:
-            text += f" {below_2h} of them never crossed 2/h there: approaching it from below, not hovering around it."
+            text += f" {below_2h} of them never crossed 2/h there (lambda_0 below it at every diagnosis at the edge)."
     else:
         text += f" No run reached the edge (h lambda_0 >= {2 * edge_at:g}) within the step budget."
     below = [r for r in runs if r.get("reached_edge") == "no" and "hl0_max" in r]
@@ -310,7 +310,7 @@ def summary_prose(rows: list[dict], pooled: list[dict], tol: float = 0.1, edge_a
     lines.append(
         f"Overall: the sharpness reached the edge (lambda_0 >= {edge_at:g} x 2/h) in {reached} of {len(rows)} runs, "
         f"and rose to 2/h from below and hovered there (edge of stability) in {edge}"
-        + (f" ({creeping} of them without ever crossing 2/h: approaching it)" if creeping else "")
+        + (f" ({creeping} of them without ever crossing 2/h)" if creeping else "")
         + "; pooled over seeds, the PF's "
         f"dE/dt beat every baseline (the one-step quadratic model, gradient flow, the majority sign) for "
         f"{answers.count('yes')} of {len(pfs)} net-rate pairs, did not for {answers.count('no')}, and "
@@ -422,8 +422,8 @@ def markdown(cfg: EosConvConfig, rows: list[dict], pooled: list[dict], prefix: s
         + "\n\n"
         "hl0: h lambda_0 at the first and last diagnosis; first_at_edge: the first diagnosed step with lambda_0 >= "
         f"{cfg.edge_at:g} x 2/h; at_edge: the diagnoses from there on, over which band_mean and band_max are "
-        "the mean and max of |lambda_0 / (2/h) - 1|; above_2h: those with lambda_0 >= 2/h (0: the run approached 2/h "
-        "from below rather than hovering around it); edge_of_stability: lambda_0 below the edge at first and "
+        "the mean and max of |lambda_0 / (2/h) - 1|; above_2h: those with lambda_0 >= 2/h (0: lambda_0 stayed "
+        "below 2/h there, not oscillating around it); edge_of_stability: lambda_0 below the edge at first and "
         f"within {cfg.hover_tol:.0%} of 2/h from first_at_edge on (band_max <= {cfg.hover_tol:g}, at_edge >= "
         f"{MIN_AT_EDGE}); sign: the run's "
         "own paired rule "
