@@ -22,6 +22,14 @@ Nothing is asserted.
 ``--pf-step`` prices the PF's own one-step prediction (``diagnose(..., pf_step=True)``, ``gdflows eos-conv
 --pf-step``): each repeat times a diagnosis without it and one with it, interleaved, and the ratio of the
 medians is printed. ``--dtype float32 --tol 1e-4 --lr 0.03`` is the eos-conv VGG design's setting.
+
+``--state CHECKPOINT.npz`` times the diagnoses at a trained state instead of the initialisation: the ``theta``
+of a ``gdflows train`` / ``eos-conv`` run's checkpoint (``<run>/checkpoint.npz``), with the run's data
+(``--dataset fashion_mnist`` for eos-conv) and rate. At the edge the PF's field is complex along the one-step
+solve, which is what makes ``--pf-step`` dearer there than at initialisation:
+
+    .venv/bin/python benchmarks/diagnoses_per_minute.py --models resnet --dtype float32 --tol 1e-4 \
+        --lr 0.025 --pf-step --dataset fashion_mnist --state <resnet_lr0.025_s1>/checkpoint.npz
 """
 
 from __future__ import annotations
@@ -44,9 +52,12 @@ def main() -> None:
     parser.add_argument("--tol", type=float, default=1e-7)
     parser.add_argument("--lr", type=float, default=None, help="the rate h (default: 0.1 VGG, 0.15 ResNet)")
     parser.add_argument("--pf-step", action="store_true", help="also time diagnoses with pf_step=True, interleaved")
+    parser.add_argument("--dataset", choices=("mnist_subset", "fashion_mnist"), default="mnist_subset")
+    parser.add_argument("--state", default=None, help="a run's checkpoint.npz: diagnose at its theta (one model)")
     args = parser.parse_args()
 
     import jax
+    import jax.numpy as jnp
 
     jax.config.update("jax_enable_x64", True)
     import gdflows
@@ -55,11 +66,15 @@ def main() -> None:
     from gdflows.data.dataset import downsample
     from gdflows.problems.network import network_problem
 
-    data = downsample(load_dataset("mnist_subset", n_train=args.n_train, n_test=100), 2)
+    if args.state and len(args.models) != 1:
+        parser.error("--state is one model's checkpoint: pass --models with that one model")
+    data = downsample(load_dataset(args.dataset, n_train=args.n_train, n_test=100), 2)
     print(f"gdflows from {gdflows.__file__}")
     for model in args.models:
         problem = network_problem(model, data, loss="mse", dtype=args.dtype, width=4)
-        theta = problem.theta0
+        theta = problem.theta0 if args.state is None else jnp.asarray(np.load(args.state)["theta"], args.dtype)
+        if theta.shape != problem.theta0.shape:
+            parser.error(f"--state holds {theta.size:,} parameters, the {model} has {problem.theta0.size:,}")
         # pf_step is passed only when set, so a version without it still runs the plain timing
         variants = {False: {}, True: {"pf_step": True}} if args.pf_step else {False: {}}
         kinds = tuple(variants)
