@@ -5,14 +5,12 @@
 #   * eos-conv, VGG, cross-entropy: one process per rate (0.2, 0.25, 0.3) and seed (0, 1, 2);
 #   * track on docs/track_conv's VGG (256 images) at h = 0.03: 10 starts in its two bursts of loss rises
 #     (steps 1309-1329 and 2328-2353), two per process;
-#   * DESIGNS=next instead: the ResNet MSE runs of seeds 0 and 1 to 30,000 steps (docs/eos_conv's budget since
-#     the 8,000-step runs stayed below the edge; the ones it holds unfinished resume there with
-#     `gdflows eos-conv --out docs/eos_conv --steps 30000`, and a finished run here replaces its folder), and
-#     docs/eos_conv's VGG MSE design (rates 0.026, 0.028, 0.03, seeds 0-2) with --pf-step (the PF's own
-#     one-step prediction at every diagnosis), one process per run. --pf-step is dear: on a 2-core CPU a VGG
-#     diagnosis with it costs 5x one without at initialisation (benchmarks/results/pf_step_cost.log) and more
-#     along a run (the first 500 steps and 5 diagnoses of h = 0.03 seed 0 took 391 CPU-seconds, the whole run
-#     without it 717), so expect these processes to stop at LIMIT and resume in the next session.
+#   * DESIGNS=next instead: docs/eos_conv's VGG MSE design (rates 0.026, 0.028, 0.03, seeds 0-2) with --pf-step
+#     (the PF's own one-step prediction at every diagnosis), one process per run. (Its ResNet runs of seeds 0
+#     and 1 to the 30,000-step budget, once here, were finished on a CPU.) --pf-step is dear: on a 2-core CPU a
+#     diagnosis with it costs 5x one without at initialisation (benchmarks/results/pf_step_cost.log) and 14x at
+#     the edge (benchmarks/results/pf_step_cost_edge.log), so expect these processes to stop at LIMIT and
+#     resume in the next session.
 # The designs are the CPU-size ones (same data, nets, tolerances, float32 with matmuls at full float32
 # precision), so a folder computed here merges with one computed on a CPU (eos-conv and track extend a run
 # by more rates, seeds or starts; merge the folders and rerun the command to write the report).
@@ -34,7 +32,7 @@ mkdir -p "$WORK/runs" "$WORK/logs"
 [ -d .data/fashion_mnist ] && export GDFLOWS_DATA=$ROOT/.data  # holds fashion_mnist/
 export XLA_PYTHON_CLIENT_PREALLOCATE=false   # many processes share the GPU
 LIMIT=${LIMIT:-470}
-DESIGNS=${DESIGNS:-first}  # first: the designs above; next: the longer ResNet runs and the --pf-step VGG design
+DESIGNS=${DESIGNS:-first}  # first: the designs above; next: the --pf-step VGG design
 
 RESNET_LRS=(0.021 0.023 0.025)
 CE_LRS=(0.2 0.25 0.3)
@@ -65,13 +63,8 @@ job() {  # job NAME ARGS...: gdflows ARGS under LIMIT seconds (SIGINT, then SIGK
 
 if [ "$DESIGNS" = next ]; then
   VGG_LRS=(0.026 0.028 0.03)
-  LONG=(--steps 30000)
-  [ "${GDFLOWS_TINY:-0}" = 1 ] && VGG_LRS=(0.03) && LONG=()
+  [ "${GDFLOWS_TINY:-0}" = 1 ] && VGG_LRS=(0.03)
   for s in "${SEEDS[@]}"; do
-    for lr in "${RESNET_LRS[@]}"; do
-      [ "$s" = 2 ] || job "resnet_lr${lr}_s$s" eos-conv --models resnet --resnet-lrs "$lr" --seeds "$s" "${EOS[@]}" \
-        "${LONG[@]}" --out "$WORK/runs/resnet_lr${lr}_s$s" &
-    done
     for lr in "${VGG_LRS[@]}"; do
       job "pf_step_lr${lr}_s$s" eos-conv --models vgg --vgg-lrs "$lr" --seeds "$s" --pf-step "${EOS[@]}" \
         --out "$WORK/runs/pf_step_lr${lr}_s$s" &
