@@ -11,9 +11,9 @@ import pytest
 
 from gdflows.data import downsample, load_dataset
 from gdflows.errors import GDFlowsError
-from gdflows.experiments import paper_scale
+from gdflows.experiments import eos_conv, paper_scale
 from gdflows.experiments.cli import main
-from gdflows.experiments.configs import EosConvConfig, NetworkSetup
+from gdflows.experiments.configs import EosConvConfig, NetworkSetup, TrainConfig
 from gdflows.experiments.eos_conv import (
     edge_band,
     flags,
@@ -25,6 +25,7 @@ from gdflows.experiments.eos_conv import (
     summary_row,
     train_configs,
 )
+from gdflows.experiments.errors import RunInterrupted
 from gdflows.experiments.paper_scale import PaperScale
 from gdflows.experiments.report import timings
 from gdflows.experiments.report.runs import Run
@@ -283,3 +284,35 @@ def test_an_interrupted_run_keeps_its_time(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt), timings.timed(run, "resnet_lr0.021_s0"):
         raise KeyboardInterrupt
     assert [float(t["wall_s"]) for t in run.read_table("timings")] == [4.0]
+
+
+def test_ctrl_c_writes_the_report_from_the_steps_reached(tmp_path, monkeypatch):
+    """The VGG run finishes, Ctrl-C stops the ResNet run at step 190 (its train run raises what ``train`` does)."""
+    net = NetworkSetup(dataset="mnist_subset", n_train=40, n_test=20)
+    cfg = EosConvConfig(
+        out=tmp_path / "e", vgg_lrs=(LR,), resnet_lrs=(LR,), seeds=(0,), steps=290, log_every=10, net=net
+    )
+
+    def fake_run(train):
+        train.out.mkdir(parents=True)
+        if train.net.model == "vgg":
+            Run(train.out, {}).write_table("metrics", _rows(RISE))
+            return
+        Run(train.out, {}).write_table("metrics", [{**r, "outcome": ""} for r in _rows(FLAT)[:20]])
+        raise RunInterrupted(f"interrupted: {train.out} holds the run up to step 190 of 290")
+
+    monkeypatch.setattr(TrainConfig, "run", fake_run)
+    with pytest.raises(RunInterrupted) as stop:
+        eos_conv.run(cfg)
+    assert str(stop.value) == (
+        f"interrupted: {cfg.out / 'resnet_lr0.1_s0'} holds the run up to step 190 of 290; "
+        f"{cfg.out / 'REPORT.md'} reports the steps reached so far"
+    )
+    summary = Run(cfg.out, {}).read_table("summary")
+    assert [(r["model"], r["outcome"], r["logged"]) for r in summary] == [
+        ("vgg", "completed", "30"),
+        ("resnet", "interrupted", "20"),
+    ]
+    report = (cfg.out / "REPORT.md").read_text()
+    assert "**Not every run finished**: ResNet h = 0.1 seed 0 stopped before step 290" in report
+    assert not (cfg.out / ".complete").exists()

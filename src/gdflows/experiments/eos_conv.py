@@ -36,6 +36,7 @@ from gdflows.data import load_dataset  # noqa: E402
 from gdflows.experiments import predictors, verdicts  # noqa: E402
 from gdflows.experiments.configs import EosConvConfig, TrainConfig, changed_flags  # noqa: E402
 from gdflows.experiments.eos import diagnosed, eos_verdicts, first_at_edge, outcome  # noqa: E402
+from gdflows.experiments.errors import RunInterrupted  # noqa: E402
 from gdflows.experiments.report.markdown import markdown_table  # noqa: E402
 from gdflows.experiments.report.plots import save  # noqa: E402
 from gdflows.experiments.report.runs import Run, read_csv  # noqa: E402
@@ -470,9 +471,19 @@ def write_report(run: Run, cfg: EosConvConfig) -> list[dict]:
     return rows
 
 
+def _report_so_far(run: Run, cfg: EosConvConfig) -> str:
+    """Write the report from the steps the runs reached (the interrupted ones marked so); a clause naming it
+    (empty when no run has a metrics row yet)."""
+    if not run_metrics(run.path, cfg):
+        return ""
+    write_report(run, cfg)
+    return f"; {run.file('REPORT.md')} reports the steps reached so far"
+
+
 def run(cfg: EosConvConfig) -> Path:
     """``gdflows eos-conv``: each train run (resumable, a finished one skipped; its time kept in
-    ``timings.csv``), then the summary and report."""
+    ``timings.csv``), then the summary and report. Ctrl-C writes the report from the steps reached (the
+    interrupted run marked so) before it stops; the same command resumes."""
     folder = Run.pending(cfg)
     if folder is None:
         return Path(cfg.out)
@@ -483,9 +494,13 @@ def run(cfg: EosConvConfig) -> Path:
     net = resolved.net
     load_dataset(net.dataset, data_dir=net.data_dir, n_train=net.n_train, n_test=net.n_test)
     run = folder.create()
-    for train in configs:
-        with timed(run, train.out.name):
-            train.run()
+    try:
+        for train in configs:
+            with timed(run, train.out.name):
+                train.run()
+    except KeyboardInterrupt as stop:
+        said = str(stop) or f"interrupted: rerun the same command to resume {run.path}"
+        raise RunInterrupted(said + _report_so_far(run, cfg)) from None
     write_report(run, cfg)
     folder.finish()
     print(f"report: {run.file('REPORT.md')}")
