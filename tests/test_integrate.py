@@ -6,6 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from gdflows.errors import GDFlowsError
 from gdflows.flows import ngf, principal
 from gdflows.integrate import integrate
 from gdflows.problems.quadratic import reference_quadratic, reference_theta0
@@ -54,3 +55,24 @@ def test_substeps_save_intermediate_times():
     expected = np.exp(-2 * np.outer(sol.ts, [1.0, 0.01])) * np.asarray(reference_theta0())
     np.testing.assert_allclose(sol.thetas[::4], expected[::4], rtol=1e-11)  # solver steps land on t = n h
     np.testing.assert_allclose(sol.thetas, expected, rtol=1e-8)  # in between: the dense interpolant
+
+
+def test_a_first_trial_step_of_h_takes_one_step_where_the_error_estimate_allows_and_agrees_with_the_default():
+    def logistic(theta, t):  # theta(t) = 1 / (1 + 3 exp(-t)) from theta(0) = 1/4
+        return theta * (1 - theta)
+
+    default = integrate(logistic, jnp.array([0.25]), 0.1, 1, rtol=1e-6, atol=1e-9)
+    whole = integrate(logistic, jnp.array([0.25]), 0.1, 1, rtol=1e-6, atol=1e-9, first_step=0.1)
+    assert (whole.num_steps, whole.num_field_evals) == (1, 7)  # Tsit5: one accepted step
+    assert default.num_field_evals > whole.num_field_evals
+    exact = 1 / (1 + 3 * np.exp(-0.1))
+    np.testing.assert_allclose([default.thetas[1, 0], whole.thetas[1, 0]], exact, rtol=1e-6)
+    stiff = integrate(lambda th, t: -500.0 * th, jnp.array([1.0]), 0.1, 1, rtol=1e-6, atol=1e-9, first_step=0.1)
+    assert stiff.num_rejected > 0  # the error estimate shrinks a step that is too long
+    np.testing.assert_allclose(stiff.thetas[1, 0], np.exp(-50.0), atol=1e-8)
+
+
+@pytest.mark.parametrize("first_step", [0.0, -0.1, 0.06])
+def test_a_first_step_outside_the_step_is_refused(first_step):
+    with pytest.raises(GDFlowsError, match=r"first_step must be in \(0, h / substeps = 0.05\]"):
+        integrate(lambda th, t: -th, jnp.ones(2), 0.1, 1, substeps=2, first_step=first_step)

@@ -170,8 +170,12 @@ def diagnose(
 
 
 def _pf_step(flat_loss, pf: Principal, theta, h: float) -> tuple[float, str]:
-    """((Re E(theta_PF(h)) - E(theta)) / h, the solve's status); NaN when the solve left no finite state."""
-    sol = integrate(pf, theta, steps=1)
+    """((Re E(theta_PF(h)) - E(theta)) / h, the solve's status); NaN when the solve left no finite state.
+
+    The first trial step is the whole step h: over one GD step the PF is nearly linear, so the error estimate
+    usually accepts it (7 field evaluations against 13 from diffrax's smaller first guess, at a conv-net state
+    at the edge)."""
+    sol = integrate(pf, theta, steps=1, first_step=h)
     end = sol.thetas[1]
     if not bool(jnp.all(jnp.isfinite(end))):
         return float("nan"), str(sol.status)

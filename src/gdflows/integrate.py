@@ -95,14 +95,14 @@ def _state_norm(y):
 
 
 @eqx.filter_jit
-def _solve(flow, y0, ts, step_ts, rtol, atol, solver, max_steps, pair):
+def _solve(flow, y0, ts, step_ts, rtol, atol, solver, max_steps, pair, dt0):
     controller = diffrax.PIDController(rtol=rtol, atol=atol, step_ts=step_ts, norm=_state_norm)
     return diffrax.diffeqsolve(
         diffrax.ODETerm(_Term(flow, pair)),
         solver,
         t0=ts[0],
         t1=ts[-1],
-        dt0=None,
+        dt0=dt0,
         y0=y0,
         saveat=diffrax.SaveAt(ts=ts),
         stepsize_controller=controller,
@@ -187,6 +187,7 @@ def integrate(
     solver: Any = None,
     max_steps: int = 100_000,
     substeps: int = 1,
+    first_step: float | None = None,
 ) -> FlowSolution:
     """Integrate ``field`` from ``theta0`` and return its state at t = n h, n = 0..steps.
 
@@ -200,6 +201,9 @@ def integrate(
     ``rtol``/``atol`` default to (1e-12, 1e-14) in float64 and (1e-5, 1e-6)
     in float32. ``substeps`` > 1 also saves k h/substeps in between (for
     plotting paths); rows ``::substeps`` are then the states at the GD steps.
+    ``first_step``: the solver's first trial step, in (0, h / substeps] (None: diffrax's estimate, which
+    starts well below h and takes a few steps to grow); its error estimate accepts or shrinks it like any
+    other step, so the tolerances hold either way.
     """
     if steps is None:
         raise GDFlowsError("pass steps=, the number of GD steps to solve over")
@@ -209,6 +213,8 @@ def integrate(
     h = _step(flow, lr)
     if not is_integer_in(substeps, 1):
         raise GDFlowsError(f"substeps must be an integer >= 1, got {substeps!r}")
+    if first_step is not None and not 0 < first_step <= h / substeps * (1 + 1e-6):
+        raise GDFlowsError(f"first_step must be in (0, h / substeps = {h / substeps:g}], got {first_step!r}")
     real_dtype = jnp.real(theta).dtype
     rtol, atol = _tolerances(rtol, atol, real_dtype)
     _check_start(flow, theta)
@@ -231,6 +237,7 @@ def integrate(
         solver,
         max_steps,
         pair,
+        None if first_step is None else jnp.asarray(min(first_step, h / substeps), real_dtype),
     )
     states, unconverged = sol.ys
     ys = states[0] + 1j * states[1] if pair else states
