@@ -8,9 +8,9 @@
 #   * DESIGNS=next instead: docs/eos_conv's VGG MSE design (rates 0.026, 0.028, 0.03, seeds 0-2) with --pf-step
 #     (the PF's own one-step prediction at every diagnosis), one process per run. (Its ResNet runs of seeds 0
 #     and 1 to the 30,000-step budget, once here, were finished on a CPU.) --pf-step is dear: on a 2-core CPU a
-#     diagnosis with it costs 5x one without at initialisation (benchmarks/results/pf_step_cost.log) and 14x at
-#     the edge (benchmarks/results/pf_step_cost_edge.log), so expect these processes to stop at LIMIT and
-#     resume in the next session.
+#     diagnosis with it costs 11.7x one without at the edge (benchmarks/results/pf_step_cost_edge_vgg.log), so
+#     expect these processes to stop at LIMIT and resume in the next session. Seed 0 at h = 0.026 and 0.028 is
+#     in docs/eos_conv_pf_step (CPU); merge this folder's runs into it (benchmarks/merge_run_folders.py).
 # The designs are the CPU-size ones (same data, nets, tolerances, float32 with matmuls at full float32
 # precision), so a folder computed here merges with one computed on a CPU (eos-conv and track extend a run
 # by more rates, seeds or starts; merge the folders and rerun the command to write the report).
