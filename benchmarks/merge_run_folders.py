@@ -2,10 +2,10 @@
 
     python benchmarks/merge_run_folders.py DEST SRC [SRC ...]
 
-DEST starts as a copy of the first folder when it does not exist. From every SRC, the run subfolders DEST
-lacks are copied in, and the rows of SRC's top-level CSV tables that DEST's tables lack are appended
-(``timings.csv`` of eos-conv, ``track_*.csv`` of track). Reports, figures and summaries are left as they
-are: rerun the command on DEST with the union of the designs (more rates, seeds or starts extend a run
+DEST starts as a copy of the first folder, less its finish marker, when it does not exist. From every SRC, the
+run subfolders DEST lacks are copied in, and the rows of SRC's top-level CSV tables that DEST's tables lack
+are appended (``timings.csv`` of eos-conv, ``track_*.csv`` of track). Reports, figures and summaries are left
+as they are: rerun the command on DEST with the union of the designs (more rates, seeds or starts extend a run
 folder) and it computes nothing already there and writes the report from everything.
 """
 
@@ -15,6 +15,8 @@ import csv
 import shutil
 import sys
 from pathlib import Path
+
+from gdflows.experiments.report.runs import COMPLETE
 
 DERIVED = ("summary.csv", "predictors.csv", "track_summary.csv", "track_holding.csv")  # rewritten by the rerun
 
@@ -42,9 +44,15 @@ def merge_table(dest: Path, src: Path) -> int:
     return len(new)
 
 
+def _top_level_marker(top: Path):
+    """A copytree ``ignore`` that leaves out ``top``'s own finish marker (it names the source's design, not
+    the union's) and keeps every run subfolder's."""
+    return lambda folder, names: [COMPLETE] if Path(folder) == top and COMPLETE in names else []
+
+
 def merge(dest: Path, sources: list[Path]) -> None:
     if not dest.exists():
-        shutil.copytree(sources[0], dest)
+        shutil.copytree(sources[0], dest, ignore=_top_level_marker(sources[0]))
     for src in sources:
         if src.resolve() == dest.resolve():
             continue

@@ -3,8 +3,10 @@ nothing created for a bad config, and one run's life through the command line: C
 the finished run that computes and compiles nothing, and an extension to more steps that equals an
 uninterrupted longer run."""
 
+import importlib.util
 import json
 import os
+from pathlib import Path
 
 import jax
 import pytest
@@ -148,3 +150,32 @@ def test_files_get_the_usual_permissions(tmp_path, umask, mode):
     for name in ("config.json", "REPORT.md", "metrics.csv"):
         assert (tmp_path / "r" / name).stat().st_mode & 0o777 == mode, name
     assert not list((tmp_path / "r").glob(".*.tmp"))
+
+
+def _merge_module():
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "merge_run_folders.py"
+    spec = importlib.util.spec_from_file_location("merge_run_folders", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_merged_run_folders_hold_every_run_and_no_stale_finish_marker(tmp_path, capsys):
+    """benchmarks/merge_run_folders.py: the union of the run subfolders (their own finish markers kept), the
+    union of timings.csv's rows (merging again adds none), the sources' top-level finish markers left out."""
+    for name, run in (("a", "vgg_lr0.03_s0"), ("b", "vgg_lr0.03_s1")):
+        src = tmp_path / name
+        (src / run).mkdir(parents=True)
+        (src / run / ".complete").write_text("{}")
+        (src / ".complete").write_text('{"report": "REPORT.md"}')
+        (src / "summary.csv").write_text("run\nstale\n")
+        (src / "timings.csv").write_text(f"run,wall_s,cpu_s\n{run},1.0,2.0\n")
+    dest = tmp_path / "merged"
+    _merge_module().merge(dest, [tmp_path / "a", tmp_path / "b"])
+    assert sorted(p.name for p in dest.iterdir() if p.is_dir()) == ["vgg_lr0.03_s0", "vgg_lr0.03_s1"]
+    assert (dest / "vgg_lr0.03_s1" / ".complete").exists() and (dest / "vgg_lr0.03_s0" / ".complete").exists()
+    assert not (dest / ".complete").exists()
+    assert (dest / "timings.csv").read_text().splitlines()[1:] == ["vgg_lr0.03_s0,1.0,2.0", "vgg_lr0.03_s1,1.0,2.0"]
+    _merge_module().merge(dest, [tmp_path / "b"])  # merging again adds nothing
+    assert len((dest / "timings.csv").read_text().splitlines()) == 3
+    assert "+ 0 rows of timings.csv" in capsys.readouterr().out

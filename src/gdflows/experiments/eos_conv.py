@@ -138,9 +138,18 @@ def edge_band(rows, first: int) -> dict:
 
 
 def summary_row(
-    model: str, lr: float, rows, tol: float = 0.1, noise_rtol: float = 1e-6, seed: int = 0, edge_at: float = 0.98
+    model: str,
+    lr: float,
+    rows,
+    tol: float = 0.1,
+    noise_rtol: float = 1e-6,
+    seed: int = 0,
+    edge_at: float = 0.98,
+    budget_outcome: str | None = None,
 ) -> dict:
     """One run's line of the summary, from its metrics rows (dicts; strings or numbers).
+
+    ``outcome``: ``budget_outcome`` when given (the run's under its step budget), else the rows' own.
 
     ``reached_edge``: some logged lambda_0 >= ``edge_at`` 2/h; ``first_at_edge``: the first such step; from
     there on, :func:`edge_band`. ``edge_of_stability``: lambda_0 rose from below the edge (a diagnosis before
@@ -153,7 +162,8 @@ def summary_row(
     Fewer than 3 diagnoses: a "no" naming them.
     """
     diag = diagnosed(rows)
-    row = {"model": model, "lr": lr, "seed": seed, "outcome": outcome(rows), "logged": len(diag)}
+    found = outcome(rows) if budget_outcome is None else budget_outcome
+    row = {"model": model, "lr": lr, "seed": seed, "outcome": found, "logged": len(diag)}
     if len(diag) < 3:
         return row | {"reached_edge": "no", "verdict": f"no: {len(diag)} diagnosed steps (fewer than 3)"}
     v = eos_verdicts(diag, tol, noise_rtol)
@@ -200,8 +210,9 @@ def summary_rows(runs: list[tuple[TrainConfig, list[dict]]], cfg: EosConvConfig)
     """The summary of each run of :func:`run_metrics` (finished or not: a run short of ``cfg``'s step budget
     is ``interrupted``)."""
     return [
-        summary_row(t.net.model, t.lr, rows, cfg.hover_tol, cfg.noise_rtol, t.net.seed, cfg.edge_at)
-        | {"outcome": run_outcome(rows, t)}
+        summary_row(
+            t.net.model, t.lr, rows, cfg.hover_tol, cfg.noise_rtol, t.net.seed, cfg.edge_at, run_outcome(rows, t)
+        )
         for t, rows in runs
     ]
 
