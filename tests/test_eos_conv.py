@@ -126,6 +126,8 @@ def test_the_seeds_pool_into_one_predictor_verdict_per_net_and_rate_and_the_pros
     assert "stayed below it" not in vgg and "peaked" not in vgg
     assert "reached the edge (lambda_0 >= 0.98 x 2/h) in 3 of 6 runs" in overall and "in 3;" in overall
     assert "for 1 of 2 net-rate pairs, did not for 1, and 0 were inconclusive" in overall
+    one = summary_prose(rows[:1], [p for p in pooled if p["model"] == "vgg"]).split("\n\n")[0]
+    assert one.startswith("**VGG, h = 0.1** (1 seed).")
 
 
 def test_hovering_needs_the_band_kept_over_enough_diagnoses_from_the_first_at_the_edge():

@@ -272,7 +272,7 @@ def group_prose(
 ) -> str:
     """A paragraph on one net and rate: its seeds' sharpness against 2/h, then the pooled sign verdicts of the
     PF's dE/dt and (where computed) of its own one-step prediction."""
-    head = f"**{NAMES[model]}, h = {lr:g}** ({len(runs)} seeds)."
+    head = f"**{NAMES[model]}, h = {lr:g}** ({len(runs)} seed{'s' if len(runs) != 1 else ''})."
     start = ", ".join(f"{r['hl0_start']:.2f}" for r in runs if "hl0_start" in r)
     reached = [r for r in runs if r.get("reached_edge") == "yes"]
     text = f"{head} h lambda_0 at initialisation: {start or 'not diagnosed'}."
