@@ -9,8 +9,9 @@
 #     (the PF's own one-step prediction at every diagnosis), one process per run. (Its ResNet runs of seeds 0
 #     and 1 to the 30,000-step budget, once here, were finished on a CPU.) --pf-step is dear: on a 2-core CPU a
 #     diagnosis with it costs 11.7x one without at the edge (benchmarks/results/pf_step_cost_edge_vgg.log), so
-#     expect these processes to stop at LIMIT and resume in the next session. Seeds 1 and 2 only: seed 0 is
-#     docs/eos_conv_pf_step's (CPU); merge this folder's runs into it (benchmarks/merge_run_folders.py).
+#     expect these processes to stop at LIMIT and resume in the next session. Only the runs
+#     docs/eos_conv_pf_step has not finished (on the CPU); merge this folder's runs into it
+#     (benchmarks/merge_run_folders.py: a run finished here replaces one unfinished there).
 # The designs are the CPU-size ones (same data, nets, tolerances, float32 with matmuls at full float32
 # precision), so a folder computed here merges with one computed on a CPU (eos-conv and track extend a run
 # by more rates, seeds or starts; merge the folders and rerun the command to write the report).
@@ -63,10 +64,12 @@ job() {  # job NAME ARGS...: gdflows ARGS under LIMIT seconds (SIGINT, then SIGK
 
 if [ "$DESIGNS" = next ]; then
   VGG_LRS=(0.026 0.028 0.03)
-  PF_SEEDS=(1 2)  # seed 0 is docs/eos_conv_pf_step's (CPU); a run here would not replace its folder there
-  [ "${GDFLOWS_TINY:-0}" = 1 ] && VGG_LRS=(0.03) && PF_SEEDS=(1)
+  PF_SEEDS=(0 1 2)
+  DONE=$ROOT/docs/eos_conv_pf_step  # its finished runs (a .complete in the run's folder) are not run again
+  [ "${GDFLOWS_TINY:-0}" = 1 ] && VGG_LRS=(0.03) && PF_SEEDS=(1) && DONE=$WORK/none
   for s in "${PF_SEEDS[@]}"; do
     for lr in "${VGG_LRS[@]}"; do
+      [ -f "$DONE/vgg_lr${lr}_s$s/.complete" ] && say "vgg_lr${lr}_s$s: finished in $DONE" && continue
       job "pf_step_lr${lr}_s$s" eos-conv --models vgg --vgg-lrs "$lr" --seeds "$s" --pf-step "${EOS[@]}" \
         --out "$WORK/runs/pf_step_lr${lr}_s$s" &
     done

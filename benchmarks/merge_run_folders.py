@@ -3,10 +3,12 @@
     python benchmarks/merge_run_folders.py DEST SRC [SRC ...]
 
 DEST starts as a copy of the first folder, less its finish marker, when it does not exist. From every SRC, the
-run subfolders DEST lacks are copied in, and the rows of SRC's top-level CSV tables that DEST's tables lack
-are appended (``timings.csv`` of eos-conv, ``track_*.csv`` of track). Reports, figures and summaries are left
-as they are: rerun the command on DEST with the union of the designs (more rates, seeds or starts extend a run
-folder) and it computes nothing already there and writes the report from everything.
+run subfolders DEST lacks are copied in, and a finished one replaces DEST's unfinished one of the same name
+(the same run, computed to its end elsewhere); the rows of SRC's top-level CSV tables that DEST's tables lack
+are appended (``timings.csv`` of eos-conv, so a replaced run's time counts the work of both; ``track_*.csv``
+of track). Reports, figures and summaries are left as they are: rerun the command on DEST with the union of
+the designs (more rates, seeds or starts extend a run folder) and it computes nothing already there and writes
+the report from everything.
 """
 
 from __future__ import annotations
@@ -50,6 +52,10 @@ def _top_level_marker(top: Path):
     return lambda folder, names: [COMPLETE] if Path(folder) == top and COMPLETE in names else []
 
 
+def _finished(run: Path) -> bool:
+    return (run / COMPLETE).is_file()
+
+
 def merge(dest: Path, sources: list[Path]) -> None:
     if not dest.exists():
         shutil.copytree(sources[0], dest, ignore=_top_level_marker(sources[0]))
@@ -57,8 +63,12 @@ def merge(dest: Path, sources: list[Path]) -> None:
         if src.resolve() == dest.resolve():
             continue
         for sub in sorted(p for p in src.iterdir() if p.is_dir() and p.name != "figures"):
-            if not (dest / sub.name).exists():
-                shutil.copytree(sub, dest / sub.name)
+            there = dest / sub.name
+            if there.exists() and _finished(sub) and not _finished(there):
+                shutil.rmtree(there)
+                print(f"{dest}: {sub.name}/ replaced by {src}'s, which finished")
+            if not there.exists():
+                shutil.copytree(sub, there)
                 print(f"{dest}: + {sub.name}/")
         for table in sorted(src.glob("*.csv")):
             if table.name not in DERIVED:
