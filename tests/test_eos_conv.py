@@ -31,6 +31,7 @@ from gdflows.experiments.report import timings
 from gdflows.experiments.report.runs import Run
 from gdflows.experiments.report.timings import add_time, cpu_text
 from gdflows.experiments.reproduce import scale_plan
+from gdflows.experiments.verdicts import Verdict
 from gdflows.models import get_model
 from test_data import make_idx_folder
 
@@ -318,3 +319,29 @@ def test_ctrl_c_writes_the_report_from_the_steps_reached(tmp_path, monkeypatch):
     report = (cfg.out / "REPORT.md").read_text()
     assert "**Not every run finished**: ResNet h = 0.1 seed 0 stopped before step 290" in report
     assert not (cfg.out / ".complete").exists()
+
+
+def test_the_sign_figure_shows_rise_recall_only_where_a_loss_rose(tmp_path):
+    """signs.png's right panel: a bar per predictor where the pooled steps hold a rise, a gap (and "no rise")
+    where none did; the left panel: every accuracy."""
+    import matplotlib.pyplot as plt
+
+    def row(lr, name, recall):
+        values = {"accuracy": 0.9, "rise_recall": recall}
+        ends = (("", 0.0), ("_low", -0.1), ("_high", 0.05))
+        return {"model": "vgg", "lr": lr, "predictor": name} | {
+            f"{k}{end}": v + d for k, v in values.items() for end, d in ends
+        }
+
+    names = ["PF dE/dt", "gradient flow (always down)"]
+    pooled = [row(0.1, n, np.nan) for n in names] + [row(0.2, n, r) for n, r in zip(names, (0.8, 0.0))]
+    groups = [("vgg", 0.1), ("vgg", 0.2)]
+    fig, (left, right) = plt.subplots(1, 2)
+    eos_conv._score_bars(left, pooled, groups, names, "accuracy")
+    eos_conv._score_bars(right, pooled, groups, names, "rise_recall")
+    assert len(left.patches) == 4 and len(right.patches) == 2  # no bar where no step rose
+    assert sorted(p.get_height() for p in right.patches) == [0.0, 0.8]
+    plt.close(fig)
+    for p in pooled:
+        p["beats_baselines"] = Verdict("no", "")
+    assert eos_conv.sign_figure(tmp_path / "signs.png", pooled).is_file()

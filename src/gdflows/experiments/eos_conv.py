@@ -362,26 +362,45 @@ def sharpness_figure(path: Path, runs: list[tuple[TrainConfig, list[dict]]], row
     return save(fig, path)
 
 
-def sign_figure(path: Path, pooled: list[dict]) -> Path:
-    """Each predictor's pooled accuracy with its 95% interval, per net and rate; the title from the verdicts."""
-    groups = list(dict.fromkeys((p["model"], p["lr"]) for p in pooled))
-    names = list(dict.fromkeys(p["predictor"] for p in pooled))
-    fig, ax = plt.subplots(figsize=(max(6.5, 2.2 * len(groups)), 4))
+def _score_bars(ax, pooled: list[dict], groups: list, names: list, score: str) -> None:
+    """Each predictor's pooled ``score`` with its 95% interval as bars, per net and rate (a gap where the
+    score is undefined, e.g. a recall on rises where no step rose)."""
     width = 0.8 / max(1, len(names))
     for i, name in enumerate(names):
         found = [
             next((p for p in pooled if (p["model"], p["lr"]) == g and p["predictor"] == name), None) for g in groups
         ]
-        value = np.array([p["accuracy"] if p else np.nan for p in found])
-        low = np.array([p["accuracy_low"] if p else np.nan for p in found])
-        high = np.array([p["accuracy_high"] if p else np.nan for p in found])
+        value, low, high = (
+            np.array([float(p[f"{score}{end}"]) if p else np.nan for p in found]) for end in ("", "_low", "_high")
+        )
         x = np.arange(len(groups)) + width * (i - (len(names) - 1) / 2)
-        ax.bar(x, value, width, yerr=[value - low, high - value], capsize=2, label=name)
+        ok = np.isfinite(value)
+        errors = np.array([value - low, high - value])[:, ok]
+        ax.bar(x[ok], value[ok], width, yerr=errors, capsize=2, label=name, color=f"C{i}")
     ax.set_xticks(np.arange(len(groups)), [f"{NAMES[m]}\nh = {lr:g}" for m, lr in groups])
+    ax.set_xlim(-0.5, len(groups) - 0.5)
+
+
+def sign_figure(path: Path, pooled: list[dict]) -> Path:
+    """Each predictor's pooled accuracy (top) and recall on loss rises (bottom) with their 95% intervals, per
+    net and rate; the title from the verdicts."""
+    groups = list(dict.fromkeys((p["model"], p["lr"]) for p in pooled))
+    names = list(dict.fromkeys(p["predictor"] for p in pooled))
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(max(6.5, 2.2 * len(groups)), 7.5), sharex=True)
+    _score_bars(top, pooled, groups, names, "accuracy")
+    top.set(ylabel="steps with the sign right", ylim=(0, 1.05))
+    _score_bars(bottom, pooled, groups, names, "rise_recall")
+    bottom.set(ylabel="loss rises predicted", ylim=(0, 1.05))
+    rises = {(p["model"], p["lr"]) for p in pooled if not np.isnan(float(p["rise_recall"]))}
+    for j, g in enumerate(groups):
+        if g not in rises:
+            bottom.text(j, 0.5, "no rise", ha="center", va="center", fontsize=8, color="0.4")
     beats = sum(p["beats_baselines"].answer == "yes" for p in pooled if p["predictor"] == "PF dE/dt")
-    title = f"The PF's dE/dt beat every baseline for {beats} of {len(groups)} net-rate pairs"
-    ax.set(title=title, ylabel="share of steps with the sign right (95% CI)", ylim=(0, 1.05))
-    ax.legend(fontsize=7, loc="lower right")
+    fig.suptitle(
+        f"The PF's dE/dt beat every baseline for {beats} of {len(groups)} net-rate pairs\n"
+        "(shares of the pooled steps, with 95% intervals)"
+    )
+    top.legend(fontsize=7, loc="lower right")
     return save(fig, path)
 
 
