@@ -18,7 +18,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from gdflows.experiments.report.runs import COMPLETE
+from gdflows.experiments.report.runs import COMPLETE, has_finish_marker
 
 DERIVED = ("summary.csv", "predictors.csv", "track_summary.csv", "track_holding.csv")  # rewritten by the rerun
 
@@ -52,10 +52,6 @@ def _top_level_marker(top: Path):
     return lambda folder, names: [COMPLETE] if Path(folder) == top and COMPLETE in names else []
 
 
-def _finished(run: Path) -> bool:
-    return (run / COMPLETE).is_file()
-
-
 def merge(dest: Path, sources: list[Path]) -> None:
     if not dest.exists():
         shutil.copytree(sources[0], dest, ignore=_top_level_marker(sources[0]))
@@ -64,7 +60,7 @@ def merge(dest: Path, sources: list[Path]) -> None:
             continue
         for sub in sorted(p for p in src.iterdir() if p.is_dir() and p.name != "figures"):
             there = dest / sub.name
-            if there.exists() and _finished(sub) and not _finished(there):
+            if there.exists() and has_finish_marker(sub) and not has_finish_marker(there):
                 shutil.rmtree(there)
                 print(f"{dest}: {sub.name}/ replaced by {src}'s, which finished")
             if not there.exists():

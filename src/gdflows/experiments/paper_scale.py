@@ -30,7 +30,7 @@ import jax
 from gdflows.errors import GDFlowsError
 from gdflows.experiments import eos_conv
 from gdflows.experiments.configs import EosConvConfig, config_from_dict, load
-from gdflows.experiments.report.runs import COMPLETE, Run, read_json
+from gdflows.experiments.report.runs import Run, has_finish_marker, read_json
 
 REPORT = "PAPER_SCALE.md"
 EOS_FOLDER = "eos_conv"
@@ -100,10 +100,6 @@ def _stored_eos_config(folder: Path) -> EosConvConfig:
     return dataclasses.replace(config_from_dict(EosConvConfig, read_json(folder / "config.json")), out=folder)
 
 
-def _finished(folder: Path) -> bool:
-    return (folder / COMPLETE).is_file()
-
-
 def eos_section(folder: Path) -> str:
     """The eos-conv sub-run as Markdown: its summary (rewritten from the runs it reached if it did not finish)."""
     sub = folder / EOS_FOLDER
@@ -113,7 +109,7 @@ def eos_section(folder: Path) -> str:
     cfg = _stored_eos_config(sub)
     command = f"`gdflows eos-conv{eos_conv.flags(cfg)}`"
     note = ""
-    if not _finished(sub):
+    if not has_finish_marker(sub):
         eos_conv.write_report(Run(sub, {}), cfg)
         note = (
             "**Incomplete**: the command stopped (its time limit) before every run finished; each row covers "
@@ -135,7 +131,7 @@ def compare_section(folder: Path, args: tuple[str, ...]) -> str:
     """The compare-optimizers sub-run as Markdown: its report, or why there is none."""
     sub = folder / COMPARE_FOLDER
     head = f"## DAL against the field at full size\n\nCommand: `gdflows {' '.join(args)}`.\n\n"
-    if (sub / "REPORT.md").is_file() and _finished(sub):
+    if (sub / "REPORT.md").is_file() and has_finish_marker(sub):
         return head + _demoted((sub / "REPORT.md").read_text(), f"{COMPARE_FOLDER}/")
     if sub.is_dir():
         return head + (

@@ -61,6 +61,12 @@ from gdflows.experiments.errors import DamagedRunError, disk_full_reported
 COMPLETE = ".complete"
 
 
+def has_finish_marker(folder: Path) -> bool:
+    """Whether ``folder`` holds a finish marker (present, not checked against a config: :meth:`Run.complete`
+    does that)."""
+    return (Path(folder) / COMPLETE).is_file()
+
+
 def warn(message: str) -> None:
     """One line on stderr: ``warning: <message>``."""
     print(f"warning: {' '.join(message.split())}", file=sys.stderr)
