@@ -171,13 +171,13 @@ def test_merged_run_folders_hold_every_run_and_no_stale_finish_marker(tmp_path, 
         (src / ".complete").write_text('{"report": "REPORT.md"}')
         (src / "summary.csv").write_text("run\nstale\n")
         (src / "timings.csv").write_text(f"run,wall_s,cpu_s\n{run},1.0,2.0\n")
-    dest = tmp_path / "merged"
-    _merge_module().merge(dest, [tmp_path / "a", tmp_path / "b"])
+    dest, merge = tmp_path / "merged", _merge_module().merge
+    merge(dest, [tmp_path / "a", tmp_path / "b"])
     assert sorted(p.name for p in dest.iterdir() if p.is_dir()) == ["vgg_lr0.03_s0", "vgg_lr0.03_s1"]
     assert (dest / "vgg_lr0.03_s1" / ".complete").exists() and (dest / "vgg_lr0.03_s0" / ".complete").exists()
     assert not (dest / ".complete").exists()
     assert (dest / "timings.csv").read_text().splitlines()[1:] == ["vgg_lr0.03_s0,1.0,2.0", "vgg_lr0.03_s1,1.0,2.0"]
-    _merge_module().merge(dest, [tmp_path / "b"])  # merging again adds nothing
+    merge(dest, [tmp_path / "b"])  # merging again adds nothing
     assert len((dest / "timings.csv").read_text().splitlines()) == 3
     assert "+ 0 rows of timings.csv" in capsys.readouterr().out
     # an unfinished run in DEST gives way to the same run finished elsewhere, and only then
@@ -186,11 +186,11 @@ def test_merged_run_folders_hold_every_run_and_no_stale_finish_marker(tmp_path, 
     elsewhere = tmp_path / "c" / "vgg_lr0.03_s1"
     elsewhere.mkdir(parents=True)
     (elsewhere / "metrics.csv").write_text("step\n0\n100\n")
-    _merge_module().merge(dest, [tmp_path / "c"])  # unfinished there too: DEST's stays
+    merge(dest, [tmp_path / "c"])  # unfinished there too: DEST's stays
     assert (dest / "vgg_lr0.03_s1" / "metrics.csv").read_text() == "step\n0\n"
     (elsewhere / ".complete").write_text("{}")
-    _merge_module().merge(dest, [tmp_path / "c"])
+    merge(dest, [tmp_path / "c"])
     assert (dest / "vgg_lr0.03_s1" / "metrics.csv").read_text() == "step\n0\n100\n"
     assert (dest / "vgg_lr0.03_s1" / ".complete").exists()
-    _merge_module().merge(dest, [tmp_path / "b"])  # a finished run is never replaced
+    merge(dest, [tmp_path / "b"])  # a finished run is never replaced
     assert (dest / "vgg_lr0.03_s1" / "metrics.csv").read_text() == "step\n0\n100\n"
