@@ -318,6 +318,10 @@ def test_ctrl_c_writes_the_report_from_the_steps_reached(tmp_path, monkeypatch):
     ]
     report = (cfg.out / "REPORT.md").read_text()
     assert "**Not every run finished**: ResNet h = 0.1 seed 0 stopped before step 290" in report
+    # the loss rises on every other row: 15 one-step bursts in VGG's 30 rows, 10 in ResNet's 20, each caught
+    events = {r["model"]: r for r in Run(cfg.out, {}).read_table("bursts")}
+    assert [(events[m]["bursts"], events[m]["whole"]) for m in ("vgg", "resnet")] == [("15", "15"), ("10", "10")]
+    assert "the 25 rise steps came in 25 bursts" in report
     assert not (cfg.out / ".complete").exists()
 
 

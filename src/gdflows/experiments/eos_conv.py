@@ -33,7 +33,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from gdflows.data import load_dataset  # noqa: E402
-from gdflows.experiments import predictors, verdicts  # noqa: E402
+from gdflows.experiments import bursts, predictors, verdicts  # noqa: E402
 from gdflows.experiments.configs import EosConvConfig, TrainConfig, changed_flags  # noqa: E402
 from gdflows.experiments.eos import diagnosed, eos_verdicts, first_at_edge, outcome  # noqa: E402
 from gdflows.experiments.errors import RunInterrupted  # noqa: E402
@@ -229,6 +229,39 @@ def pooled_predictors(runs: list[tuple[TrainConfig, list[dict]]], cfg: EosConvCo
             for r in predictors.table(rows, cfg.noise_rtol):
                 out.append({"model": model, "lr": lr} | r)
     return out
+
+
+def pooled_bursts(runs: list[tuple[TrainConfig, list[dict]]], cfg: EosConvConfig) -> list[dict]:
+    """Loss rises as events (:func:`gdflows.experiments.bursts.table`) per net and rate, each run's bursts
+    counted within it and summed over its seeds."""
+    groups: dict[tuple[str, float], list] = {}
+    for train, rows in runs:
+        groups.setdefault((train.net.model, train.lr), []).append(diagnosed(rows))
+    return [
+        {"model": model, "lr": lr} | r
+        for (model, lr), each in groups.items()
+        for r in bursts.table(each, cfg.noise_rtol)
+    ]
+
+
+def bursts_text(events: list[dict]) -> str:
+    """The events section: what a burst is, the table, and how many events the step-level counts rest on."""
+    if not events:
+        return ""
+    first = {}
+    for e in events:
+        first.setdefault((e["model"], e["lr"]), e)
+    n_bursts, n_rises = sum(e["bursts"] for e in first.values()), sum(e["rises"] for e in first.values())
+    cells = [{"model": e["model"], "lr": f"{e['lr']:g}"} | c for e, c in zip(events, bursts.display(events))]
+    return (
+        "Loss rises as events (`gdflows.experiments.bursts`): a burst is a run of consecutive scored steps that "
+        "rose (bursts never span two runs); a predictor catches it whole when it calls a rise at each of its "
+        "steps (95% Wilson interval over the bursts), and a false alarm is a run of consecutive steps where it "
+        f"called a rise and GD fell. Over every net and rate, the {n_rises} rise steps came in {n_bursts} "
+        f"burst{'s' if n_bursts != 1 else ''}: steps along a run are not independent trials, so the step-level "
+        "intervals and the paired rule above are narrower than a count of events would make them. Data: "
+        "`bursts.csv`.\n\n" + markdown_table(cells, tuple(cells[0])) + "\n\n"
+    )
 
 
 def _groups(rows: list[dict]) -> dict[tuple[str, float], list[dict]]:
@@ -434,9 +467,11 @@ def design_text(cfg: EosConvConfig) -> str:
     )
 
 
-def markdown(cfg: EosConvConfig, rows: list[dict], pooled: list[dict], prefix: str = "", cpu: str = "") -> str:
-    """The design, the summary and predictor tables, the prose and the figures (image links
-    ``prefix + figures/...``)."""
+def markdown(
+    cfg: EosConvConfig, rows: list[dict], pooled: list[dict], prefix: str = "", cpu: str = "", events=()
+) -> str:
+    """The design, the summary and predictor tables, the rises as events (``events``: :func:`pooled_bursts`),
+    the prose and the figures (image links ``prefix + figures/...``)."""
     cfg = cfg.resolved()
     net = cfg.net
     rates = "; ".join(f"{NAMES[m]} h = {', '.join(f'{lr:g}' for lr in getattr(cfg, f'{m}_lrs'))}" for m in cfg.models)
@@ -467,6 +502,7 @@ def markdown(cfg: EosConvConfig, rows: list[dict], pooled: list[dict], prefix: s
         "The PF beats every baseline when an exact paired (McNemar) test against each of the one-step quadratic "
         f"model, gradient flow and the majority sign has p <= {predictors.ALPHA:g}; it does not when a "
         f"{predictors.MIN_GAIN:.0%} accuracy gain over one of them is excluded; else inconclusive.\n\n"
+        + bursts_text(list(events))
         + _unfinished(rows, cfg)
         + summary_prose(rows, pooled, cfg.hover_tol, cfg.edge_at)
         + "\n\n"
@@ -486,17 +522,21 @@ def _unfinished(rows: list[dict], cfg: EosConvConfig) -> str:
 
 
 def write_report(run: Run, cfg: EosConvConfig) -> list[dict]:
-    """summary.csv, predictors.csv, figures/ and REPORT.md from the runs in ``run``."""
+    """summary.csv, predictors.csv, bursts.csv, figures/ and REPORT.md from the runs in ``run`` (nothing
+    while no run has a metrics row yet); the summary rows."""
     runs = run_metrics(run.path, cfg)
-    rows, pooled = summary_rows(runs, cfg), pooled_predictors(runs, cfg)
+    if not runs:
+        return []
+    rows, pooled, events = summary_rows(runs, cfg), pooled_predictors(runs, cfg), pooled_bursts(runs, cfg)
     run.write_table("summary", rows)
     run.write_table("predictors", predictor_csv_rows(pooled))
+    run.write_table("bursts", events)
     sharpness_figure(run.figure_path("sharpness.png"), runs, rows)
     sign_figure(run.figure_path("signs.png"), pooled)
     run.write_text(
         "REPORT.md",
         "# gdflows eos-conv: the edge of stability on conv nets\n\nComputed by `gdflows eos-conv` with the "
-        "flags recorded in `config.json`.\n\n" + markdown(cfg, rows, pooled, cpu=cpu_text(run)),
+        "flags recorded in `config.json`.\n\n" + markdown(cfg, rows, pooled, cpu=cpu_text(run), events=events),
     )
     return rows
 
@@ -504,9 +544,8 @@ def write_report(run: Run, cfg: EosConvConfig) -> list[dict]:
 def _report_so_far(run: Run, cfg: EosConvConfig) -> str:
     """Write the report from the steps the runs reached (the interrupted ones marked so); a clause naming it
     (empty when no run has a metrics row yet)."""
-    if not run_metrics(run.path, cfg):
+    if not write_report(run, cfg):
         return ""
-    write_report(run, cfg)
     return f"; {run.file('REPORT.md')} reports the steps reached so far"
 
 

@@ -117,7 +117,10 @@ def eos_section(folder: Path) -> str:
         )
     runs = eos_conv.run_metrics(sub, cfg)
     rows, pooled = eos_conv.summary_rows(runs, cfg), eos_conv.pooled_predictors(runs, cfg)
-    return head + f"Command: {command}.\n\n" + note + eos_conv.markdown(cfg, rows, pooled, f"{EOS_FOLDER}/")
+    events = eos_conv.pooled_bursts(runs, cfg)
+    return (
+        head + f"Command: {command}.\n\n" + note + eos_conv.markdown(cfg, rows, pooled, f"{EOS_FOLDER}/", events=events)
+    )
 
 
 def _demoted(report: str, prefix: str) -> str:
