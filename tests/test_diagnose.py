@@ -1,5 +1,6 @@
 """diagnose() against the dense Hessian's eigendecomposition."""
 
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -62,10 +63,30 @@ def test_the_pfs_own_one_step_prediction_is_gds_loss_change_on_a_quadratic_in_ev
     problem = Quadratic(A, b)
     for lr in (0.1, 0.5, 0.9):  # h lambda_0 = 0.3, 1.5 (oscillating), 2.7 (diverging: the PF turns complex)
         change = (problem(theta - lr * (A @ theta + b)) - problem(theta)) / lr
-        d = diagnose(problem, theta, lr, 2, pf_step=True)
+        d = diagnose(problem, theta, lr, 2, tol=1e-12, pf_step=True)  # the step solved to tol, relative to its length
         assert d.pf_step_rate == pytest.approx(float(change), rel=1e-8) and d.pf_step_status == "ok"
         assert d.as_row()["dE_dt_pf_step"] == d.pf_step_rate
     assert "dE_dt_pf_step" not in diagnose(problem, theta, 0.1, 2).as_row()
+
+
+def test_the_one_step_pf_is_exact_at_network_scale_in_float32_where_theta_dwarfs_the_step():
+    # A diagonal quadratic in D = 3,000 (Krylov path), float32, at the edge (h lambda_0 = 1.95) with theta's
+    # components ~0.3 and GD's step ~1e-5 each, most of the gradient along the stiff direction: an error norm
+    # relative to |theta| (RMS over D) accepted one RK step off by ~20% of the loss change here.
+    rng = np.random.default_rng(9)
+    dim, h = 3000, 0.028
+    a = np.concatenate([[1.95 / h], rng.uniform(0.01, 0.5, dim - 1) / h]).astype(np.float32)
+    centre = rng.normal(0, 0.3, dim).astype(np.float32)
+    offset = np.concatenate([[-0.056 / a[0]], rng.normal(0, 0.04 / np.sqrt(dim), dim - 1) / a[1:]])
+    theta = jnp.asarray(centre + offset.astype(np.float32))
+
+    def loss(t):
+        return 0.5 * jnp.sum(a * (t - centre) ** 2)
+
+    r = np.asarray(theta, np.float64) - centre  # E = sum a r^2 / 2, g = a r, GD: r -> (1 - h a) r
+    gd = np.sum(a * r**2 * ((1 - h * a) ** 2 - 1)) / (2 * h)
+    d = diagnose(loss, theta, h, 1, tol=1e-4, pf_step=True)
+    assert d.pf_step_status == "ok" and d.pf_step_rate == pytest.approx(gd, rel=0.01)
 
 
 def test_the_pfs_one_step_prediction_on_a_net_tends_to_gds_change_as_h_shrinks():

@@ -76,3 +76,22 @@ def test_a_first_trial_step_of_h_takes_one_step_where_the_error_estimate_allows_
 def test_a_first_step_outside_the_step_is_refused(first_step):
     with pytest.raises(GDFlowsError, match=r"first_step must be in \(0, h / substeps = 0.05\]"):
         integrate(lambda th, t: -th, jnp.ones(2), 0.1, 1, substeps=2, first_step=first_step)
+
+
+def test_the_displacement_solve_holds_its_tolerance_against_the_move_not_against_theta():
+    # dtheta/dt = -10 (theta - c) with |c_i| = 1e5 and the flow moving ~1e-3: relative to |theta| a tolerance
+    # of 1e-6 is 0.1 per component, so one whole step is accepted however wrong; relative to the displacement
+    # the solve holds to ~1e-6 of the move
+    c = jnp.full(4, 1e5)
+    theta0 = c + jnp.array([1e-3, -2e-3, 3e-3, 5e-4])
+
+    def field(theta, t):
+        return -10.0 * (theta - c)
+
+    exact = c + (theta0 - c) * np.exp(-5.0)
+    kw = {"rtol": 1e-6, "atol": 1e-12, "first_step": 0.5}
+    loose, moved = integrate(field, theta0, 0.5, 1, **kw), integrate(field, theta0, 0.5, 1, displacement=True, **kw)
+    move = np.linalg.norm(np.asarray(exact - theta0))
+    assert loose.num_steps == 1 and np.linalg.norm(np.asarray(loose.thetas[1] - exact)) > 0.1 * move
+    assert np.linalg.norm(np.asarray(moved.thetas[1] - exact)) < 1e-5 * move
+    np.testing.assert_array_equal(moved.thetas[0], theta0)  # states come back in theta's coordinates

@@ -6,8 +6,7 @@ complex flow states count their imaginary part, since GD is real).
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 import equinox as eqx
 import jax
@@ -27,28 +26,6 @@ def solve_flows(loss, theta0, lr, steps, names: Iterable[str], substeps=1, **sol
     if unknown:
         raise ValueError(f"unknown flow(s) {unknown}; choose from {sorted(FLOWS)}")
     return {n: integrate(make_flow(n, loss, lr), theta0, lr, steps, substeps=substeps, **solve_kw) for n in names}
-
-
-class Displaced(eqx.Module):
-    """``delta -> loss(origin + delta)``: a loss in displacement coordinates from ``origin``."""
-
-    loss: Callable
-    origin: jax.Array
-
-    def __call__(self, delta):
-        return self.loss(self.origin + delta)
-
-
-def solve_flows_displaced(loss, theta0, lr, steps, names: Iterable[str], **solve_kw) -> dict[str, FlowSolution]:
-    """:func:`solve_flows` on delta = theta - theta0 from 0, states returned as theta0 + delta.
-
-    Every flow here is a function of the loss's derivatives, so it is the same in these coordinates; but the
-    solver's relative tolerance then scales with how far the flow has moved, not with |theta|: what a
-    comparison with GD over a few steps needs when |theta| is far larger than the steps (a network's
-    parameters against its per-step displacement)."""
-    theta0 = jnp.asarray(theta0)
-    sols = solve_flows(Displaced(loss, theta0), jnp.zeros_like(theta0), lr, steps, names, **solve_kw)
-    return {n: dataclasses.replace(s, thetas=np.asarray(theta0) + s.thetas) for n, s in sols.items()}
 
 
 @eqx.filter_jit

@@ -16,7 +16,7 @@ second-order Taylor model at theta_s,
 
 one HVP per step (:func:`gdflows.experiments.flow_comparison.quadratic_model`), which the PF equals
 exactly when E is quadratic: the cheapest model a flow has to beat. The flows are solved in displacement
-coordinates theta - theta_s (:func:`~gdflows.experiments.flow_comparison.solve_flows_displaced`), so the
+coordinates theta - theta_s (``displacement=True`` of :func:`gdflows.integrate`), so the
 solver's tolerance is relative to how far they move, not to |theta|. A model *holds for n steps* when
 r_M(k) <= :data:`HOLD_TOL` for every k <= n (:func:`gdflows.experiments.toys.tracked_steps`); a solve
 that stopped holds no further.
@@ -48,7 +48,7 @@ from gdflows.central_solver import solve_central
 from gdflows.curvature.eigen import hessian_eigenpairs
 from gdflows.experiments.central import rises
 from gdflows.experiments.configs import TrackConfig
-from gdflows.experiments.flow_comparison import distance_rows, quadratic_model, solve_flows_displaced
+from gdflows.experiments.flow_comparison import distance_rows, quadratic_model, solve_flows
 from gdflows.experiments.network_setup import network_run
 from gdflows.experiments.report import plots
 from gdflows.experiments.report.markdown import markdown_table
@@ -123,7 +123,7 @@ def track_start(loss, gd_thetas, lr, start, horizon, names, tol, **solve_kw) -> 
     losses = np.asarray(jax.vmap(loss)(gd_thetas[max(0, start - horizon) : start + horizon + 1]))
     tags = {"start": start, "h_lambda0": h_lam, "phase": phase(bool(np.any(rises(losses, NOISE_RTOL))), h_lam)}
     flows = [n for n in names if n not in ("central", QUADRATIC)]
-    sols = solve_flows_displaced(loss, theta_s, lr, horizon, flows, **solve_kw)
+    sols = solve_flows(loss, theta_s, lr, horizon, flows, displacement=True, **solve_kw)
     if QUADRATIC in names:
         sols[QUADRATIC] = quadratic_model(loss, theta_s, lr, horizon)
     if "central" in names:
