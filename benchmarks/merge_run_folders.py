@@ -20,7 +20,8 @@ from pathlib import Path
 
 from gdflows.experiments.report.runs import COMPLETE, has_finish_marker
 
-DERIVED = ("summary.csv", "predictors.csv", "track_summary.csv", "track_holding.csv")  # rewritten by the rerun
+# rewritten by the rerun
+DERIVED = ("summary.csv", "predictors.csv", "bursts.csv", "track_summary.csv", "track_holding.csv")
 
 
 def rows(path: Path) -> tuple[list[str], list[dict]]:
