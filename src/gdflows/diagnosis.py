@@ -131,8 +131,8 @@ def diagnose(
     reported in ``eig_converged`` / ``pf_converged``, not raised;
     ``warm_start``: the previous eigenvectors (see
     :func:`gdflows.curvature.hessian_eigenpairs`); ``pf_step``: also integrate the PF over one step
-    (``pf_step_rate``, see the module; 25-31 field evaluations at a conv-net state at the edge, tens of times a
-    diagnosis' cost).
+    (``pf_step_rate``, see the module; up to 31 field evaluations at a conv-net state at the edge: over a run
+    there about 8x a diagnosis' cost, more on the way into a catapult).
     """
     h = check_lr(lr)
     flat_loss, theta, unravel = flatten_loss(loss, params)
