@@ -25,10 +25,11 @@ import sys
 import time
 from pathlib import Path
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
+from gdflows.curvature.chunked import grad_of, hvp_of
+from gdflows.diagnosis import pf_step_solve
 from gdflows.experiments.configs import TrainConfig, config_from_dict
 from gdflows.experiments.network_setup import build_network
 from gdflows.experiments.report.runs import read_json
@@ -36,11 +37,11 @@ from gdflows.flows.principal import Principal
 from gdflows.integrate import integrate
 
 
-def settings(h: float, tol: float, scale: float) -> dict[str, dict]:
+def settings(h: float, tol: float, g_norm: float, theta) -> dict[str, dict]:
     return {
         "theta-relative, first step h": {"first_step": h},
         "theta-relative, diffrax's first step": {},
-        "displacement-relative": {"rtol": tol, "atol": tol * scale, "first_step": h, "displacement": True},
+        "displacement-relative": pf_step_solve(h, tol, g_norm, theta),
     }
 
 
@@ -49,17 +50,15 @@ def measure(folder: Path) -> None:
     problem = build_network(cfg.net, tol=cfg.tol)
     saved = np.load(folder / "checkpoint.npz")
     theta, h, loss = jnp.asarray(saved["theta"]), cfg.lr, problem.curvature_loss
-    grad = jax.grad(lambda t: loss(t))
-    g = grad(theta)
+    g = grad_of(loss)(theta)
     e0 = float(loss(theta))
     gd = (float(loss(theta - h * g)) - e0) / h
-    hg = jax.jvp(grad, (theta,), (g,))[1]
+    hg = hvp_of(loss)(theta, g)
     quadratic = float(-(g @ g) + 0.5 * h * (g @ hg))
     print(f"{folder} at step {int(saved['__step__'])}: D = {theta.size:,}, h = {h:g}, field tol {problem.tol:g}")
     print(f"  GD {gd:+.6e}; one-step quadratic model {quadratic:+.6e} ({(quadratic - gd) / abs(gd):+.2%})")
     pf = Principal(loss, jnp.asarray(h, theta.dtype), tol=problem.tol, max_size=cfg.max_hvps)
-    scale = h * float(jnp.linalg.norm(g)) / np.sqrt(theta.size)
-    for name, kwargs in settings(h, problem.tol, scale).items():
+    for name, kwargs in settings(h, problem.tol, float(jnp.linalg.norm(g)), theta).items():
         cpu = time.process_time()
         sol = integrate(pf, theta, steps=1, **kwargs)
         change = (float(jnp.real(loss(jnp.asarray(sol.thetas[1])))) - e0) / h

@@ -174,15 +174,20 @@ def diagnose(
     )
 
 
+def pf_step_solve(h: float, tol: float, g_norm: float, theta) -> dict:
+    """:func:`gdflows.integrate` keyword arguments of the one-step PF solve at flat ``theta`` (see the module):
+    the displacement, rtol ``tol``, atol ``tol`` h |g| / sqrt(D), the whole step h tried first."""
+    scale = h * g_norm / np.sqrt(theta.shape[0])  # GD's step, per component (RMS)
+    atol = max(tol * scale, float(jnp.finfo(jnp.real(theta).dtype).tiny))
+    return {"rtol": tol, "atol": atol, "first_step": h, "displacement": True}
+
+
 def _pf_step(flat_loss, pf: Principal, theta, h: float, g_norm: float) -> tuple[float, str]:
     """((Re E(theta_PF(h)) - E(theta)) / h, the solve's status); NaN when the solve left no finite state.
 
     The error is measured on the displacement (see the module); the first trial step is the whole step h,
     which the error estimate accepts where the PF is nearly linear over it and shrinks where it is not."""
-    dtype = jnp.real(theta).dtype
-    scale = h * g_norm / np.sqrt(theta.shape[0])  # GD's step, per component (RMS)
-    atol = max(pf.tol * scale, float(jnp.finfo(dtype).tiny))
-    sol = integrate(pf, theta, steps=1, rtol=pf.tol, atol=atol, first_step=h, displacement=True)
+    sol = integrate(pf, theta, steps=1, **pf_step_solve(h, pf.tol, g_norm, theta))
     end = sol.thetas[1]
     if not bool(jnp.all(jnp.isfinite(end))):
         return float("nan"), str(sol.status)

@@ -217,14 +217,20 @@ def summary_rows(runs: list[tuple[TrainConfig, list[dict]]], cfg: EosConvConfig)
     ]
 
 
+def _by_net_and_rate(runs: list[tuple[TrainConfig, list[dict]]]) -> dict[tuple[str, float], list[list[dict]]]:
+    """Each (model, rate)'s runs, as their diagnosed metrics rows (one list per seed)."""
+    groups: dict[tuple[str, float], list[list[dict]]] = {}
+    for train, rows in runs:
+        groups.setdefault((train.net.model, train.lr), []).append(diagnosed(rows))
+    return groups
+
+
 def pooled_predictors(runs: list[tuple[TrainConfig, list[dict]]], cfg: EosConvConfig) -> list[dict]:
     """Every predictor's scores and the paired rule (:func:`gdflows.experiments.predictors.table`) per net and
     rate, over the diagnosed steps of all its seeds' runs (:func:`run_metrics`), pooled."""
-    groups: dict[tuple[str, float], list] = {}
-    for train, rows in runs:
-        groups.setdefault((train.net.model, train.lr), []).extend(diagnosed(rows))
     out = []
-    for (model, lr), rows in groups.items():
+    for (model, lr), each in _by_net_and_rate(runs).items():
+        rows = [r for seed in each for r in seed]
         if rows:
             for r in predictors.table(rows, cfg.noise_rtol):
                 out.append({"model": model, "lr": lr} | r)
@@ -234,12 +240,9 @@ def pooled_predictors(runs: list[tuple[TrainConfig, list[dict]]], cfg: EosConvCo
 def pooled_bursts(runs: list[tuple[TrainConfig, list[dict]]], cfg: EosConvConfig) -> list[dict]:
     """Loss rises as events (:func:`gdflows.experiments.bursts.table`) per net and rate, each run's bursts
     counted within it and summed over its seeds."""
-    groups: dict[tuple[str, float], list] = {}
-    for train, rows in runs:
-        groups.setdefault((train.net.model, train.lr), []).append(diagnosed(rows))
     return [
         {"model": model, "lr": lr} | r
-        for (model, lr), each in groups.items()
+        for (model, lr), each in _by_net_and_rate(runs).items()
         for r in bursts.table(each, cfg.noise_rtol)
     ]
 
