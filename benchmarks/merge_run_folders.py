@@ -4,7 +4,8 @@
 
 DEST starts as a copy of the first folder, less its finish marker, when it does not exist. From every SRC, the
 run subfolders DEST lacks are copied in, and a finished one replaces DEST's unfinished one of the same name
-(the same run, computed to its end elsewhere); the rows of SRC's top-level CSV tables that DEST's tables lack
+(the same run, computed to its end elsewhere), as does an unfinished one that logged more rows (the same run,
+resumed further elsewhere); the rows of SRC's top-level CSV tables that DEST's tables lack
 are appended (``timings.csv`` of eos-conv, so a replaced run's time counts the work of both; ``track_*.csv``
 of track). Reports, figures and summaries are left as they are: rerun the command on DEST with the union of
 the designs (more rates, seeds or starts extend a run folder) and it computes nothing already there and writes
@@ -53,6 +54,19 @@ def _top_level_marker(top: Path):
     return lambda folder, names: [COMPLETE] if Path(folder) == top and COMPLETE in names else []
 
 
+def _logged(run: Path) -> int:
+    path = run / "metrics.csv"
+    return len(rows(path)[1]) if path.exists() else 0
+
+
+def _further(src_run: Path, dest_run: Path) -> str:
+    """Why ``src_run`` should replace the unfinished ``dest_run`` (empty if it should not)."""
+    if has_finish_marker(src_run):
+        return "finished"
+    more = _logged(src_run) - _logged(dest_run)
+    return f"logged {more} rows more" if more > 0 else ""
+
+
 def merge(dest: Path, sources: list[Path]) -> None:
     if not dest.exists():
         shutil.copytree(sources[0], dest, ignore=_top_level_marker(sources[0]))
@@ -61,9 +75,9 @@ def merge(dest: Path, sources: list[Path]) -> None:
             continue
         for sub in sorted(p for p in src.iterdir() if p.is_dir() and p.name != "figures"):
             there = dest / sub.name
-            if there.exists() and has_finish_marker(sub) and not has_finish_marker(there):
+            if there.exists() and not has_finish_marker(there) and (reason := _further(sub, there)):
                 shutil.rmtree(there)
-                print(f"{dest}: {sub.name}/ replaced by {src}'s, which finished")
+                print(f"{dest}: {sub.name}/ replaced by {src}'s, which {reason}")
             if not there.exists():
                 shutil.copytree(sub, there)
                 print(f"{dest}: + {sub.name}/")

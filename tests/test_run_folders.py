@@ -163,7 +163,8 @@ def _merge_module():
 def test_merged_run_folders_hold_every_run_and_no_stale_finish_marker(tmp_path, capsys):
     """benchmarks/merge_run_folders.py: the union of the run subfolders (their own finish markers kept), the
     union of timings.csv's rows (merging again adds none), the sources' top-level finish markers left out; a
-    finished run replaces an unfinished one of the same name, never the other way."""
+    finished run replaces an unfinished one of the same name, never the other way, and an unfinished one
+    replaces a shorter unfinished one."""
     for name, run in (("a", "vgg_lr0.03_s0"), ("b", "vgg_lr0.03_s1")):
         src = tmp_path / name
         (src / run).mkdir(parents=True)
@@ -180,14 +181,19 @@ def test_merged_run_folders_hold_every_run_and_no_stale_finish_marker(tmp_path, 
     merge(dest, [tmp_path / "b"])  # merging again adds nothing
     assert len((dest / "timings.csv").read_text().splitlines()) == 3
     assert "+ 0 rows of timings.csv" in capsys.readouterr().out
-    # an unfinished run in DEST gives way to the same run finished elsewhere, and only then
+    # an unfinished run in DEST gives way to the same run further along or finished elsewhere, and only then
     (dest / "vgg_lr0.03_s1" / ".complete").unlink()
-    (dest / "vgg_lr0.03_s1" / "metrics.csv").write_text("step\n0\n")
+    (dest / "vgg_lr0.03_s1" / "metrics.csv").write_text("step\n0\n50\n")
     elsewhere = tmp_path / "c" / "vgg_lr0.03_s1"
     elsewhere.mkdir(parents=True)
+    (elsewhere / "metrics.csv").write_text("step\n0\n")
+    merge(dest, [tmp_path / "c"])  # unfinished there too and shorter: DEST's stays
+    assert (dest / "vgg_lr0.03_s1" / "metrics.csv").read_text() == "step\n0\n50\n"
+    (elsewhere / "metrics.csv").write_text("step\n0\n50\n100\n")
+    merge(dest, [tmp_path / "c"])  # unfinished and further along: it replaces DEST's
+    assert (dest / "vgg_lr0.03_s1" / "metrics.csv").read_text() == "step\n0\n50\n100\n"
+    assert "replaced by" in capsys.readouterr().out
     (elsewhere / "metrics.csv").write_text("step\n0\n100\n")
-    merge(dest, [tmp_path / "c"])  # unfinished there too: DEST's stays
-    assert (dest / "vgg_lr0.03_s1" / "metrics.csv").read_text() == "step\n0\n"
     (elsewhere / ".complete").write_text("{}")
     merge(dest, [tmp_path / "c"])
     assert (dest / "vgg_lr0.03_s1" / "metrics.csv").read_text() == "step\n0\n100\n"
