@@ -253,6 +253,14 @@ def test_paper_scale_md_reports_an_unfinished_eos_run_from_the_steps_it_reached(
     assert json.loads((sub.path / "config.json").read_text())["net"]["n_train"] == 1000
 
 
+def test_paper_scale_md_says_when_the_eos_run_logged_no_step(tmp_path):
+    cfg = EosConvConfig(out=tmp_path / "eos_conv", vgg_lrs=(LR,), resnet_lrs=(LR,), seeds=(0,), steps=290, log_every=10)
+    Run.open(cfg.out, cfg.identity())  # started, stopped before any run logged
+    text = paper_scale.eos_section(tmp_path)
+    assert "**Incomplete**" in text and text.endswith("No run logged a step.\n")
+    assert not (cfg.out / "REPORT.md").exists()
+
+
 def test_a_finished_sub_run_report_is_embedded_with_its_links_under_its_folder(tmp_path):
     sub = Run.open(tmp_path / paper_scale.COMPARE_FOLDER, {})
     sub.write_text("REPORT.md", "# compare\n\n## table\n\n![loss](figures/loss.png)\n")

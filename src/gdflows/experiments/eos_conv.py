@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import NamedTuple
 
 import matplotlib
 
@@ -524,13 +525,31 @@ def _unfinished(rows: list[dict], cfg: EosConvConfig) -> str:
     return text + (f"; {missing} run(s) did not start" if missing else "") + ".\n\n"
 
 
-def write_report(run: Run, cfg: EosConvConfig) -> list[dict]:
-    """summary.csv, predictors.csv, bursts.csv, figures/ and REPORT.md from the runs in ``run`` (nothing
-    while no run has a metrics row yet); the summary rows."""
-    runs = run_metrics(run.path, cfg)
+class Tables(NamedTuple):
+    """The report's data: the runs (:func:`run_metrics`), one summary row per run, the predictors pooled per
+    net and rate, the bursts."""
+
+    runs: list[tuple[TrainConfig, list[dict]]]
+    rows: list[dict]
+    pooled: list
+    events: list[dict]
+
+
+def tables(folder: Path, cfg: EosConvConfig) -> Tables | None:
+    """The report's tables from the runs in ``folder`` (None while no run has a metrics row yet)."""
+    runs = run_metrics(folder, cfg)
     if not runs:
-        return []
-    rows, pooled, events = summary_rows(runs, cfg), pooled_predictors(runs, cfg), pooled_bursts(runs, cfg)
+        return None
+    return Tables(runs, summary_rows(runs, cfg), pooled_predictors(runs, cfg), pooled_bursts(runs, cfg))
+
+
+def write_report(run: Run, cfg: EosConvConfig) -> Tables | None:
+    """summary.csv, predictors.csv, bursts.csv, figures/ and REPORT.md from the runs in ``run`` (nothing
+    while no run has a metrics row yet); the tables."""
+    found = tables(run.path, cfg)
+    if found is None:
+        return None
+    runs, rows, pooled, events = found
     run.write_table("summary", rows)
     run.write_table("predictors", predictor_csv_rows(pooled))
     run.write_table("bursts", events)
@@ -541,13 +560,13 @@ def write_report(run: Run, cfg: EosConvConfig) -> list[dict]:
         "# gdflows eos-conv: the edge of stability on conv nets\n\nComputed by `gdflows eos-conv` with the "
         "flags recorded in `config.json`.\n\n" + markdown(cfg, rows, pooled, cpu=cpu_text(run), events=events),
     )
-    return rows
+    return found
 
 
 def _report_so_far(run: Run, cfg: EosConvConfig) -> str:
     """Write the report from the steps the runs reached (the interrupted ones marked so); a clause naming it
     (empty when no run has a metrics row yet)."""
-    if not write_report(run, cfg):
+    if write_report(run, cfg) is None:
         return ""
     return f"; {run.file('REPORT.md')} reports the steps reached so far"
 

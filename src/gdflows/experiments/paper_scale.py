@@ -108,19 +108,18 @@ def eos_section(folder: Path) -> str:
         return head + "Not run.\n"
     cfg = _stored_eos_config(sub)
     command = f"`gdflows eos-conv{eos_conv.flags(cfg)}`"
-    note = ""
+    note, found = "", None
     if not has_finish_marker(sub):
-        eos_conv.write_report(Run(sub, {}), cfg)
+        found = eos_conv.write_report(Run(sub, {}), cfg)
         note = (
             "**Incomplete**: the command stopped (its time limit) before every run finished; each row covers "
             "the steps its run reached (outcome `interrupted`).\n\n"
         )
-    runs = eos_conv.run_metrics(sub, cfg)
-    rows, pooled = eos_conv.summary_rows(runs, cfg), eos_conv.pooled_predictors(runs, cfg)
-    events = eos_conv.pooled_bursts(runs, cfg)
-    return (
-        head + f"Command: {command}.\n\n" + note + eos_conv.markdown(cfg, rows, pooled, f"{EOS_FOLDER}/", events=events)
-    )
+    found = found or eos_conv.tables(sub, cfg)
+    if found is None:
+        return head + f"Command: {command}.\n\n" + note + "No run logged a step.\n"
+    md = eos_conv.markdown(cfg, found.rows, found.pooled, f"{EOS_FOLDER}/", events=found.events)
+    return head + f"Command: {command}.\n\n" + note + md
 
 
 def _demoted(report: str, prefix: str) -> str:
