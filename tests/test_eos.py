@@ -50,15 +50,29 @@ def test_the_pf_must_beat_always_guessing_the_majority_sign():
 
 
 def test_the_pf_must_also_beat_the_one_step_quadratic_model():
-    rows = _rows(RISE3, DOWN_UP3, DOWN_UP3)  # the PF right on every step
+    # the quadratic model wrong at 6 of the 30 rises (it says "down"); a PF that says what it says adds nothing
+    quadratic = DOWN_UP3[:60] + [-0.1] * 6 + DOWN_UP3[66:]
+    rows = _rows(RISE3, DOWN_UP3, quadratic)
     for r in rows:
-        r["dE_dt_quadratic"] = r["dE_dt"]  # and so is the quadratic model: the PF adds nothing over it
+        r["dE_dt_quadratic"] = r["dE_dt"]
     v = eos_verdicts(rows)
-    assert v["quadratic_agreement"] == 1.0 and v["sign"].answer == "no"
+    assert v["quadratic_agreement"] == pytest.approx(84 / 90) and v["sign"].answer == "no"
     pf = next(r for r in v["predictors"] if r["predictor"] == "PF dE/dt")
     assert pf["versus"]["gradient flow (always down)"].answer == "yes"
     assert pf["versus"]["one-step quadratic model"].answer == "no"
     assert "does not predict the loss change's sign better than all of" in verdict_prose(v)
+    # a PF right at those 6 too beats it (p = 2^-6)
+    for r, d in zip(rows, DOWN_UP3):
+        r["dE_dt"] = d
+    assert eos_verdicts(rows)["sign"].answer == "yes"
+    # a quadratic model right at every step cannot be beaten on these steps: inconclusive, never no
+    for r in rows:
+        r["dE_dt_quadratic"] = r["dE_dt"]
+    v = eos_verdicts(rows)
+    assert v["quadratic_agreement"] == 1.0 and v["sign"].answer == "inconclusive"
+    pf = next(r for r in v["predictors"] if r["predictor"] == "PF dE/dt")
+    assert pf["versus"]["one-step quadratic model"].answer == "inconclusive"
+    assert pf["versus"]["gradient flow (always down)"].answer == "yes"
 
 
 def test_sharpness_title_and_prose_follow_the_verdicts():

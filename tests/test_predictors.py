@@ -92,6 +92,22 @@ def test_a_perfect_predictor_that_n_cannot_separate_is_inconclusive_never_no():
     assert paired(observed_right, base5).answer == "yes"
 
 
+def test_a_baseline_wrong_too_rarely_to_be_beaten_gives_inconclusive_however_long_the_run():
+    # 1,000 steps, the baseline wrong at 4: a perfect predictor is right alone on those 4 only (p = 2^-4), and
+    # a gain over 10% is excluded, yet "no" would blame the predictor for what the data cannot show
+    base = np.ones(1000, bool)
+    base[:4] = False
+    perfect = np.ones(1000, bool)
+    v = paired(perfect, base)
+    assert v.answer == "inconclusive" and "wrong at only 4 of 1000 steps" in v.why
+    assert paired(base.copy(), base).answer == "inconclusive"  # the same for one that only copies it
+    # a run whose loss never rose: "always down" is right at every step, nothing can beat it
+    assert paired(perfect, perfect.copy()).answer == "inconclusive"
+    # with 5 baseline errors the perfect predictor says yes, and a copy of the baseline says no
+    base[4] = False
+    assert paired(perfect, base).answer == "yes" and paired(base.copy(), base).answer == "no"
+
+
 def test_every_baseline_must_fall_for_yes_and_one_no_is_enough_for_no():
     n = 300
     base = np.zeros(n, bool)

@@ -77,7 +77,7 @@ SMOKE_CLAIMS = [
     (
         "Edge of stability explained by lambda_0 vs 2/h and Re(sc_0) (h = 0.12)",
         r"lambda_0 rose and hovers: False; .*",
-        "no: edge no, sign no",
+        "no: edge no, sign inconclusive",  # the loss falls at all 41 steps: nothing can beat "always down"
     ),
     (
         "|Hg| tracks the per-iteration drift",

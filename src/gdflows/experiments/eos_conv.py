@@ -290,7 +290,7 @@ def _pf_sentence(name: str, pf: dict) -> str:
     said = {
         "yes": "predicts the loss change's sign better than every baseline",
         "no": "does not predict the loss change's sign better than every baseline",
-        "inconclusive": "cannot be told apart from the baselines on these steps (inconclusive)",
+        "inconclusive": "is not shown to predict the loss change's sign better than every baseline (inconclusive)",
     }[verdict.answer]
     return (
         f" Over the {pf['steps']} pooled steps above noise, {PF_NAMES[name]} {said}: accuracy {pf['accuracy']:.1%} "

@@ -23,8 +23,10 @@ of the d steps where exactly one of the two is right, b are the predictor's. Exa
 a baseline when :math:`P(X \ge b \mid X \sim \mathrm{Bin}(d, 1/2)) \le \alpha`; ``no`` when the upper
 Clopper-Pearson bounds of :math:`d/n` and :math:`b/d` (each at level alpha/2) cap the accuracy gain
 :math:`(d/n)(2\pi - 1)` below ``min_gain``;
-else ``inconclusive``. In particular a d so small that even b = d cannot reach :math:`\alpha`
-(:math:`2^{-d} > \alpha`) is ``inconclusive``, never ``no``. Over all baselines (an intersection-union
+else ``inconclusive``. First, though: where the baseline is wrong at so few steps w that even a perfect
+predictor (b = d = w) could not reach :math:`\alpha` (:math:`2^{-w} > \alpha`, i.e. w < 5 at
+:math:`\alpha = 0.05`), no predictor could beat it on these steps and the answer is ``inconclusive``, never
+``no`` (e.g. a run whose loss never rose, against "always down"). Over all baselines (an intersection-union
 test, so no correction for multiplicity): ``yes`` when it is yes against every one, ``no`` when it is no
 against any, else ``inconclusive``.
 
@@ -124,6 +126,9 @@ def paired(right: Sequence[bool], baseline_right: Sequence[bool], alpha: float =
     n, b, d = len(a), int(np.sum(a & ~c)), int(np.sum(a != c))
     if n == 0:
         return Verdict(INCONCLUSIVE, "no steps")
+    wrong = n - int(np.sum(c))
+    if 0.5**wrong > alpha:  # a predictor right everywhere would be right alone on these w steps only
+        return Verdict(INCONCLUSIVE, f"it is wrong at only {wrong} of {n} steps, too few for any predictor to beat")
     p_value = 1.0 - binomial_cdf(b - 1, d, 0.5) if d else 1.0
     # gain = (d/n)(2 pi - 1) <= (upper bound of d/n) (2 (upper bound of pi) - 1), each bound at alpha / 2
     discordant_upper = clopper_pearson_upper(d, n, alpha / 2)
