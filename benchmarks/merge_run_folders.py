@@ -5,10 +5,12 @@
 DEST starts as a copy of the first folder, less its finish marker, when it does not exist. From every SRC, the
 run subfolders DEST lacks are copied in, and a finished one replaces DEST's unfinished one of the same name
 (the same run, computed to its end elsewhere), as does an unfinished one that logged more rows (the same run,
-resumed further elsewhere); the rows of SRC's top-level CSV tables that DEST's tables lack
-are appended (``timings.csv`` of eos-conv, so a replaced run's time counts the work of both; ``track_*.csv``
-of track). Reports, figures and summaries are left as they are: rerun the command on DEST with the union of
-the designs (more rates, seeds or starts extend a run folder) and it computes nothing already there and writes
+resumed further elsewhere); the rows of SRC's top-level CSV tables that DEST's tables lack are appended
+(``timings.csv`` of eos-conv, ``track_*.csv`` of track), except that a replaced run's ``timings.csv`` row is
+SRC's alone (a run's row adds up all its sessions, so a run resumed from DEST's copy already counts DEST's
+time: keeping both rows would count it twice). Reports, figures and summaries are left as they are: rerun the
+command on DEST with the union of the designs (more rates, seeds or starts extend a run folder) and it
+computes nothing already there and writes
 the report from everything.
 """
 
@@ -21,6 +23,7 @@ from pathlib import Path
 
 from gdflows.experiments.report.runs import COMPLETE, has_finish_marker
 
+TIMINGS = "timings.csv"  # one row per run, adding up the run's sessions
 # rewritten by the rerun
 DERIVED = ("summary.csv", "predictors.csv", "bursts.csv", "track_summary.csv", "track_holding.csv")
 
@@ -31,13 +34,16 @@ def rows(path: Path) -> tuple[list[str], list[dict]]:
         return list(reader.fieldnames or []), list(reader)
 
 
-def merge_table(dest: Path, src: Path) -> int:
-    """Append the rows of ``src`` that ``dest`` lacks; returns how many."""
+def merge_table(dest: Path, src: Path, replaced: frozenset[str] = frozenset()) -> int:
+    """Append the rows of ``src`` that ``dest`` lacks, first dropping ``dest``'s rows of each run in
+    ``replaced`` that ``src`` has a row for; returns how many rows were appended."""
     if not dest.exists():
         shutil.copy2(src, dest)
         return len(rows(src)[1])
     fields, have = rows(dest)
     more_fields, more = rows(src)
+    superseded = replaced & {r.get("run") for r in more}
+    have = [r for r in have if r.get("run") not in superseded]
     fields += [f for f in more_fields if f not in fields]
     seen = {tuple(sorted(r.items())) for r in have}
     new = [r for r in more if tuple(sorted(r.items())) not in seen]
@@ -73,17 +79,20 @@ def merge(dest: Path, sources: list[Path]) -> None:
     for src in sources:
         if src.resolve() == dest.resolve():
             continue
+        replaced = set()
         for sub in sorted(p for p in src.iterdir() if p.is_dir() and p.name != "figures"):
             there = dest / sub.name
             if there.exists() and not has_finish_marker(there) and (reason := _further(sub, there)):
                 shutil.rmtree(there)
+                replaced.add(sub.name)
                 print(f"{dest}: {sub.name}/ replaced by {src}'s, which {reason}")
             if not there.exists():
                 shutil.copytree(sub, there)
                 print(f"{dest}: + {sub.name}/")
         for table in sorted(src.glob("*.csv")):
             if table.name not in DERIVED:
-                print(f"{dest}: + {merge_table(dest / table.name, table)} rows of {table.name}")
+                added = merge_table(dest / table.name, table, frozenset(replaced if table.name == TIMINGS else ()))
+                print(f"{dest}: + {added} rows of {table.name}")
 
 
 if __name__ == "__main__":

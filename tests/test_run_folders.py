@@ -190,9 +190,13 @@ def test_merged_run_folders_hold_every_run_and_no_stale_finish_marker(tmp_path, 
     merge(dest, [tmp_path / "c"])  # unfinished there too and shorter: DEST's stays
     assert (dest / "vgg_lr0.03_s1" / "metrics.csv").read_text() == "step\n0\n50\n"
     (elsewhere / "metrics.csv").write_text("step\n0\n50\n100\n")
+    # resumed from DEST's copy, its timings row adds up both sessions: it replaces DEST's row, not beside it
+    (tmp_path / "c" / "timings.csv").write_text("run,wall_s,cpu_s\nvgg_lr0.03_s1,3.0,5.0\n")
     merge(dest, [tmp_path / "c"])  # unfinished and further along: it replaces DEST's
     assert (dest / "vgg_lr0.03_s1" / "metrics.csv").read_text() == "step\n0\n50\n100\n"
     assert "replaced by" in capsys.readouterr().out
+    timings = (dest / "timings.csv").read_text().splitlines()[1:]
+    assert timings == ["vgg_lr0.03_s0,1.0,2.0", "vgg_lr0.03_s1,3.0,5.0"]
     (elsewhere / "metrics.csv").write_text("step\n0\n100\n")
     (elsewhere / ".complete").write_text("{}")
     merge(dest, [tmp_path / "c"])
