@@ -108,14 +108,14 @@ def eos_section(folder: Path) -> str:
         return head + "Not run.\n"
     cfg = _stored_eos_config(sub)
     command = f"`gdflows eos-conv{eos_conv.flags(cfg)}`"
-    note, found = "", None
-    if not has_finish_marker(sub):
-        found = eos_conv.write_report(Run(sub, {}), cfg)
+    if has_finish_marker(sub):
+        note, found = "", eos_conv.tables(sub, cfg)
+    else:  # its report is rewritten from the steps reached
         note = (
             "**Incomplete**: the command stopped (its time limit) before every run finished; each row covers "
             "the steps its run reached (outcome `interrupted`).\n\n"
         )
-    found = found or eos_conv.tables(sub, cfg)
+        found = eos_conv.write_report(Run(sub, {}), cfg)
     if found is None:
         return head + f"Command: {command}.\n\n" + note + "No run logged a step.\n"
     md = eos_conv.markdown(cfg, found.rows, found.pooled, f"{EOS_FOLDER}/", events=found.events)
