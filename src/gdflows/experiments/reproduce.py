@@ -119,7 +119,7 @@ class EosRun:
     steps: int
     # The sign rule needs the baselines to err often enough that a predictor could beat them (5 steps at
     # least): the one-step quadratic model errs at ~5% of the MLP's steps, so 100 diagnoses left its
-    # verdict to the chaotic run (at h = 0.15: 4 errors in one run, 5 in a rerun); 400 give 15-20.
+    # verdict to the chaotic run (at h = 0.15: 4 errors in one run, 5 in a rerun); 400 give 16-21.
     diagnoses: int = 100
 
     @property
