@@ -330,6 +330,10 @@ def test_ctrl_c_writes_the_report_from_the_steps_reached(tmp_path, monkeypatch):
     events = {r["model"]: r for r in Run(cfg.out, {}).read_table("bursts")}
     assert [(events[m]["bursts"], events[m]["whole"]) for m in ("vgg", "resnet")] == [("15", "15"), ("10", "10")]
     assert "the 25 rise steps came in 25 bursts" in report
+    # dE/dt is the change, not the change / h: 0.1 against 1, a 90% error at every step
+    errors = {r["model"]: r for r in Run(cfg.out, {}).read_table("step_errors") if r["predictor"] == "PF dE/dt"}
+    assert [float(errors[m]["median_all"]) for m in ("vgg", "resnet")] == pytest.approx([0.9, 0.9])
+    assert "| vgg | 0.1 | PF dE/dt | 30 (15) | 90% [90%, 90%] | 90% [90%, 90%] | 90% |" in report
     assert not (cfg.out / ".complete").exists()
 
 

@@ -172,3 +172,55 @@ def test_the_pfs_one_step_prediction_is_scored_where_computed_and_a_failed_solve
     out = {r["predictor"]: r for r in table(rows, noise_rtol=1e-6)}
     assert out["PF over one step"]["accuracy"] == pytest.approx(59 / 60) and out["PF over one step"]["steps"] == 60
     assert out["PF over one step"]["beats_baselines"].answer == "yes"
+
+
+@pytest.mark.parametrize("n", [6, 20, 101, 800])
+def test_median_interval_is_the_order_statistics_a_binomial_gives(n):
+    values = np.random.default_rng(n).permutation(np.arange(1.0, n + 1))  # x_(i) = i
+    middle, low, high = predictors.median_interval(values)
+    k = max(j for j in range(1, n // 2 + 1) if stats.binom.cdf(j - 1, n, 0.5) <= 0.025)
+    assert (middle, low, high) == (np.median(values), k, n + 1 - k)
+    assert stats.binom.cdf(n - k, n, 0.5) - stats.binom.cdf(k - 1, n, 0.5) >= 0.95  # it covers the median
+
+
+def test_median_interval_has_no_bounds_below_six_values():
+    middle, low, high = predictors.median_interval([3.0, 1.0, 2.0, 5.0, 4.0])
+    assert middle == 3.0 and math.isnan(low) and math.isnan(high)  # 2 / 2^5 > 0.05: no pair of order statistics
+    assert all(math.isnan(v) for v in predictors.median_interval([]))
+
+
+def test_step_errors_measure_each_rate_against_the_step_gd_took():
+    h, rows = 0.1, []
+    for i in range(40):
+        change = 0.02 if i % 4 == 0 else -0.01  # a rise every 4th step
+        rows.append(
+            {
+                "loss": 1.0,
+                "loss_next": 1.0 + change,
+                "dE_dt": change / h * 1.1,  # 10% off everywhere
+                "dE_dt_pf_step": change / h * (1.02 if i % 4 == 0 else 0.99) if i != 8 else float("nan"),
+                "dE_dt_quadratic": change / h * (1.5 if i % 4 == 0 else 1.0),  # exact but on the rises
+                "grad_norm": math.sqrt(0.1),  # gradient flow's rate -0.1 is exact on the falls
+            }
+        )
+    out = {r["predictor"]: r for r in predictors.step_errors(rows, h, noise_rtol=1e-6)}
+    assert set(out) == {"PF dE/dt", "PF over one step", "one-step quadratic model", "gradient flow (always down)"}
+    assert out["PF dE/dt"]["steps"] == 40 and out["PF dE/dt"]["rises"] == 10
+    assert out["PF dE/dt"]["median_all"] == pytest.approx(0.1) and out["PF dE/dt"]["max_rises"] == pytest.approx(0.1)
+    assert out["PF over one step"]["median_rises"] == pytest.approx(0.02)
+    assert out["PF over one step"]["max_rises"] == math.inf  # the failed solve at step 8, a rise
+    assert out["one-step quadratic model"]["median_all"] == pytest.approx(0.0, abs=1e-12)
+    assert out["one-step quadratic model"]["median_rises"] == pytest.approx(0.5)
+    assert out["gradient flow (always down)"]["median_all"] == pytest.approx(0.0, abs=1e-12)
+    assert out["gradient flow (always down)"]["median_rises"] == pytest.approx(0.3 / 0.2)  # |-0.1 - 0.2| / 0.2
+    cells = {c["predictor"]: c for c in predictors.error_cells(list(out.values()))}
+    assert cells["PF dE/dt"]["median error, rises"] == "10% [10%, 10%]"
+    assert cells["PF over one step"]["max error, rises"] == "failed"
+    assert cells["one-step quadratic model"]["steps (rises)"] == "40 (10)"
+
+
+def test_step_errors_leave_out_a_predictor_the_rows_lack():
+    rows = [{"loss": 1.0, "loss_next": 0.99, "dE_dt": -0.1, "grad_norm": 0.3} for _ in range(10)]
+    out = predictors.step_errors(rows, 0.1, noise_rtol=1e-6)
+    assert [r["predictor"] for r in out] == ["PF dE/dt", "gradient flow (always down)"]
+    assert math.isnan(out[0]["median_rises"]) and math.isnan(out[0]["max_rises"])  # no rise to measure

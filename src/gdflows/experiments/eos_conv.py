@@ -248,6 +248,31 @@ def pooled_bursts(runs: list[tuple[TrainConfig, list[dict]]], cfg: EosConvConfig
     ]
 
 
+def pooled_step_errors(runs: list[tuple[TrainConfig, list[dict]]], cfg: EosConvConfig) -> list[dict]:
+    """How close each predictor's rate comes to GD's step (:func:`gdflows.experiments.predictors.step_errors`)
+    per net and rate, over the diagnosed steps of all its seeds' runs, pooled."""
+    return [
+        {"model": model, "lr": lr} | r
+        for (model, lr), each in _by_net_and_rate(runs).items()
+        if (rows := [r for seed in each for r in seed])
+        for r in predictors.step_errors(rows, lr, cfg.noise_rtol)
+    ]
+
+
+def errors_text(errors: list[dict]) -> str:
+    """The section on the size of each predictor's step: what the error is, and the table."""
+    if not errors:
+        return ""
+    cells = [{"model": e["model"], "lr": f"{e['lr']:g}"} | c for e, c in zip(errors, predictors.error_cells(errors))]
+    return (
+        "How close each predictor's rate p comes to the step GD takes, beyond its sign: the relative error "
+        "|p - Delta/h| / |Delta/h| on the same steps (Delta = E(theta - h g) - E(theta); gradient flow's rate "
+        "is -|g|^2), its median over all steps and over the rises with a 95% order-statistic interval (as "
+        "narrow as the steps' independence allows: see above), and its largest over the rises. Data: "
+        "`step_errors.csv`.\n\n" + markdown_table(cells, tuple(cells[0])) + "\n\n"
+    )
+
+
 def bursts_text(events: list[dict]) -> str:
     """The events section: what a burst is, the table, and how many events the step-level counts rest on."""
     if not events:
@@ -472,10 +497,17 @@ def design_text(cfg: EosConvConfig) -> str:
 
 
 def markdown(
-    cfg: EosConvConfig, rows: list[dict], pooled: list[dict], prefix: str = "", cpu: str = "", events=()
+    cfg: EosConvConfig,
+    rows: list[dict],
+    pooled: list[dict],
+    prefix: str = "",
+    cpu: str = "",
+    events=(),
+    errors=(),
 ) -> str:
     """The design, the summary and predictor tables, the rises as events (``events``: :func:`pooled_bursts`),
-    the prose and the figures (image links ``prefix + figures/...``)."""
+    the predictors' step sizes (``errors``: :func:`pooled_step_errors`), the prose and the figures (image
+    links ``prefix + figures/...``)."""
     cfg = cfg.resolved()
     net = cfg.net
     rates = "; ".join(f"{NAMES[m]} h = {', '.join(f'{lr:g}' for lr in getattr(cfg, f'{m}_lrs'))}" for m in cfg.models)
@@ -507,6 +539,7 @@ def markdown(
         f"model, gradient flow and the majority sign has p <= {predictors.ALPHA:g}; it does not when a "
         f"{predictors.MIN_GAIN:.0%} accuracy gain over one of them is excluded; else inconclusive.\n\n"
         + bursts_text(list(events))
+        + errors_text(list(errors))
         + _unfinished(rows, cfg)
         + summary_prose(rows, pooled, cfg.hover_tol, cfg.edge_at)
         + "\n\n"
@@ -527,12 +560,13 @@ def _unfinished(rows: list[dict], cfg: EosConvConfig) -> str:
 
 class Tables(NamedTuple):
     """The report's data: the runs (:func:`run_metrics`), one summary row per run, the predictors pooled per
-    net and rate, the bursts."""
+    net and rate, the bursts, the predictors' step errors."""
 
     runs: list[tuple[TrainConfig, list[dict]]]
     rows: list[dict]
     pooled: list
     events: list[dict]
+    errors: list[dict]
 
 
 def tables(folder: Path, cfg: EosConvConfig) -> Tables | None:
@@ -540,25 +574,28 @@ def tables(folder: Path, cfg: EosConvConfig) -> Tables | None:
     runs = run_metrics(folder, cfg)
     if not runs:
         return None
-    return Tables(runs, summary_rows(runs, cfg), pooled_predictors(runs, cfg), pooled_bursts(runs, cfg))
+    pooled = pooled_predictors(runs, cfg)
+    return Tables(runs, summary_rows(runs, cfg), pooled, pooled_bursts(runs, cfg), pooled_step_errors(runs, cfg))
 
 
 def write_report(run: Run, cfg: EosConvConfig) -> Tables | None:
-    """summary.csv, predictors.csv, bursts.csv, figures/ and REPORT.md from the runs in ``run`` (nothing
-    while no run has a metrics row yet); the tables."""
+    """summary.csv, predictors.csv, bursts.csv, step_errors.csv, figures/ and REPORT.md from the runs in
+    ``run`` (nothing while no run has a metrics row yet); the tables."""
     found = tables(run.path, cfg)
     if found is None:
         return None
-    runs, rows, pooled, events = found
+    runs, rows, pooled, events, errors = found
     run.write_table("summary", rows)
     run.write_table("predictors", predictor_csv_rows(pooled))
     run.write_table("bursts", events)
+    run.write_table("step_errors", errors)
     sharpness_figure(run.figure_path("sharpness.png"), runs, rows)
     sign_figure(run.figure_path("signs.png"), pooled)
     run.write_text(
         "REPORT.md",
         "# gdflows eos-conv: the edge of stability on conv nets\n\nComputed by `gdflows eos-conv` with the "
-        "flags recorded in `config.json`.\n\n" + markdown(cfg, rows, pooled, cpu=cpu_text(run), events=events),
+        "flags recorded in `config.json`.\n\n"
+        + markdown(cfg, rows, pooled, cpu=cpu_text(run), events=events, errors=errors),
     )
     return found
 

@@ -118,7 +118,7 @@ def eos_section(folder: Path) -> str:
         found = eos_conv.write_report(Run(sub, {}), cfg)
     if found is None:
         return head + f"Command: {command}.\n\n" + note + "No run logged a step.\n"
-    md = eos_conv.markdown(cfg, found.rows, found.pooled, f"{EOS_FOLDER}/", events=found.events)
+    md = eos_conv.markdown(cfg, found.rows, found.pooled, f"{EOS_FOLDER}/", events=found.events, errors=found.errors)
     return head + f"Command: {command}.\n\n" + note + md
 
 

@@ -30,6 +30,11 @@ predictor (b = d = w) could not reach :math:`\alpha` (:math:`2^{-w} > \alpha`, i
 test, so no correction for multiplicity): ``yes`` when it is yes against every one, ``no`` when it is no
 against any, else ``inconclusive``.
 
+Size (:func:`step_errors`), beyond the sign: each predictor's rate p against the step's
+:math:`\Delta_n / h` as the relative error :math:`|p - \Delta_n/h| / |\Delta_n/h|` (gradient flow's rate
+:math:`-|g|^2`), its median with a distribution-free 95% interval (:func:`median_interval`), over all steps and
+over the rises. It is descriptive: no rule reads it.
+
 Sample size (:func:`steps_needed`), decided before a run: the n at which the paired test detects an
 accuracy gain ``gain`` with discordant fraction ``discordant`` with probability ``power`` (Connor 1987):
 
@@ -217,6 +222,81 @@ def table(rows, noise_rtol: float, alpha: float = ALPHA, min_gain: float = MIN_G
             row["beats_baselines"] = every(row["versus"])
         out.append(row)
     return out
+
+
+RATES = {  # name: the metrics column of its predicted rate dE/dt over the step (gradient flow's: -|g|^2)
+    "PF dE/dt": "dE_dt",
+    "PF over one step": "dE_dt_pf_step",
+    "one-step quadratic model": "dE_dt_quadratic",
+    "gradient flow (always down)": "grad_norm",
+}
+
+
+def median_interval(values, level: float = 0.95) -> tuple[float, float, float]:
+    r"""The median of ``values`` and its distribution-free interval from order statistics,
+    :math:`[x_{(k)}, x_{(n+1-k)}]` with k the largest integer with :math:`P(\mathrm{Bin}(n, 1/2) \le k - 1)
+    \le (1 - \text{level})/2` (NaN bounds where n is too small for any k, i.e. n < 6 at 95%)."""
+    x = np.sort(np.asarray(values, float))
+    n = len(x)
+    if n == 0:
+        return (math.nan, math.nan, math.nan)
+    k = 0
+    while k + 1 <= n / 2 and binomial_cdf(k, n, 0.5) <= (1 - level) / 2:
+        k += 1
+    middle = float(np.median(x))
+    return (middle, float(x[k - 1]), float(x[n - k])) if k else (middle, math.nan, math.nan)
+
+
+def step_errors(rows, h: float, noise_rtol: float) -> list[dict]:
+    r"""How close each predictor's rate comes to the step GD takes: the relative error
+    :math:`|p - \Delta_n / h| \,/\, |\Delta_n / h|` at the rows above noise (:func:`observed_changes`), its
+    median with a 95% interval (:func:`median_interval`) over all of them and over the rises, and its max over
+    the rises. Gradient flow's rate is :math:`-|g|^2`; a failed solve (NaN) counts as an infinite error; a
+    predictor whose column the rows lack is left out."""
+    above, change = observed_changes(rows, noise_rtol)
+    observed = change[above] / h
+    rises = observed > 0
+    out = []
+    for name, key in RATES.items():
+        if key not in rows[0]:
+            continue
+        rate = column(rows, key)[above]
+        rate = -(rate**2) if key == "grad_norm" else rate
+        error = np.where(np.isfinite(rate), np.abs(rate - observed) / np.abs(observed), np.inf)
+        row = {"predictor": name, "steps": len(observed), "rises": int(rises.sum())}
+        for part, chosen in (("all", error), ("rises", error[rises])):
+            middle, low, high = median_interval(chosen)
+            row |= {f"median_{part}": middle, f"median_{part}_low": low, f"median_{part}_high": high}
+        row["max_rises"] = float(error[rises].max()) if rises.any() else math.nan
+        out.append(row)
+    return out
+
+
+def _percent(value: float) -> str:
+    if not math.isfinite(value):
+        return "failed" if value == math.inf else "-"
+    return f"{100 * value:.0f}%" if value >= 0.1 else f"{100 * value:.2g}%"
+
+
+def error_cells(rows: Sequence[Mapping]) -> list[dict]:
+    """:func:`step_errors` rows as report cells: the medians with their 95% intervals, the max, as percentages."""
+
+    def median(row, part):
+        value, low, high = (row[f"median_{part}{end}"] for end in ("", "_low", "_high"))
+        if not math.isfinite(low):
+            return _percent(value)
+        return f"{_percent(value)} [{_percent(low)}, {_percent(high)}]"
+
+    return [
+        {
+            "predictor": r["predictor"],
+            "steps (rises)": f"{r['steps']} ({r['rises']})",
+            "median error": median(r, "all"),
+            "median error, rises": median(r, "rises"),
+            "max error, rises": _percent(r["max_rises"]),
+        }
+        for r in rows
+    ]
 
 
 SCORES = ("accuracy", "balanced_accuracy", "rise_recall", "rise_precision")
