@@ -267,8 +267,8 @@ def errors_text(errors: list[dict]) -> str:
     return (
         "How close each predictor's rate p comes to the step GD takes, beyond its sign: the relative error "
         "|p - Delta/h| / |Delta/h| on the same steps (Delta = E(theta - h g) - E(theta); gradient flow's rate "
-        "is -|g|^2), its median over all steps and over the rises with a 95% order-statistic interval (as "
-        "narrow as the steps' independence allows: see above), and its largest over the rises. Data: "
+        "is -|g|^2), its median over all steps and over the rises with a 95% order-statistic interval (which "
+        "treats the steps as independent, as the intervals above do), and its largest over the rises. Data: "
         "`step_errors.csv`.\n\n" + markdown_table(cells, tuple(cells[0])) + "\n\n"
     )
 
