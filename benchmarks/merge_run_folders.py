@@ -25,7 +25,7 @@ from gdflows.experiments.report.runs import COMPLETE, has_finish_marker
 
 TIMINGS = "timings.csv"  # one row per run, adding up the run's sessions
 # rewritten by the rerun
-DERIVED = ("summary.csv", "predictors.csv", "bursts.csv", "track_summary.csv", "track_holding.csv")
+DERIVED = ("summary.csv", "predictors.csv", "bursts.csv", "step_errors.csv", "track_summary.csv", "track_holding.csv")
 
 
 def rows(path: Path) -> tuple[list[str], list[dict]]:

@@ -170,13 +170,16 @@ def test_merged_run_folders_hold_every_run_and_no_stale_finish_marker(tmp_path, 
         (src / run).mkdir(parents=True)
         (src / run / ".complete").write_text("{}")
         (src / ".complete").write_text('{"report": "REPORT.md"}')
-        (src / "summary.csv").write_text("run\nstale\n")
+        for derived in ("summary.csv", "predictors.csv", "bursts.csv", "step_errors.csv"):
+            (src / derived).write_text(f"run\nstale {name}\n")  # the report's tables: rewritten, never appended
         (src / "timings.csv").write_text(f"run,wall_s,cpu_s\n{run},1.0,2.0\n")
     dest, merge = tmp_path / "merged", _merge_module().merge
     merge(dest, [tmp_path / "a", tmp_path / "b"])
     assert sorted(p.name for p in dest.iterdir() if p.is_dir()) == ["vgg_lr0.03_s0", "vgg_lr0.03_s1"]
     assert (dest / "vgg_lr0.03_s1" / ".complete").exists() and (dest / "vgg_lr0.03_s0" / ".complete").exists()
     assert not (dest / ".complete").exists()
+    for derived in ("summary.csv", "predictors.csv", "bursts.csv", "step_errors.csv"):
+        assert (dest / derived).read_text().splitlines() == ["run", "stale a"]
     assert (dest / "timings.csv").read_text().splitlines()[1:] == ["vgg_lr0.03_s0,1.0,2.0", "vgg_lr0.03_s1,1.0,2.0"]
     merge(dest, [tmp_path / "b"])  # merging again adds nothing
     assert len((dest / "timings.csv").read_text().splitlines()) == 3
