@@ -224,11 +224,10 @@ def table(rows, noise_rtol: float, alpha: float = ALPHA, min_gain: float = MIN_G
     return out
 
 
-RATES = {  # name: the metrics column of its predicted rate dE/dt over the step (gradient flow's: -|g|^2)
-    "PF dE/dt": "dE_dt",
-    "PF over one step": "dE_dt_pf_step",
-    "one-step quadratic model": "dE_dt_quadratic",
-    "gradient flow (always down)": "grad_norm",
+# name: the metrics column of its predicted rate dE/dt over the step: each predictor's own, but the top-k part
+# (a part of the PF's rate, not a rate of the step); gradient flow's is -|g|^2, from the gradient's norm
+RATES = {name: key for name, key in PREDICTORS.items() if key not in (None, "dE_dt_topk")} | {
+    "gradient flow (always down)": "grad_norm"
 }
 
 
