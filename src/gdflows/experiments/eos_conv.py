@@ -226,16 +226,20 @@ def _by_net_and_rate(runs: list[tuple[TrainConfig, list[dict]]]) -> dict[tuple[s
     return groups
 
 
+def _pooled(runs: list[tuple[TrainConfig, list[dict]]]) -> list[tuple[str, float, list[dict]]]:
+    """Each (model, rate) with the diagnosed rows of all its seeds' runs, pooled (those with any)."""
+    groups = _by_net_and_rate(runs).items()
+    return [(model, lr, rows) for (model, lr), each in groups if (rows := [r for seed in each for r in seed])]
+
+
 def pooled_predictors(runs: list[tuple[TrainConfig, list[dict]]], cfg: EosConvConfig) -> list[dict]:
     """Every predictor's scores and the paired rule (:func:`gdflows.experiments.predictors.table`) per net and
     rate, over the diagnosed steps of all its seeds' runs (:func:`run_metrics`), pooled."""
-    out = []
-    for (model, lr), each in _by_net_and_rate(runs).items():
-        rows = [r for seed in each for r in seed]
-        if rows:
-            for r in predictors.table(rows, cfg.noise_rtol):
-                out.append({"model": model, "lr": lr} | r)
-    return out
+    return [
+        {"model": model, "lr": lr} | r
+        for model, lr, rows in _pooled(runs)
+        for r in predictors.table(rows, cfg.noise_rtol)
+    ]
 
 
 def pooled_bursts(runs: list[tuple[TrainConfig, list[dict]]], cfg: EosConvConfig) -> list[dict]:
@@ -253,8 +257,7 @@ def pooled_step_errors(runs: list[tuple[TrainConfig, list[dict]]], cfg: EosConvC
     per net and rate, over the diagnosed steps of all its seeds' runs, pooled."""
     return [
         {"model": model, "lr": lr} | r
-        for (model, lr), each in _by_net_and_rate(runs).items()
-        if (rows := [r for seed in each for r in seed])
+        for model, lr, rows in _pooled(runs)
         for r in predictors.step_errors(rows, lr, cfg.noise_rtol)
     ]
 
@@ -574,8 +577,13 @@ def tables(folder: Path, cfg: EosConvConfig) -> Tables | None:
     runs = run_metrics(folder, cfg)
     if not runs:
         return None
-    pooled = pooled_predictors(runs, cfg)
-    return Tables(runs, summary_rows(runs, cfg), pooled, pooled_bursts(runs, cfg), pooled_step_errors(runs, cfg))
+    return Tables(
+        runs,
+        summary_rows(runs, cfg),
+        pooled_predictors(runs, cfg),
+        pooled_bursts(runs, cfg),
+        pooled_step_errors(runs, cfg),
+    )
 
 
 def write_report(run: Run, cfg: EosConvConfig) -> Tables | None:
