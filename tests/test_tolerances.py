@@ -9,7 +9,7 @@ from gdflows.experiments.report import tolerances as t
 
 def test_each_tolerance_is_its_closed_form():
     assert t.exact(7) == t.Measured(7.0, 0.0, "exact")
-    assert t.binomial(0.96, 100).tol == pytest.approx(2 * math.sqrt(0.96 * 0.04 / 100))  # 0.0392
+    assert t.binomial(0.96, 100).tol == pytest.approx(2 * math.sqrt(2 * 0.96 * 0.04 / 100))  # 0.0554
     assert t.binomial(1.0, 50).tol == pytest.approx(1 / 50)  # no spread at 100%: one event more or less
     assert t.seeds(0.113, 0.035, 3).tol == pytest.approx(2 * 0.035 * math.sqrt(2 / 3))  # 0.0572
     assert t.seeds_std(0.02).tol == pytest.approx(0.03)

@@ -585,8 +585,9 @@ def reproduce(run: Run, scale: str, plan: Scale) -> None:
 DETERMINISM = (
     "What a rerun must reproduce: `gdflows reproduce --check` demands every verdict exactly and every number "
     "behind a claim within the tolerance declared with it in numbers.csv beside this report (with the basis of "
-    "each: exact for counts, the solver's accuracy for the flows' distances, two binomial standard errors for "
-    "rates over the steps of a chaotic run, twice the seeds' spread for means over seeds). Bytes are not "
+    "each: exact for counts, the solver's accuracy for the flows' distances, for rates over the steps of a "
+    "chaotic run twice the standard deviation of the difference of two binomial rates, twice the seeds' spread "
+    "for means over seeds). Bytes are not "
     "demanded: float rounding depends on the CPU (kernel blocking, FMA, summation order), and the chaotic runs "
     "amplify it (the DAL runs are float32, and their p = 2 runs turn a relative change of 1e-7 in the start into "
     "up to 0.07 in a seed's final loss; the edge-of-stability runs amplify float64 rounding the same way, more "

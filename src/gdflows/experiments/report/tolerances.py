@@ -8,9 +8,10 @@ that tolerance, declared where the number is computed:
 
 * :func:`exact`: counts and deterministic integers (tolerance 0);
 * :func:`solver`: a value set by a solver's accuracy, up to ``tol``;
-* :func:`binomial`: a rate r over n events of a chaotic run,
-  :math:`z\sqrt{r(1-r)/n}` (z = 2 binomial standard errors, at least 1/n: one
-  event more or less);
+* :func:`binomial`: a rate r over n events of a chaotic run: a rerun's rate and
+  the committed one are two draws, so their difference has standard deviation
+  :math:`\sqrt{2r(1-r)/n}`, and the tolerance is :math:`z\sqrt{2r(1-r)/n}`
+  (at least 1/n: one event more or less);
 * :func:`seeds`: a mean over n seeds with sample standard deviation s: the
   difference of two such means has standard deviation :math:`s\sqrt{2/n}`, so
   :math:`z s \sqrt{2/n}`; a sample standard deviation itself within 1.5 s.
@@ -50,8 +51,8 @@ def solver(value, tol: float) -> Measured:
 
 
 def binomial(rate: float, n: int, z: float = Z) -> Measured:
-    tol = max(z * math.sqrt(rate * (1 - rate) / n), 1 / n) if n > 0 else 1.0
-    return Measured(float(rate), tol, f"{z:g} binomial standard errors over {n}")
+    tol = max(z * math.sqrt(2 * rate * (1 - rate) / n), 1 / n) if n > 0 else 1.0
+    return Measured(float(rate), tol, f"{z:g} x the spread of two binomial rates over {n}")
 
 
 def seeds(mean: float, std: float, n: int, z: float = Z) -> Measured:
