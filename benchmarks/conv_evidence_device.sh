@@ -16,7 +16,8 @@
 # The designs are the CPU-size ones (same data, nets, tolerances, float32 with matmuls at full float32
 # precision), so a folder computed here merges with one computed on a CPU (eos-conv and track extend a run
 # by more rates, seeds or starts; merge the folders and rerun the command to write the report).
-# Every process runs under LIMIT seconds (Ctrl-C first: a run keeps what it computed and resumes later).
+# Every process runs under LIMIT seconds (SIGTERM first, which gdflows takes as Ctrl-C: a run keeps what it
+# computed and resumes later; SIGINT would not do, since a script's background job ignores it).
 # Results: $OUT/runs.tgz (every run folder), $OUT/logs.tgz, $OUT/TIMINGS.txt.
 #
 # Usage:   OUT=/path/to/results bash benchmarks/conv_evidence_device.sh
@@ -56,10 +57,10 @@ if [ "${GDFLOWS_TINY:-0}" = 1 ]; then
   LIMIT=600
 fi
 
-job() {  # job NAME ARGS...: gdflows ARGS under LIMIT seconds (SIGINT, then SIGKILL 20 s later), logged
+job() {  # job NAME ARGS...: gdflows ARGS under LIMIT seconds (SIGTERM, then SIGKILL 20 s later), logged
   local name=$1 t0=$(date +%s)
   shift
-  timeout --signal=INT --kill-after=20 "$LIMIT" "$PY" -m gdflows.experiments.cli "$@" >"$WORK/logs/$name.log" 2>&1
+  timeout --signal=TERM --kill-after=20 "$LIMIT" "$PY" -m gdflows.experiments.cli "$@" >"$WORK/logs/$name.log" 2>&1
   say "$name: exit $? after $(($(date +%s) - t0)) s"
 }
 

@@ -6,7 +6,7 @@
 #      version of gdflows has that flag; otherwise the script says so and goes on);
 #   3. $OUT/PAPER_SCALE.md from both (python -m gdflows.experiments.paper_scale, the same writer as
 #      `gdflows reproduce --scale paper`), with the device named; tables and figures in $OUT/eos_conv/ and $OUT/compare_full/.
-# Each command runs under its own time limit (Ctrl-C first, so a run keeps what it computed); a command cut
+# Each command runs under its own time limit (SIGTERM first, which gdflows takes as Ctrl-C, so a run keeps what it computed); a command cut
 # short is reported from what it reached, and PAPER_SCALE.md says it is incomplete.
 #
 # Usage, from anywhere:   OUT=/path/to/results bash benchmarks/paper_scale_device.sh
@@ -34,10 +34,10 @@ else
   EOS_LIMIT=270 COMPARE_LIMIT=150
 fi
 
-limited() {  # limited SECONDS ARGS...: gdflows ARGS under a time limit (SIGINT, then SIGKILL 20 s later)
+limited() {  # limited SECONDS ARGS...: gdflows ARGS under a time limit (SIGTERM, then SIGKILL 20 s later)
   local limit=$1
   shift
-  timeout --signal=INT --kill-after=20 "$limit" "$PY" -m gdflows.experiments.cli "$@"
+  timeout --signal=TERM --kill-after=20 "$limit" "$PY" -m gdflows.experiments.cli "$@"
 }
 
 say "eos-conv: ${EOS[*]} (limit ${EOS_LIMIT} s)"

@@ -2,6 +2,8 @@
 
 import contextlib
 import io
+import os
+import signal
 
 import pytest
 
@@ -29,14 +31,19 @@ def run_cli(argv) -> tuple[int, str, str]:
 
 
 @contextlib.contextmanager
-def interrupted_at_diagnosis(n: int):
-    """Ctrl-C (a KeyboardInterrupt) at the n-th diagnosis of the train runs in this block."""
+def interrupted_at_diagnosis(n: int, by_sigterm: bool = False):
+    """Ctrl-C (a KeyboardInterrupt) at the n-th diagnosis of the train runs in this block; ``by_sigterm``:
+    a SIGTERM sent to this process there instead."""
     real, calls = train_module.diagnostics_row, []
 
     def interrupt(*args):
         calls.append(1)
         if len(calls) == n:
-            raise KeyboardInterrupt
+            if not by_sigterm:
+                raise KeyboardInterrupt
+            # unhandled, SIGTERM would end the test process instead of failing the test
+            assert signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, signal.SIG_IGN, None), "SIGTERM unhandled"
+            os.kill(os.getpid(), signal.SIGTERM)
         return real(*args)
 
     with pytest.MonkeyPatch.context() as mp:

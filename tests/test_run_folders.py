@@ -6,6 +6,7 @@ uninterrupted longer run."""
 import importlib.util
 import json
 import os
+import signal
 from pathlib import Path
 
 import jax
@@ -63,6 +64,21 @@ def test_ctrl_c_says_where_the_run_stands_and_the_same_command_resumes(life):
         f"gdflows train: interrupted: {life['a']} holds the run up to step 3 of 6; rerun the same command to resume"
     )
     assert life["resumed"][0] == 0 and "report:" in life["resumed"][1]
+
+
+def test_sigterm_stops_a_run_as_ctrl_c_does_and_the_same_command_resumes(tmp_path):
+    """kill / timeout / a scheduler's preemption: the way to stop a background run, which ignores SIGINT."""
+    before = signal.getsignal(signal.SIGTERM)
+    with interrupted_at_diagnosis(2, by_sigterm=True):
+        code, _, err = run_cli(train_argv(6, tmp_path))
+    assert code == 130
+    assert err.strip() == (
+        f"gdflows train: interrupted: {tmp_path} holds the run up to step 3 of 6; rerun the same command to resume"
+    )
+    assert signal.getsignal(signal.SIGTERM) is before
+    code, out, _ = run_cli(train_argv(6, tmp_path))
+    assert code == 0 and "report:" in out
+    assert [line.split(",")[0] for line in (tmp_path / "metrics.csv").read_text().splitlines()[1:]] == ["0", "3", "6"]
 
 
 def test_a_finished_run_is_not_recomputed_or_recompiled(life):

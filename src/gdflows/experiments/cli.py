@@ -32,6 +32,7 @@ import io
 import os
 import platform
 import shutil
+import signal
 import sys
 import traceback
 from collections.abc import Mapping, MutableMapping
@@ -212,6 +213,23 @@ def parse(argv: list[str]):
         _fail(name, f"error: {one_line(captured.getvalue())} (see gdflows {name} --help)", EXIT_USER_ERROR)
 
 
+@contextlib.contextmanager
+def terminate_as_interrupt():
+    """SIGTERM (``kill``, ``timeout``, a batch scheduler's preemption) stops the block as Ctrl-C does: a run
+    keeps what it computed, and the same command resumes. A script's background job ignores SIGINT (POSIX,
+    without job control), so SIGTERM is how such a run is stopped cleanly; the previous handler comes back
+    after the block."""
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    before = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv or os.environ.get("GDFLOWS_DEBUG") == "1"
@@ -219,7 +237,8 @@ def main(argv: list[str] | None = None) -> None:
     cfg = parse(argv)
     command = argv[0]
     try:
-        with disk_full_reported(cfg.out):  # e.g. a figure; run folders' own writes say so themselves
+        # disk_full_reported: e.g. a figure; run folders' own writes say so themselves
+        with terminate_as_interrupt(), disk_full_reported(cfg.out):
             cfg.run(before_work=functools.partial(prepare_jax, command, os.environ))
     except USER_ERRORS as err:
         if debug:
