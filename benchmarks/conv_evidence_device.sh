@@ -9,10 +9,10 @@
 #     (the PF's own one-step prediction at every diagnosis), one process per run. (Its ResNet runs of seeds 0
 #     and 1 to the 30,000-step budget, once here, were finished on a CPU; h = 0.021 seed 0 to 40,000.)
 #     --pf-step is dear: its one-step solve takes up to 31 field evaluations at a VGG edge state
-#     (benchmarks/results/pf_step_accuracy.log), 26-70 CPU-s per diagnosis over a run on a 2-core CPU against 3.4 s without (52-129 CPU-minutes per run), so
-#     expect these processes to stop at LIMIT and resume in the next session. Only the runs
-#     docs/eos_conv_pf_step has not finished (on the CPU); merge this folder's runs into it
-#     (benchmarks/merge_run_folders.py: a run finished here replaces one unfinished there).
+#     (benchmarks/results/pf_step_accuracy.log), 26-70 CPU-s per diagnosis over a run on a 2-core CPU against
+#     3.4 s without (52-129 CPU-minutes per run), so expect these processes to stop at LIMIT and resume in the
+#     next session. Only the runs docs/eos_conv_pf_step has not finished (on the CPU); merge this folder's runs
+#     into it (benchmarks/merge_run_folders.py: a run finished here replaces one unfinished there).
 # The designs are the CPU-size ones (same data, nets, tolerances, float32 with matmuls at full float32
 # precision), so a folder computed here merges with one computed on a CPU (eos-conv and track extend a run
 # by more rates, seeds or starts; merge the folders and rerun the command to write the report).
